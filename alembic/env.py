@@ -1,0 +1,46 @@
+"""Alembic environment: the URL comes from the caller or from clfwatch settings."""
+
+from __future__ import annotations
+
+from alembic import context
+from storage.engine import make_engine
+from storage.models import Base
+
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return str(url)
+    from clfwatch.settings import get_settings
+
+    return get_settings().database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(), target_metadata=Base.metadata, literal_binds=True, render_as_batch=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(_url())
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=True,  # SQLite cannot ALTER most things in place
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

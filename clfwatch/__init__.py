@@ -1,0 +1,1 @@
+"""clfwatch: watches deployed text classifiers, stresses them and grades them."""

@@ -1,0 +1,17 @@
+"""One logging setup per entry point: ``key=value`` lines on stderr."""
+
+from __future__ import annotations
+
+import logging
+
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure the root logger once; later calls only change the level."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,113 @@
+"""Every setting of every clfwatch process, read from ``CLFWATCH_*`` variables in one place.
+
+A bad value stops the process at start with a message naming the variable, rather than
+surfacing later as a confusing failure deep inside a probe or a page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CLFWATCH_"
+DEFAULT_DATABASE_URL = "sqlite:///./clfwatch.db"
+DEFAULT_EVIDENTLY_PROJECT = "clfwatch-drift"
+DEFAULT_PROBE_INTERVAL_S = 10.0
+DEFAULT_PROBE_TIMEOUT_S = 2.0
+DEFAULT_PROBE_METRICS_PORT = 9101
+DEFAULT_PROBE_CONCURRENCY = 200
+DEFAULT_PROBE_BUFFER_ROWS = 50_000
+DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
+DEFAULT_MODEL_DIR = Path("./var/model")
+DEFAULT_SPILL_DIR = Path("./var/spill")
+PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin"}
+
+
+class SettingsError(Exception):
+    """A ``CLFWATCH_*`` variable holds a value the process cannot run with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_password: SecretStr | None = None
+    prometheus_url: str | None = None
+    evidently_url: str | None = None
+    evidently_project: str = DEFAULT_EVIDENTLY_PROJECT
+    probe_interval_s: float = Field(DEFAULT_PROBE_INTERVAL_S, gt=0, le=3600)
+    probe_timeout_s: float = Field(DEFAULT_PROBE_TIMEOUT_S, gt=0, le=600)
+    probe_metrics_port: int = Field(DEFAULT_PROBE_METRICS_PORT, ge=0, le=65535)
+    probe_concurrency: int = Field(DEFAULT_PROBE_CONCURRENCY, ge=1, le=10_000)
+    probe_buffer_rows: int = Field(DEFAULT_PROBE_BUFFER_ROWS, ge=1)
+    probe_max_body_bytes: int = Field(DEFAULT_PROBE_MAX_BODY_BYTES, ge=1024)
+    probe_spill_dir: Path = DEFAULT_SPILL_DIR
+    defense_at: datetime | None = None
+    rules_file: Path | None = None
+    service_api_key: SecretStr | None = None
+    service_model_dir: Path = DEFAULT_MODEL_DIR
+    service_max_body_bytes: int = Field(DEFAULT_SERVICE_MAX_BODY_BYTES, ge=1024)
+    service_max_text_chars: int = Field(DEFAULT_SERVICE_MAX_TEXT_CHARS, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// SQLAlchemy URL")
+        return value
+
+    @field_validator("prometheus_url", "evidently_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("defense_at")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+00:00")
+        return value
+
+    @field_validator("admin_password", "service_api_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; choose a real secret")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+
+def load_settings() -> Settings:
+    """Read the environment; raise SettingsError naming the first bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

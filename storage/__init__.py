@@ -1,0 +1,1 @@
+"""Storage: the only package that knows table layouts. Others call its functions."""

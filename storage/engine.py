@@ -1,0 +1,104 @@
+"""Engines and sessions for SQLite and Postgres, and the bounded wait for a database."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+DB_WAIT_TRIES = 60
+DB_WAIT_SLEEP_S = 1.0
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (dashboard) never block the prober
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """A new engine for ``url``; SQLite gets WAL and foreign keys, Postgres pre-ping."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 5)
+    return create_engine(url, **kwargs)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One shared engine per URL in this process."""
+    return make_engine(url)
+
+
+@lru_cache(maxsize=8)
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = _sessionmaker(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def wait_for_database(
+    url: str, *, tries: int = DB_WAIT_TRIES, sleep_s: float = DB_WAIT_SLEEP_S
+) -> None:
+    """Block until the database answers ``SELECT 1``; raise after ``tries`` attempts."""
+    engine = engine_for(url)
+    for attempt in range(1, tries + 1):
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            if attempt == tries:
+                raise
+            log.warning(
+                "event=db_wait attempt=%d of=%d error=%s",
+                attempt, tries, type(exc.orig).__name__ if exc.orig else "OperationalError",
+            )
+            time.sleep(sleep_s)
+
+
+def upgrade_database(url: str) -> None:
+    """Run ``alembic upgrade head`` against ``url``."""
+    from alembic.config import Config
+
+    from alembic import command
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per step is noise
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")

@@ -1,0 +1,242 @@
+"""Table layouts. Only ``storage`` knows them; every other package calls storage functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names on SQLite and Postgres alike, so migrations compare cleanly.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_MAX_CHARS = 64
+URL_MAX_CHARS = 2048
+PATH_MAX_CHARS = 256
+DETAIL_MAX_CHARS = 300
+# A bigint that is still an autoincrementing INTEGER PRIMARY KEY on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware.
+
+    SQLite forgets the zone; without this, times read back naive and compare wrongly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to storage; pass an aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Target(Base):
+    """A registered classifier: where it lives and how to talk to it."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), unique=True)
+    base_url: Mapped[str] = mapped_column(String(URL_MAX_CHARS))
+    predict_path: Mapped[str] = mapped_column(String(PATH_MAX_CHARS), default="/predict")
+    health_path: Mapped[str] = mapped_column(String(PATH_MAX_CHARS), default="/health")
+    # JSON document with {text} and {id} placeholders; None means the design's contract.
+    request_template: Mapped[str | None] = mapped_column(Text, default=None)
+    # RFC 6901 pointer to the probability in the answer.
+    probability_pointer: Mapped[str] = mapped_column(String(PATH_MAX_CHARS), default="/probability")
+    # Bearer token sent to the target; never listed, logged or shown.
+    token: Mapped[str | None] = mapped_column(String(1024), default=None)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Probe(Base):
+    """One probe of one target: what was sent, what came back, how long it took."""
+
+    __tablename__ = "probes"
+    __table_args__ = (
+        Index("ix_probes_target_kind_started", "target_id", "kind", "started_at"),
+        Index("ix_probes_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Made by the prober; lets a replayed batch land exactly once.
+    probe_uid: Mapped[str] = mapped_column(String(36), unique=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "health" or "predict"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok, timeout, connect_error, ...
+    detail: Mapped[str | None] = mapped_column(String(DETAIL_MAX_CHARS), default=None)
+    sample_id: Mapped[str | None] = mapped_column(String(NAME_MAX_CHARS), default=None)
+    probability: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ProbeRollup(Base):
+    """Per target, kind and hour: counts and latency sums, written beside the raw rows.
+
+    Kept in the same transaction as the raw rows, so the two never disagree.
+    """
+
+    __tablename__ = "probe_rollups"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    n_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    n_ok: Mapped[int] = mapped_column(BigInteger, default=0)  # outcome == "ok"
+    n_200: Mapped[int] = mapped_column(BigInteger, default=0)  # status_code == 200
+    latency_n: Mapped[int] = mapped_column(BigInteger, default=0)  # rows with a latency
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ProbeLatencyBin(Base):
+    """Per target, kind and hour: how many latencies fell at or below each bin edge.
+
+    Lets percentiles come from rollups instead of millions of raw rows.
+    """
+
+    __tablename__ = "probe_latency_bins"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    le_ms: Mapped[float] = mapped_column(Float, primary_key=True)  # upper edge of the bin
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ProberSession(Base):
+    """One run of one prober process, from start to its last heartbeat.
+
+    Time covered by no session is a gap: it counts neither for nor against a target.
+    """
+
+    __tablename__ = "prober_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(NAME_MAX_CHARS * 4))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    interval_s: Mapped[float] = mapped_column(Float)
+
+
+class EvalSample(Base):
+    """The hidden labelled evaluation set. Labels leave the database only into scoring."""
+
+    __tablename__ = "eval_samples"
+
+    id: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[int] = mapped_column(SmallInteger)
+
+
+class StressRun(Base):
+    """One run of the stress scenarios against one target or loopback URL."""
+
+    __tablename__ = "stress_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("targets.id", ondelete="SET NULL"), default=None, index=True
+    )
+    target_url: Mapped[str] = mapped_column(String(URL_MAX_CHARS))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # running, finished, interrupted, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list[StressResult]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="StressResult.id"
+    )
+
+
+class StressResult(Base):
+    """The verdict of one scenario in one run, with the evidence behind it."""
+
+    __tablename__ = "stress_results"
+    __table_args__ = (UniqueConstraint("run_id", "scenario", name="uq_stress_results_run_scenario"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("stress_runs.id", ondelete="CASCADE"))
+    scenario: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    run: Mapped[StressRun] = relationship(back_populates="results")
+
+
+class GradingConfig(Base):
+    """The one row of grading configuration an admin can change at run time."""
+
+    __tablename__ = "grading_config"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    defense_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    baseline_auc: Mapped[float | None] = mapped_column(Float, default=None)
+    rules_toml: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class DriftReport(Base):
+    """A summary of one Evidently drift run; the full report lives in Evidently or a file."""
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reference_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    reference_to: Mapped[datetime] = mapped_column(UTCDateTime())
+    current_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    current_to: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Per column: method, score, threshold, drifted; or {"error": "..."}.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    html_path: Mapped[str | None] = mapped_column(String(1024), default=None)

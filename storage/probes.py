@@ -1,0 +1,249 @@
+"""Probe rows, their hourly rollups, and the prober's own heartbeat.
+
+Raw rows and rollups are written in one transaction, so the two can never disagree;
+a batch replayed after a database outage lands exactly once (``probe_uid`` is unique).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    DETAIL_MAX_CHARS,
+    Probe,
+    ProbeLatencyBin,
+    ProbeRollup,
+    ProberSession,
+    Target,
+)
+
+ROLLUP_BUCKET = timedelta(hours=1)
+INSERT_CHUNK_ROWS = 500
+# Upper edges of the latency bins: 0.1 ms growing by 10 % up to about 10 minutes,
+# so a percentile read from bins is within 10 % of the exact one.
+LATENCY_BIN_GROWTH = 1.1
+LATENCY_BIN_EDGES_MS: tuple[float, ...] = tuple(
+    round(0.1 * LATENCY_BIN_GROWTH**k, 4) for k in range(166)
+) + (math.inf,)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One probe as the prober hands it to storage."""
+
+    probe_uid: str  # unique per probe, made by the prober; replays are no-ops
+    target_id: int
+    kind: str  # "health" or "predict"
+    started_at: datetime  # aware, UTC: when the request was sent
+    outcome: str  # ok, timeout, connect_error, http_error, bad_body, ...
+    status_code: int | None = None  # HTTP status, None when no answer came
+    latency_ms: float | None = None  # request alone, monotonic clock; None when no answer
+    detail: str | None = None  # short reason for a non-ok outcome, no secrets
+    sample_id: str | None = None  # predict probes: the evaluation sample sent
+    probability: float | None = None  # predict probes: the probability returned
+
+
+def hour_floor(at: datetime) -> datetime:
+    """The start of the rollup bucket holding ``at``."""
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def latency_bin_edge(latency_ms: float) -> float:
+    """The upper edge of the bin that counts ``latency_ms``."""
+    return LATENCY_BIN_EDGES_MS[bisect.bisect_left(LATENCY_BIN_EDGES_MS, latency_ms)]
+
+
+def _insert(session: Session, table: type) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
+    """Insert probe rows and update their rollups; returns how many were new.
+
+    Rows whose uid exists already, or whose target was removed meanwhile, are skipped.
+    """
+    if not rows:
+        return 0
+    target_ids = {r.target_id for r in rows}
+    known = set(session.scalars(select(Target.id).where(Target.id.in_(target_ids))))
+    payload = []
+    for r in rows:
+        if r.target_id not in known:
+            continue
+        item = asdict(r)
+        if item["detail"] is not None:
+            item["detail"] = item["detail"][:DETAIL_MAX_CHARS]
+        payload.append(item)
+    inserted: list[tuple[int, str, datetime, str, int | None, float | None]] = []
+    for start in range(0, len(payload), INSERT_CHUNK_ROWS):
+        chunk = payload[start : start + INSERT_CHUNK_ROWS]
+        stmt = (
+            _insert(session, Probe)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["probe_uid"])
+            .returning(
+                Probe.target_id, Probe.kind, Probe.started_at, Probe.outcome,
+                Probe.status_code, Probe.latency_ms,
+            )
+        )
+        inserted.extend(session.execute(stmt).tuples().all())
+    _add_to_rollups(session, inserted)
+    return len(inserted)
+
+
+def _add_to_rollups(
+    session: Session, inserted: Iterable[tuple[int, str, datetime, str, int | None, float | None]]
+) -> None:
+    sums: dict[tuple[int, str, datetime], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    bins: dict[tuple[int, str, datetime, float], int] = defaultdict(int)
+    for target_id, kind, started_at, outcome, status, latency in inserted:
+        key = (target_id, kind, hour_floor(started_at))
+        acc = sums[key]
+        acc[0] += 1
+        acc[1] += outcome == "ok"
+        acc[2] += status == 200
+        if latency is not None:
+            acc[3] += 1
+            acc[4] += latency
+            bins[(*key, latency_bin_edge(latency))] += 1
+    if sums:
+        stmt = _insert(session, ProbeRollup).values(
+            [
+                dict(target_id=t, kind=k, bucket_start=b, n_total=a[0], n_ok=a[1],
+                     n_200=a[2], latency_n=a[3], latency_sum_ms=a[4])
+                for (t, k, b), a in sums.items()
+            ]
+        )
+        ex = stmt.excluded
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["target_id", "kind", "bucket_start"],
+                set_={
+                    "n_total": ProbeRollup.n_total + ex.n_total,
+                    "n_ok": ProbeRollup.n_ok + ex.n_ok,
+                    "n_200": ProbeRollup.n_200 + ex.n_200,
+                    "latency_n": ProbeRollup.latency_n + ex.latency_n,
+                    "latency_sum_ms": ProbeRollup.latency_sum_ms + ex.latency_sum_ms,
+                },
+            )
+        )
+    if bins:
+        items = [
+            dict(target_id=t, kind=k, bucket_start=b, le_ms=le, n=n)
+            for (t, k, b, le), n in bins.items()
+        ]
+        for start in range(0, len(items), INSERT_CHUNK_ROWS):
+            stmt = _insert(session, ProbeLatencyBin).values(items[start : start + INSERT_CHUNK_ROWS])
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["target_id", "kind", "bucket_start", "le_ms"],
+                    set_={"n": ProbeLatencyBin.n + stmt.excluded.n},
+                )
+            )
+
+
+def probes_between(
+    session: Session,
+    target_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[Probe]:
+    """Raw probe rows of one target in ``[start, end)``, newest first; empty when none."""
+    query: Select[tuple[Probe]] = (
+        select(Probe)
+        .where(Probe.target_id == target_id, Probe.started_at >= start, Probe.started_at < end)
+        .order_by(Probe.started_at.desc())
+    )
+    if kind is not None:
+        query = query.where(Probe.kind == kind)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def last_probe_at(session: Session) -> dict[int, datetime]:
+    """Target id to the start time of its newest probe; targets never probed are absent."""
+    query = select(Probe.target_id, func.max(Probe.started_at)).group_by(Probe.target_id)
+    return {t: at for t, at in session.execute(query).tuples()}
+
+
+# --- the prober's heartbeat -------------------------------------------------------------
+
+
+def start_prober_session(
+    session: Session, *, session_id: str, hostname: str, interval_s: float, at: datetime
+) -> None:
+    """Record that a prober process started at ``at``."""
+    session.add(
+        ProberSession(
+            id=session_id, hostname=hostname[:256], started_at=at, last_seen_at=at,
+            interval_s=interval_s,
+        )
+    )
+    session.flush()
+
+
+def beat_prober_session(session: Session, *, session_id: str, at: datetime) -> None:
+    """Extend a prober session's coverage to ``at``."""
+    row = session.get(ProberSession, session_id)
+    if row is not None and at > row.last_seen_at:
+        row.last_seen_at = at
+        session.flush()
+
+
+def prober_coverage(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Merged spans of ``[start, end)`` during which some prober was running.
+
+    A session covers from its start to one interval past its last heartbeat. Empty list
+    when no prober ran in the window.
+    """
+    rows = session.execute(
+        select(ProberSession.started_at, ProberSession.last_seen_at, ProberSession.interval_s)
+        .where(ProberSession.started_at < end)
+        .order_by(ProberSession.started_at)
+    ).tuples()
+    spans: list[tuple[datetime, datetime]] = []
+    for s, last, interval in rows:
+        e = min(last + timedelta(seconds=interval), end)
+        s = max(s, start)
+        if e <= s:
+            continue
+        if spans and s <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], e))
+        else:
+            spans.append((s, e))
+    return spans
+
+
+def prober_gaps(
+    session: Session, start: datetime, end: datetime, *, min_gap: timedelta = timedelta(0)
+) -> list[tuple[datetime, datetime]]:
+    """Spans of ``[start, end)`` with no prober running, longer than ``min_gap``.
+
+    The whole window when no prober ever ran in it; empty when it was covered throughout.
+    """
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for s, e in prober_coverage(session, start, end):
+        if s - cursor > min_gap:
+            gaps.append((cursor, s))
+        cursor = max(cursor, e)
+    if end - cursor > min_gap:
+        gaps.append((cursor, end))
+    return gaps
