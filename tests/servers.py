@@ -1,0 +1,103 @@
+"""Real servers on loopback for tests: uvicorn in a thread, or any command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tests.conftest import free_port
+
+READY_TIMEOUT_S = 30.0
+
+
+def wait_http(url: str, *, timeout_s: float = READY_TIMEOUT_S, expect: int | None = None) -> None:
+    """Poll ``url`` until it answers (with ``expect`` if given); TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: str = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url, timeout=1.0)
+            if expect is None or r.status_code == expect:
+                return
+            last = f"status {r.status_code}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout_s} s ({last})")
+
+
+@contextmanager
+def uvicorn_thread(app: Any, *, port: int | None = None, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn in a thread; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **config)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def process(
+    cmd: Sequence[str],
+    *,
+    ready_url: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    log_path: Path | None = None,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` in its own process group until the block ends; waits for ``ready_url``.
+
+    The whole group is stopped with SIGTERM, then SIGKILL, so no child outlives a test.
+    """
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        list(cmd), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        if ready_url:
+            try:
+                wait_http(ready_url, timeout_s=timeout_s)
+            except TimeoutError:
+                tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+                raise TimeoutError(f"{cmd[0]} not ready at {ready_url}; log tail:\n{tail}") from None
+        yield proc
+    finally:
+        stop_group(proc)
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+
+
+def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
+    """Signal a process group and wait; SIGKILL what is left after ``grace_s``."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
