@@ -1,0 +1,114 @@
+"""The console script, run as a user would run it: bad input gets one line and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.engine import session_scope
+from storage.evalset import eval_count, eval_texts
+from storage.targets import list_targets
+
+
+def clfwatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clfwatch.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_targets_add_list_and_token_never_listed(cli_env: dict[str, str], db_url: str) -> None:
+    r = clfwatch(cli_env, "targets", "add", "team-a", "http://127.0.0.1:8080", "--token", "TOK-xyz-123")
+    assert r.returncode == 0, r.stderr
+    for fmt in ("table", "json"):
+        out = clfwatch(cli_env, "targets", "list", "--format", fmt)
+        assert out.returncode == 0
+        assert "team-a" in out.stdout and "TOK-xyz-123" not in out.stdout + out.stderr
+    rows = json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)
+    assert rows[0]["token"] == "set" and rows[0]["active"] is True
+    assert clfwatch(cli_env, "targets", "set-active", "team-a", "off").returncode == 0
+    assert json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)[0]["active"] is False
+    assert clfwatch(cli_env, "targets", "remove", "team-a").returncode == 0
+    with session_scope(db_url) as s:
+        assert list_targets(s) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("team-b", "ftp://127.0.0.1"),
+        ("team-b", "not a url"),
+        ("bad/name", "http://127.0.0.1:1"),
+        ("team-b", "http://127.0.0.1:1", "--registered-at", "2026-01-01T00:00:00"),
+        ("team-b", "http://127.0.0.1:1", "--template", '{"q": 1}'),
+    ],
+)
+def test_bad_target_exits_nonzero_with_one_line(
+    cli_env: dict[str, str], db_url: str, args: tuple[str, ...]
+) -> None:
+    r = clfwatch(cli_env, "targets", "add", *args)
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines and "Traceback" not in r.stderr
+    assert len([line for line in lines if "error" in line]) == 1
+    with session_scope(db_url) as s:
+        assert list_targets(s) == []
+
+
+GOOD_CSV = "id,text,label\ns1,hello there,0\ns2,BUY NOW bot,1\ns3,\"quoted, text\",0\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,text\ns1,hi\n", "line 1: missing column(s) label"),
+        ("id,text,label\ns1,hi,0\ns2,yo,2\n", "line 3: label must be 0 or 1"),
+        ("id,text,label\ns1,hi,0\ns1,yo,1\n", "line 3: duplicate id 's1'"),
+        ("id,text,label\ns1,,0\n", "line 2: empty text"),
+        ("id,text,label\n", "holds no samples"),
+    ],
+)
+def test_broken_eval_csv_loads_nothing(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path, content: str, message: str
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD_CSV, encoding="utf-8")
+    assert clfwatch(cli_env, "eval", "load", str(good)).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content, encoding="utf-8")
+    r = clfwatch(cli_env, "eval", "load", str(bad))
+    assert r.returncode != 0
+    assert message in r.stderr and "nothing was loaded" in r.stderr
+    with session_scope(db_url) as s:  # the earlier good set is untouched
+        assert [t.id for t in eval_texts(s)] == ["s1", "s2", "s3"]
+
+
+def test_eval_load_reports_counts_but_no_labels(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD_CSV, encoding="utf-8")
+    r = clfwatch(cli_env, "eval", "load", str(good))
+    assert r.returncode == 0 and "loaded 3 samples" in r.stdout
+    with session_scope(db_url) as s:
+        assert eval_count(s) == 3
+        assert eval_texts(s)[2].text == "quoted, text"
+
+
+def test_bad_setting_stops_with_the_variable_name(cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, CLFWATCH_PROBE_INTERVAL_S="-3")
+    r = clfwatch(env, "targets", "list")
+    assert r.returncode == 2
+    assert "CLFWATCH_PROBE_INTERVAL_S" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_db_upgrade_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env["CLFWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'new.db'}"
+    r = clfwatch(env, "db", "upgrade")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new.db").exists()
