@@ -163,7 +163,7 @@ def probes_between(
     limit: int | None = None,
 ) -> list[Probe]:
     """Raw probe rows of one target in ``[start, end)``, newest first; empty when none."""
-    query: Select[tuple[Probe]] = (
+    query: Select[Probe] = (
         select(Probe)
         .where(Probe.target_id == target_id, Probe.started_at >= start, Probe.started_at < end)
         .order_by(Probe.started_at.desc())

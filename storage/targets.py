@@ -187,7 +187,7 @@ def update_target(session: Session, name: str, **changes: object) -> TargetView:
             continue
         if key not in validators:
             raise TargetError(f"unknown target field {key!r}")
-        setattr(target, key, validators[key](value))  # type: ignore[operator]
+        setattr(target, key, validators[key](value))  # type: ignore[operator,arg-type]
     session.flush()
     return _view(target)
 
