@@ -4,6 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+UP_ARGS ?=
 
 .PHONY: up test install sysdeps lint bench clean
 
@@ -19,7 +20,7 @@ sysdeps:
 	bash scripts/system-deps.sh
 
 up: install
-	$(PY) -m clfwatch.up
+	$(PY) -m clfwatch.up $(UP_ARGS)
 
 test: install sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,262 @@
+"""The steps of ``make up`` one by one: idempotent preparation, port checks, stopping groups.
+
+The whole command end to end is in test_make_up.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clfwatch import up
+from clfwatch.settings import Settings
+from storage.engine import session_scope
+from storage.evalset import eval_count, replace_eval_set
+from storage.targets import add_target, list_targets
+from tests.conftest import free_port
+
+WANTED = {
+    up.REFERENCE_TARGET: "http://127.0.0.1:8080",
+    up.SLOW_TARGET: "http://127.0.0.1:8081",
+    up.FLAKY_TARGET: "http://127.0.0.1:8082",
+}
+
+
+def settings_for(url: str, **extra: object) -> Settings:
+    return Settings(database_url=url, **extra)  # type: ignore[arg-type]
+
+
+def urls(db_url: str) -> dict[str, str]:
+    with session_scope(db_url) as session:
+        return {v.name: v.base_url for v in list_targets(session)}
+
+
+def test_targets_registered_once_and_moved_when_a_port_changes(db_url: str) -> None:
+    settings = settings_for(db_url)
+    with session_scope(db_url) as session:
+        add_target(session, name="team-a", base_url="http://10.0.0.1:9000")
+    up.ensure_targets(settings, WANTED)
+    up.ensure_targets(settings, WANTED)
+    assert urls(db_url) == {**WANTED, "team-a": "http://10.0.0.1:9000"}
+    with session_scope(db_url) as session:
+        ids_before = {v.name: v.id for v in list_targets(session)}
+    moved = {**WANTED, up.SLOW_TARGET: "http://127.0.0.1:9181"}
+    up.ensure_targets(settings, moved)
+    assert urls(db_url) == {**moved, "team-a": "http://10.0.0.1:9000"}
+    with session_scope(db_url) as session:
+        assert {v.name: v.id for v in list_targets(session)} == ids_before  # history kept
+
+
+def test_reference_target_gets_the_service_api_key(db_url: str) -> None:
+    up.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
+    with session_scope(db_url) as session:
+        tokens = {v.name: v.has_token for v in list_targets(session)}
+    assert tokens == {up.REFERENCE_TARGET: True, up.SLOW_TARGET: False, up.FLAKY_TARGET: False}
+
+
+def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
+    settings = settings_for(db_url)
+    up.ensure_eval_set(settings)
+    with session_scope(db_url) as session:
+        shipped = eval_count(session)
+    assert shipped > 0
+    up.ensure_eval_set(settings)
+    with session_scope(db_url) as session:
+        assert eval_count(session) == shipped
+        replace_eval_set(session, [("h1", "a hidden text", 1), ("h2", "another", 0)])
+    up.ensure_eval_set(settings)  # an operator's own set is never overwritten
+    with session_scope(db_url) as session:
+        assert eval_count(session) == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("::1", "[::1]"),
+        ("::", "[::1]"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_url_host(host: str, expected: str) -> None:
+    assert up.url_host(host) == expected
+
+
+def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(up.UpError, match=f"port {port} \\(dashboard\\) on 127.0.0.1 is in use"):
+            up.check_ports("127.0.0.1", {"service": free_port(), "dashboard": port})
+    same = free_port()
+    with pytest.raises(up.UpError, match="both want port"):
+        up.check_ports("127.0.0.1", {"service": same, "slow": same})
+    with pytest.raises(up.UpError, match="not a TCP port"):
+        up.check_ports("127.0.0.1", {"service": 70000})
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_stop_groups_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    script = f"trap '' TERM; sleep 60 & echo $! > {pid_file}; wait"
+    proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    grandchild = int(pid_file.read_text())
+    killed = up.stop_groups([proc], grace_s=1.0)
+    assert killed == [proc.pid]
+    time.sleep(0.2)
+    assert proc.poll() is not None and not alive(grandchild)
+
+
+def test_a_child_that_dies_while_starting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = up.ChildSpec(
+        "demo-slow",
+        "demo",
+        [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
+        f"http://127.0.0.1:{free_port()}",
+        "/health",
+        True,
+        up.LOG_DIR / "demo-slow.log",
+    )
+    child = up.start_child(spec, dict(os.environ))
+    try:
+        with pytest.raises(up.UpError, match="demo-slow exited with code 3 while starting; see var/logs"):
+            up.wait_ready([child], up.StopFlag(), timeout_s=30)
+    finally:
+        up.stop_children([child])
+    assert "boom" in (tmp_path / "var" / "logs" / "demo-slow.log").read_text()
+
+
+def test_watch_returns_the_child_that_exits_and_none_on_a_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def spec(name: str, code: str) -> up.ChildSpec:
+        return up.ChildSpec(
+            name,
+            name,
+            [sys.executable, "-c", code],
+            "http://127.0.0.1:1",
+            "/",
+            True,
+            up.LOG_DIR / f"{name}.log",
+        )
+
+    env = dict(os.environ)
+    children = [
+        up.start_child(spec("prober", "import time; time.sleep(60)"), env),
+        up.start_child(spec("dashboard", "import time; time.sleep(0.5)"), env),
+    ]
+    try:
+        assert up.watch(children, up.StopFlag()) is children[1]
+        stop = up.StopFlag()
+        stop(signal.SIGINT, None)
+        assert up.watch(children, stop) is None and stop.signal_name == "SIGINT"
+    finally:
+        up.stop_children(children)
+    assert all(c.proc.poll() is not None for c in children)
+
+
+def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env["CLFWATCH_PROBE_INTERVAL_S"] = "-1"
+    r = subprocess.run(
+        [sys.executable, "-m", "clfwatch.up"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "CLFWATCH_PROBE_INTERVAL_S" in r.stdout
+
+
+def test_busy_port_exits_1_before_touching_the_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env["CLFWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "clfwatch.up", "--service-port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert r.returncode == 1 and f"port {port} (service)" in r.stdout
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, tmp_path: Path) -> None:
+    """Compose runs the prober with CLFWATCH_PROBE_METRICS_HOST=0.0.0.0 so Prometheus can scrape it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(
+        CLFWATCH_DATABASE_URL=sqlite_url,
+        CLFWATCH_PROBE_METRICS_PORT=str(port),
+        CLFWATCH_PROBE_METRICS_HOST="127.0.0.2",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clfwatch.cli", "probe", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        answered = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            for host in ("127.0.0.2", "127.0.0.1"):
+                try:
+                    httpx.get(f"http://{host}:{port}/metrics", timeout=1)
+                    answered = host
+                except httpx.HTTPError:
+                    continue
+            if answered:
+                break
+            time.sleep(0.2)
+        assert answered == "127.0.0.2", f"prober metrics answered on {answered}, expected 127.0.0.2"
+    finally:
+        up.stop_groups([proc], grace_s=5)
+
+
+def test_parser_defaults_match_the_agreed_ports() -> None:
+    args = up.build_parser().parse_args([])
+    assert (args.host, args.service_port, args.slow_port, args.flaky_port, args.dashboard_port) == (
+        "127.0.0.1",
+        8080,
+        8081,
+        8082,
+        8501,
+    )
+    assert args.prober_metrics_port is None  # falls back to CLFWATCH_PROBE_METRICS_PORT
+    assert isinstance(args, argparse.Namespace)
