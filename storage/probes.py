@@ -187,7 +187,13 @@ def last_probe_at(session: Session) -> dict[int, datetime]:
 def start_prober_session(
     session: Session, *, session_id: str, hostname: str, interval_s: float, at: datetime
 ) -> None:
-    """Record that a prober process started at ``at``."""
+    """Record that a prober process started at ``at``; a second call for the same id is a no-op.
+
+    Idempotent so that a start retried after a lost commit acknowledgement cannot wedge the
+    prober's writer on a primary-key conflict.
+    """
+    if session.get(ProberSession, session_id) is not None:
+        return
     session.add(
         ProberSession(
             id=session_id, hostname=hostname[:256], started_at=at, last_seen_at=at,

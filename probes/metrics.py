@@ -1,0 +1,49 @@
+"""The prober's own Prometheus metrics (names fixed in the interfaces brief).
+
+Module-level so that several probers in one process (tests) share one registry entry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+METRICS_BIND_ADDR = "127.0.0.1"
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+PROBES_TOTAL = Counter(
+    "clfwatch_probes_total", "Probes sent, by target, kind and outcome.", ["target", "kind", "outcome"]
+)
+PROBE_LATENCY = Histogram(
+    "clfwatch_probe_latency_seconds",
+    "Latency of answered probes (request alone, monotonic clock).",
+    ["target", "kind"],
+    buckets=LATENCY_BUCKETS_S,
+)
+PROBE_LAST_TIMESTAMP = Gauge(
+    "clfwatch_probe_last_timestamp_seconds",
+    "Unix time of the newest probe sent, by target and kind.",
+    ["target", "kind"],
+)
+
+
+def observe_probe(
+    *, target: str, kind: str, outcome: str, latency_ms: float | None, started_unix_s: float
+) -> None:
+    """Count one probe in the exported metrics."""
+    PROBES_TOTAL.labels(target, kind, outcome).inc()
+    if latency_ms is not None:
+        PROBE_LATENCY.labels(target, kind).observe(latency_ms / 1000.0)
+    PROBE_LAST_TIMESTAMP.labels(target, kind).set(started_unix_s)
+
+
+def serve_metrics(port: int, addr: str = METRICS_BIND_ADDR) -> object | None:
+    """Serve /metrics on ``addr:port``; 0 disables it. Returns the server (to shut down) or None."""
+    if port == 0:
+        return None
+    server, _thread = start_http_server(port, addr=addr)
+    log.info("event=metrics_serving addr=%s port=%d", addr, port)
+    return server

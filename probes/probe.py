@@ -1,0 +1,82 @@
+"""One probe of one target, from request to a plain ``ProbeRow``; never raises for the target."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from probes.outcome import HEALTH, PREDICT, decide_outcome
+from probes.request import Exchange, build_predict_body, send_probe
+from storage.evalset import EvalText
+from storage.probes import ProbeRow
+from storage.targets import ProbeTarget
+
+USER_AGENT = "clfwatch-prober"
+# Sent when no evaluation set is loaded, so latency and 200-rate are still measured.
+CANARY_SAMPLE = EvalText(id="clfwatch-canary", text="Is this text written by a bot?")
+
+
+@dataclass(frozen=True)
+class PreparedTarget:
+    """A target with its template parsed once, so each probe only fills it in."""
+
+    target: ProbeTarget
+    parsed_template: Any  # JSON value with placeholders, or None for the contract's body
+    template_ok: bool = True
+
+
+def build_request(
+    client: httpx.AsyncClient, prepared: PreparedTarget, kind: str, sample: EvalText | None
+) -> httpx.Request:
+    """The HTTP request of one probe; the bearer token goes in a header, nowhere else."""
+    target = prepared.target
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
+    if target.token:
+        headers["Authorization"] = f"Bearer {target.token}"
+    if kind == HEALTH:
+        return client.build_request("GET", target.base_url + target.health_path, headers=headers)
+    assert sample is not None
+    headers["Content-Type"] = "application/json"
+    body = build_predict_body(prepared.parsed_template, text=sample.text, sample_id=sample.id)
+    return client.build_request("POST", target.base_url + target.predict_path, headers=headers, content=body)
+
+
+async def probe_target(
+    client: httpx.AsyncClient,
+    prepared: PreparedTarget,
+    kind: str,
+    *,
+    sample: EvalText | None,
+    timeout_s: float,
+    cap_bytes: int,
+) -> ProbeRow:
+    """Send one health or predict probe and turn its answer into a row."""
+    request = build_request(client, prepared, kind, sample)
+    started_at = datetime.now(UTC)
+    exchange: Exchange = await send_probe(client, request, timeout_s=timeout_s, cap_bytes=cap_bytes)
+    verdict = decide_outcome(
+        kind=kind,
+        status_code=exchange.status_code,
+        body=exchange.body,
+        error=exchange.error,
+        error_detail=exchange.error_detail,
+        expected_id=sample.id if sample is not None else None,
+        pointer=prepared.target.probability_pointer,
+    )
+    is_eval = kind == PREDICT and sample is not None and sample is not CANARY_SAMPLE
+    return ProbeRow(
+        probe_uid=str(uuid.uuid4()),
+        target_id=prepared.target.id,
+        kind=kind,
+        started_at=started_at,
+        outcome=verdict.outcome,
+        status_code=exchange.status_code,
+        latency_ms=exchange.latency_ms,
+        detail=verdict.detail,
+        sample_id=sample.id if is_eval and sample is not None else None,
+        probability=verdict.probability,
+    )

@@ -1,0 +1,224 @@
+"""The outcome of a probe is a pure function of what came back: a table of cases."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+
+import httpx
+import pytest
+
+from probes.outcome import (
+    BAD_BODY,
+    CONNECT_ERROR,
+    HTTP_ERROR,
+    OK,
+    PROTOCOL_ERROR,
+    TIMEOUT,
+    TOO_LARGE,
+    PointerError,
+    decide_outcome,
+    resolve_pointer,
+)
+from probes.request import send_probe
+
+CAP = 4096
+
+
+def j(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+PREDICT_CASES = [
+    # (case, status, body, error, expected outcome, expected probability)
+    ("valid", 200, j({"id": "a", "probability": 0.25}), None, OK, 0.25),
+    ("zero", 200, j({"id": "a", "probability": 0}), None, OK, 0.0),
+    ("one", 200, j({"id": "a", "probability": 1}), None, OK, 1.0),
+    ("extra fields", 200, j({"id": "a", "probability": 0.5, "model": "v2"}), None, OK, 0.5),
+    ("no id echoed", 200, j({"probability": 0.5}), None, OK, 0.5),
+    ("wrong id", 200, j({"id": "b", "probability": 0.5}), None, BAD_BODY, None),
+    ("id as bool", 200, j({"id": True, "probability": 0.5}), None, BAD_BODY, None),
+    ("not json", 200, b"<html>oops</html>", None, BAD_BODY, None),
+    ("empty body", 200, b"", None, BAD_BODY, None),
+    ("not utf-8", 200, b"\xff\xfe\x00", None, BAD_BODY, None),
+    ("missing probability", 200, j({"id": "a"}), None, BAD_BODY, None),
+    ("probability string", 200, j({"id": "a", "probability": "0.5"}), None, BAD_BODY, None),
+    ("probability null", 200, j({"id": "a", "probability": None}), None, BAD_BODY, None),
+    ("probability bool", 200, j({"id": "a", "probability": True}), None, BAD_BODY, None),
+    ("probability above 1", 200, j({"id": "a", "probability": 1.5}), None, BAD_BODY, None),
+    ("probability below 0", 200, j({"id": "a", "probability": -0.01}), None, BAD_BODY, None),
+    ("probability NaN", 200, b'{"id": "a", "probability": NaN}', None, BAD_BODY, None),
+    ("probability Infinity", 200, b'{"id": "a", "probability": Infinity}', None, BAD_BODY, None),
+    ("probability huge int", 200, b'{"id": "a", "probability": 1' + b"0" * 400 + b"}", None, BAD_BODY, None),
+    ("json list", 200, j([0.5]), None, BAD_BODY, None),
+    ("json scalar", 200, b"0.5", None, BAD_BODY, None),
+    ("server error", 500, j({"detail": "boom"}), None, HTTP_ERROR, None),
+    ("client error", 422, j({"detail": "bad"}), None, HTTP_ERROR, None),
+    ("redirect", 307, b"", None, HTTP_ERROR, None),
+    ("201 is not 200", 201, j({"id": "a", "probability": 0.5}), None, HTTP_ERROR, None),
+    ("timeout", None, None, TIMEOUT, TIMEOUT, None),
+    ("refused", None, None, CONNECT_ERROR, CONNECT_ERROR, None),
+    ("garbled http", None, None, PROTOCOL_ERROR, PROTOCOL_ERROR, None),
+    ("too large 200", 200, None, TOO_LARGE, TOO_LARGE, None),
+    ("too large 500 is an http error", 500, None, TOO_LARGE, HTTP_ERROR, None),
+    ("no status no error", None, None, None, PROTOCOL_ERROR, None),
+]
+
+
+@pytest.mark.parametrize(("case", "status", "body", "error", "outcome", "probability"), PREDICT_CASES)
+def test_predict_outcome(
+    case: str, status: int | None, body: bytes | None, error: str | None, outcome: str,
+    probability: float | None,
+) -> None:
+    verdict = decide_outcome(kind="predict", status_code=status, body=body, error=error, expected_id="a")
+    assert verdict.outcome == outcome, case
+    assert verdict.probability == probability
+    assert (verdict.detail is None) == (outcome == OK)
+
+
+def test_http_error_detail_names_the_status() -> None:
+    verdict = decide_outcome(kind="predict", status_code=503, body=b"", expected_id="a")
+    assert verdict.detail == "status 503"
+
+
+HEALTH_CASES = [
+    ("contract", 200, j({"status": "ok"}), OK),
+    ("extra fields", 200, j({"status": "ok", "model": "v1", "uptime_s": 3}), OK),
+    ("upper case", 200, j({"status": "OK"}), OK),
+    ("status not ok", 200, j({"status": "degraded"}), BAD_BODY),
+    ("no status", 200, j({"healthy": True}), BAD_BODY),
+    ("plain text", 200, b"ok", BAD_BODY),
+    ("list", 200, j(["ok"]), BAD_BODY),
+    ("503", 503, j({"status": "ok"}), HTTP_ERROR),
+    ("401", 401, j({"detail": "unauthorized"}), HTTP_ERROR),
+]
+
+
+@pytest.mark.parametrize(("case", "status", "body", "outcome"), HEALTH_CASES)
+def test_health_outcome(case: str, status: int, body: bytes, outcome: str) -> None:
+    assert decide_outcome(kind="health", status_code=status, body=body).outcome == outcome, case
+
+
+POINTER_CASES = [
+    ({"probability": 0.3}, "/probability", 0.3),
+    ({"a": {"b": [0, {"c": 0.7}]}}, "/a/b/1/c", 0.7),
+    ({"a/b": 0.1}, "/a~1b", 0.1),
+    ({"m~n": 0.2}, "/m~0n", 0.2),
+    ({"": 0.4}, "/", 0.4),
+    (0.9, "", 0.9),
+]
+
+
+@pytest.mark.parametrize(("doc", "pointer", "value"), POINTER_CASES)
+def test_resolve_pointer(doc: object, pointer: str, value: float) -> None:
+    assert resolve_pointer(doc, pointer) == value
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer"),
+    [({"a": 1}, "/b"), ({"a": [1]}, "/a/1"), ({"a": [1]}, "/a/01"), ({"a": [1]}, "/a/-"), ({"a": 1}, "/a/b"),
+     ({"a": 1}, "a")],
+)
+def test_resolve_pointer_misses(doc: object, pointer: str) -> None:
+    with pytest.raises(PointerError):
+        resolve_pointer(doc, pointer)
+
+
+def test_custom_pointer_in_verdict() -> None:
+    body = j({"result": [{"p": 0.8}]})
+    verdict = decide_outcome(
+        kind="predict", status_code=200, body=body, expected_id="a", pointer="/result/0/p"
+    )
+    assert (verdict.outcome, verdict.probability) == (OK, 0.8)
+    missing = decide_outcome(
+        kind="predict", status_code=200, body=body, expected_id="a", pointer="/result/1/p"
+    )
+    assert missing.outcome == BAD_BODY
+
+
+# --- odd answers through a real httpx client with a mock transport --------------------
+
+
+async def _chunks(content: bytes, size: int = 1024):  # type: ignore[no-untyped-def]
+    for start in range(0, len(content), size):
+        yield content[start : start + size]
+
+
+def _respond(status: int, content: bytes = b"", headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """A streamed answer, as a real network transport gives it (declared length when asked)."""
+    headers = dict(headers or {})
+    return lambda request: httpx.Response(status, content=_chunks(content), headers=headers)
+
+
+def _stream_response(request: httpx.Request) -> httpx.Response:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10_000):  # 640 MB if anyone read it all
+            yield b"y" * 65536
+
+    return httpx.Response(200, content=chunks())
+
+
+def _raise(exc: Exception):  # type: ignore[no-untyped-def]
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return handler
+
+
+BOMB = gzip.compress(b"0" * (50 * 1024 * 1024))  # 50 MB of zeros, about 50 kB compressed
+GOOD_GZIP = gzip.compress(j({"id": "a", "probability": 0.5}))
+
+TRANSPORT_CASES = [
+    ("valid", _respond(200, j({"id": "a", "probability": 0.5})), OK),
+    ("gzip body", _respond(200, GOOD_GZIP, {"content-encoding": "gzip"}), OK),
+    ("gzip bomb", _respond(200, BOMB, {"content-encoding": "gzip"}), TOO_LARGE),
+    ("corrupt gzip", _respond(200, b"not gzip at all", {"content-encoding": "gzip"}), PROTOCOL_ERROR),
+    ("unknown encoding", _respond(200, b"abc", {"content-encoding": "zz"}), PROTOCOL_ERROR),
+    ("declared too long", _respond(200, b"", {"content-length": str(CAP + 1)}), TOO_LARGE),
+    ("streamed too long", _respond(200, b"x" * (CAP + 1)), TOO_LARGE),
+    ("already read body", lambda request: httpx.Response(200, content=j({"probability": 0.5})), OK),
+    ("endless stream", _stream_response, TOO_LARGE),
+    ("exactly at the cap", _respond(200, b" " * (CAP - 20) + j({"probability": 0.5})), OK),
+    ("one byte over the cap", _respond(200, b" " * (CAP - 19) + j({"probability": 0.5})), TOO_LARGE),
+    ("read timeout", _raise(httpx.ReadTimeout("slow")), TIMEOUT),
+    ("connect timeout", _raise(httpx.ConnectTimeout("slow")), TIMEOUT),
+    ("refused", _raise(httpx.ConnectError("refused")), CONNECT_ERROR),
+    ("dropped", _raise(httpx.ReadError("reset")), PROTOCOL_ERROR),
+    ("garbled", _raise(httpx.RemoteProtocolError("bad status line")), PROTOCOL_ERROR),
+    ("500 huge", _respond(500, b"e" * (CAP * 4)), HTTP_ERROR),
+]
+
+
+@pytest.mark.parametrize(("case", "handler", "outcome"), TRANSPORT_CASES)
+def test_odd_answers_through_httpx(case: str, handler, outcome: str) -> None:  # type: ignore[no-untyped-def]
+    async def go() -> str:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            request = client.build_request("POST", "http://target.invalid/predict", content=b"{}")
+            ex = await send_probe(client, request, timeout_s=5.0, cap_bytes=CAP)
+        assert ex.body is None or len(ex.body) <= CAP
+        verdict = decide_outcome(
+            kind="predict", status_code=ex.status_code, body=ex.body, error=ex.error,
+            error_detail=ex.error_detail, expected_id="a",
+        )
+        return verdict.outcome
+
+    assert asyncio.run(go()) == outcome, case
+
+
+def test_total_timeout_cuts_a_slow_drip() -> None:
+    """Each read is quick but the whole answer takes too long: a timeout, not a wait."""
+
+    async def drip():  # type: ignore[no-untyped-def]
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            yield b" "
+
+    async def go() -> tuple[str | None, float | None]:
+        handler = lambda request: httpx.Response(200, content=drip())  # noqa: E731
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            request = client.build_request("GET", "http://target.invalid/health")
+            ex = await send_probe(client, request, timeout_s=0.3, cap_bytes=CAP)
+        return ex.error, ex.latency_ms
+
+    assert asyncio.run(go()) == (TIMEOUT, None)
