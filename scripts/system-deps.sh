@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need beyond Python packages: Debian's prometheus,
-# chromium (for Playwright) and wrk, and the machine's PostgreSQL. Idempotent and quiet
+# chromium (for Playwright), wrk and curl, and the machine's PostgreSQL. Idempotent and quiet
 # when everything is there already.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)   # the stress tests run the curl lines they print
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "system-deps: missing ${need[*]}; install them with apt-get as root" >&2

@@ -1,0 +1,313 @@
+"""One Locust load run in its own process: ``python -m stress.locust_job --config F --role R``.
+
+NEVER import this module from anything else. Importing ``locust`` monkey-patches the whole
+process with gevent; ``stress.load`` starts this file as a subprocess and reads back a JSON
+result file, so the CLI, the prober, the dashboard and pytest stay unpatched.
+
+Roles: ``local`` (one process does everything), ``master`` (Locust's distributed mode on
+loopback: waits for ``workers`` workers, spreads the users over them, merges their stats) and
+``worker``. The config file (written by the parent, mode 0600 because it may hold a token)
+carries the target, the bodies to send and the budget; every run stops by itself after
+``run_time_s`` and after ``max_requests``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, between, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import STATE_STOPPED, STATE_STOPPING
+
+log = logging.getLogger("stress.locust_job")
+
+WORKER_WAIT_S = 30.0  # a master gives up when its workers have not all connected by then
+FINAL_REPORT_WAIT_S = 5.0  # a master waits this long for each worker's report after stopping
+EXCERPT_CHARS = 500
+
+CONFIG: dict[str, Any] = {}
+# counts by status since the last report; in_flight: request number -> (start, body), for
+# requests cut off by the stop; sent_total against the request budget (never reset)
+STATE: dict[str, Any] = {
+    "counts": Counter(),
+    "in_flight": {},
+    "sent_total": 0,
+    "first_failure": None,
+    "first_slow": None,
+}
+
+
+def _resolve(document: Any, pointer: str) -> Any:
+    node = document
+    if pointer == "":
+        return node
+    for raw in pointer.lstrip("/").split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+def _judge(
+    status: int, text: str, error: BaseException | None, sent_id: str | None
+) -> tuple[str, str | None]:
+    """Status key for the counts, and why the answer is not a valid 200 (None when it is)."""
+    if error is not None and not status:
+        described = f"{type(error).__name__} {error}".lower()  # RetriesExceeded wraps the real cause
+        if "timeout" in described or "timed out" in described:
+            kind = "timeout"
+        elif "refused" in described:
+            kind = "connect_error"
+        else:
+            kind = type(error).__name__.lower()
+        return f"error:{kind}", f"no answer ({type(error).__name__})"
+    if status != 200:
+        return str(status), f"status {status}"
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return "200:bad_body", "200 but the body is not JSON"
+    probability = _resolve(document, CONFIG["probability_pointer"])
+    if not (
+        isinstance(probability, int | float)
+        and not isinstance(probability, bool)
+        and 0.0 <= probability <= 1.0
+    ):
+        return "200:bad_body", "200 but no probability in [0, 1]"
+    if sent_id is not None and isinstance(document, dict) and document.get("id") != sent_id:
+        return "200:bad_body", "200 but a different id came back"
+    return "200", None
+
+
+class ClassifierUser(FastHttpUser):
+    """A client of the classifier: one predict request, a short random wait, again."""
+
+    wait_time = between(0.0, 0.1)
+
+    @task
+    def predict(self) -> None:
+        if STATE["sent_total"] >= CONFIG["max_requests"]:
+            raise StopUser()
+        body, sent_id = random.choice(CONFIG["bodies"])
+        STATE["sent_total"] += 1
+        number = STATE["sent_total"]
+        started = time.monotonic()
+        STATE["in_flight"][number] = (started, body)
+        with self.client.request(
+            "POST",
+            CONFIG["predict_path"],
+            data=body.encode("utf-8"),
+            headers=CONFIG["headers"],
+            catch_response=True,
+            allow_redirects=False,
+            name="predict",
+        ) as resp:
+            del STATE["in_flight"][number]  # a killed user never gets here: still in flight
+            latency_ms = (time.monotonic() - started) * 1000
+            error = getattr(resp, "error", None)
+            try:
+                text = resp.text or ""
+            except Exception:  # a body that cannot be decoded is judged as not JSON
+                text = ""
+            key, problem = _judge(resp.status_code or 0, text, error, sent_id)
+            STATE["counts"][key] += 1
+            sample = {
+                "status": resp.status_code or None,
+                "body_sent": body[:EXCERPT_CHARS],
+                "response": text[:EXCERPT_CHARS],
+                "at_s": round(time.monotonic() - STATE["t0"], 3),
+                "latency_ms": round(latency_ms, 1),
+            }
+            if problem is None:
+                resp.success()
+                if STATE["first_slow"] is None and latency_ms > CONFIG["latency_bar_ms"]:
+                    reason = f"took {latency_ms:.0f} ms > {CONFIG['latency_bar_ms']:g} ms"
+                    STATE["first_slow"] = {"reason": reason, **sample}
+                return
+            resp.failure(problem)
+            if STATE["first_failure"] is None:
+                STATE["first_failure"] = {"reason": problem, **sample}
+
+
+def _configure(config: dict[str, Any]) -> None:
+    CONFIG.update(config)
+    STATE["t0"] = time.monotonic()
+    ClassifierUser.host = config["host"]
+    ClassifierUser.wait_time = between(config["wait_min_s"], config["wait_max_s"])
+    ClassifierUser.network_timeout = config["timeout_s"]
+    ClassifierUser.connection_timeout = config["timeout_s"]
+    ClassifierUser.insecure = True
+
+
+def _snapshot_and_reset(final: bool) -> dict[str, Any]:
+    """Counts since the last call; at the end, requests cut off by the stop after waiting longer
+    than the latency bar count as unanswered (the rest were cut too early to judge)."""
+    unanswered = 0
+    if final:
+        now = STATE.get("stopping_at") or time.monotonic()  # age at the stop, not at this report
+        limit_s = CONFIG["unanswered_after_s"]
+        cut = [(now - t, body) for t, body in STATE["in_flight"].values() if now - t > limit_s]
+        unanswered = len(cut)
+        STATE["in_flight"] = {}
+        if cut and STATE["first_failure"] is None:
+            age_s, body = max(cut)
+            STATE["first_failure"] = {
+                "reason": f"no answer after {age_s:.1f} s (still waiting at the end)",
+                "status": None,
+                "body_sent": body[:EXCERPT_CHARS],
+                "response": "",
+            }
+    data = {
+        "counts": dict(STATE["counts"]),
+        "unanswered": unanswered,
+        "first_failure": STATE["first_failure"],
+        "first_slow": STATE["first_slow"],
+    }
+    STATE["counts"] = Counter()
+    return data
+
+
+def _result(
+    env: Environment,
+    counts: Counter[str],
+    first_failure: Any,
+    first_slow: Any,
+    started_at: float,
+    stopped_at: float,
+    workers: int,
+) -> dict[str, Any]:
+    total = env.stats.total
+    measured = total.num_requests > 0
+    percentiles = {
+        name: (float(total.get_response_time_percentile(q)) if measured else None)
+        for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
+    }
+    percentiles = {k: (round(v, 1) if v is not None else None) for k, v in percentiles.items()}
+    percentiles["max"] = round(float(total.max_response_time), 1) if measured else None
+    duration_s = max(stopped_at - started_at, 1e-6)
+    return {
+        "ok": True,
+        "requests": sum(counts.values()),
+        "status_counts": dict(counts),
+        "latency_ms": percentiles,
+        "rps": round(total.num_requests / duration_s, 1),
+        "duration_s": round(duration_s, 2),
+        "users": CONFIG["users"],
+        "workers": workers,
+        "first_failure": first_failure,
+        "first_slow": first_slow,
+    }
+
+
+def _note_stopping(**_kwargs: Any) -> None:
+    STATE["stopping_at"] = time.monotonic()
+
+
+def run_local(config: dict[str, Any]) -> dict[str, Any]:
+    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    env.events.test_stopping.add_listener(_note_stopping)
+    runner = env.create_local_runner()
+    started_at = time.monotonic()
+    runner.start(config["users"], spawn_rate=config["spawn_rate"])
+    gevent.spawn_later(config["run_time_s"], runner.quit)
+    runner.greenlet.join()
+    stopped_at = time.monotonic()
+    data = _snapshot_and_reset(final=True)
+    counts = Counter(data["counts"])
+    if data["unanswered"]:
+        counts["error:unanswered"] += data["unanswered"]
+    return _result(env, counts, data["first_failure"], data["first_slow"], started_at, stopped_at, workers=0)
+
+
+def run_master(config: dict[str, Any]) -> dict[str, Any]:
+    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    runner = env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=config["master_port"])
+    counts: Counter[str] = Counter()
+    unanswered: dict[str, int] = {}
+    reports: Counter[str] = Counter()
+    first: dict[str, Any] = {"failure": None, "slow": None}
+
+    def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+        ours = data.get("clfwatch")
+        if not ours:
+            return
+        counts.update(ours["counts"])
+        unanswered[client_id] = unanswered.get(client_id, 0) + ours["unanswered"]
+        reports[client_id] += 1
+        for key in ("failure", "slow"):
+            if first[key] is None and ours[f"first_{key}"] is not None:
+                first[key] = ours[f"first_{key}"]
+
+    env.events.worker_report.add_listener(on_worker_report)
+    deadline = time.monotonic() + WORKER_WAIT_S
+    while runner.worker_count < config["workers"]:
+        if time.monotonic() > deadline:
+            runner.quit()
+            connected = runner.worker_count
+            return {"ok": False, "error": f"only {connected} of {config['workers']} workers connected"}
+        gevent.sleep(0.1)
+    started_at = time.monotonic()
+    runner.start(config["users"], spawn_rate=config["spawn_rate"])
+    gevent.sleep(config["run_time_s"])
+    runner.stop()  # workers stop their users; their next periodic report holds the rest
+    stopped_at = time.monotonic()
+    seen = dict(reports)
+    wait_until = time.monotonic() + FINAL_REPORT_WAIT_S
+    while time.monotonic() < wait_until and any(reports[c] <= seen.get(c, 0) for c in seen):
+        gevent.sleep(0.1)
+    runner.quit()
+    total_unanswered = sum(unanswered.values())
+    if total_unanswered:
+        counts["error:unanswered"] += total_unanswered
+    return _result(
+        env, counts, first["failure"], first["slow"], started_at, stopped_at, workers=config["workers"]
+    )
+
+
+def run_worker(config: dict[str, Any]) -> None:
+    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    env.events.test_stopping.add_listener(_note_stopping)
+    runner = env.create_worker_runner(master_host="127.0.0.1", master_port=config["master_port"])
+
+    def on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+        stopped = runner.state in (STATE_STOPPING, STATE_STOPPED)
+        data["clfwatch"] = _snapshot_and_reset(final=stopped)
+
+    env.events.report_to_master.add_listener(on_report_to_master)
+    runner.greenlet.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stress.locust_job")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--role", choices=("local", "master", "worker"), default="local")
+    parser.add_argument("--result", help="where the local or master run writes its JSON result")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    with open(args.config, encoding="utf-8") as f:
+        config = json.load(f)
+    _configure(config)
+    if args.role == "worker":
+        run_worker(config)
+        return 0
+    result = run_local(config) if args.role == "local" else run_master(config)
+    with open(args.result, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0 if result.get("ok") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

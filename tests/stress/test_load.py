@@ -1,0 +1,91 @@
+"""The three load scenarios (Locust in subprocesses) against healthy and faulty real servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from stress.context import StressContext
+from stress.evidence import ScenarioResult
+from stress.scenarios import BY_NAME
+from stress.target import TargetSpec
+from tests.servers import uvicorn_thread
+from tests.stress.apps import (
+    TEST_BARS,
+    degrading_app,
+    healthy_app,
+    raw_server,
+    serialized_slow_app,
+    shedding_app,
+)
+
+
+def run(name: str, url: str, workers: int = 0) -> ScenarioResult:
+    return BY_NAME[name].run(StressContext(TargetSpec(url), TEST_BARS, workers=workers))
+
+
+@pytest.fixture(scope="module")
+def healthy_url() -> Iterator[str]:
+    with uvicorn_thread(healthy_app(), timeout_graceful_shutdown=1) as url:
+        yield url
+
+
+@pytest.mark.parametrize("name", ["spike", "recovery", "slow_clients"])
+def test_healthy_server_passes(name: str, healthy_url: str) -> None:
+    result = run(name, healthy_url)
+    evidence = result.to_dict()["evidence"]
+    assert result.passed, evidence
+    assert evidence["requests"] > 0 and evidence["status_counts"].get("200", 0) > 0
+    assert evidence["latency_ms"]["p95"] is not None
+    assert evidence["first_failure"] is None
+
+
+def _uvicorn(factory: Callable[[], Any]) -> Callable[[], AbstractContextManager[str]]:
+    return lambda: uvicorn_thread(factory(), timeout_graceful_shutdown=1)
+
+
+FAULTY: list[tuple[str, Callable[[], AbstractContextManager[str]], str]] = [
+    ("spike", _uvicorn(lambda: shedding_app(max_in_flight=2)), "valid 200s"),
+    ("spike", _uvicorn(serialized_slow_app), "p95"),
+    ("recovery", _uvicorn(degrading_app), "not back to normal"),
+    ("slow_clients", lambda: raw_server(max_connections=8), "slow/idle connections open"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "server", "reason"), FAULTY, ids=["shedding", "serialized", "degrading", "connection-limited"]
+)
+def test_faulty_server_fails(
+    name: str, server: Callable[[], AbstractContextManager[str]], reason: str
+) -> None:
+    with server() as url:
+        result = run(name, url)
+    evidence = result.to_dict()["evidence"]
+    assert not result.passed, evidence
+    assert reason in evidence["summary"], evidence["summary"]
+    assert evidence["first_failure"] is not None
+    assert evidence["first_failure"]["curl"].startswith("curl ")
+
+
+def test_spike_on_locust_distributed_mode(healthy_url: str) -> None:
+    """--workers 1: a Locust master and one worker on loopback, stats merged on the master."""
+    result = run("spike", healthy_url, workers=1)
+    evidence = result.to_dict()["evidence"]
+    assert result.passed, evidence
+    assert evidence["workers"] == 1 and evidence["requests"] > 0
+
+
+def test_no_clfwatch_module_imports_locust() -> None:
+    """Locust monkey-patches with gevent on import: only stress.locust_job (a subprocess) may import it."""
+    code = (
+        "import sys, clfwatch.cli, stress.runner, stress.load, stress.scenarios, stress.crafted\n"
+        "clfwatch.cli.build_parser()\n"
+        "bad = [m for m in ('locust', 'gevent') if m in sys.modules]\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
