@@ -1,0 +1,508 @@
+"""The scoreboard: storage aggregates in, graded and ranked targets out, each number explained.
+
+This is the one module of ``scoring`` that touches the outside: it runs the storage queries on
+the session it is handed, and ``grade_now`` reads the rules file and the baseline's
+``sample_submission.csv``. The arithmetic lives in ``scoring.points``.
+
+Hidden labels enter here (``eval_labels``) and only aggregate numbers leave: an AUC, how many
+samples it was computed on, never a label or a per-sample value.
+
+What the window is. Per target, ``[start, at)`` where start is its registration (or, with
+``window.days`` in the rules, the later of that and ``at - days``). Uptime counts only health
+probes inside the prober's coverage; 200-rate and latency count every predict probe of the
+window; AUC uses each sample's latest ok answer before ``at``.
+
+A component without data gets ``points=None`` and a reason. In the total it counts as 0 (see
+``scoring.points``), so silence never pays, but it is shown as missing, never as a measured zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from scoring.points import (
+    SECONDS_PER_DAY,
+    auc_places,
+    auc_points_by_rank,
+    auc_points_by_value,
+    competition_ranks,
+    lifetime_multiplier,
+    linear_points,
+    total_points,
+    weighted_sum,
+)
+from scoring.rules import COMPONENTS, DEFAULT_RULES, Rules, RulesError, parse_rules, rules_to_dict
+from storage.aggregates import (
+    WindowAggregates,
+    last_probe_times,
+    latest_probabilities_many,
+    window_aggregates_many,
+)
+from storage.evalset import eval_labels
+from storage.grading import get_grading_config
+from storage.probes import prober_coverage
+from storage.stress import latest_stress_points
+from storage.targets import list_targets
+
+SUBMISSION_FILE = "sample_submission.csv"
+# Without any baseline, a classifier guessing at random (AUC 0.5) is the zero of the AUC scale.
+RANDOM_AUC = 0.5
+JSON_DECIMALS = 6
+
+
+class UnknownTargetError(ValueError):
+    """No target of that name is on the scoreboard."""
+
+
+@dataclass(frozen=True)
+class ComponentScore:
+    """One component of one target.
+
+    ``raw`` is the measure in the rules' unit: latency in seconds, uptime and rate200 as shares
+    in [0, 1], auc as ROC-AUC. ``points`` in [0, 1], None when there was no data; ``reason``
+    always says what was measured or why nothing was.
+    """
+
+    raw: float | None
+    points: float | None
+    reason: str
+
+
+@dataclass
+class TargetScore:
+    """One target's grade. ``total`` counts a missing component as 0 points."""
+
+    name: str
+    target_id: int
+    rank: int
+    components: dict[str, ComponentScore]
+    multiplier: float
+    total: float
+    stress_points: int | None  # score of the newest finished stress run, out of 10; None: never run
+    gaps: list[tuple[datetime, datetime]]  # prober gaps inside the window, not charged
+    last_probe_at: datetime | None
+    lifetime_s: float
+    registered_at: datetime
+    window_start: datetime
+    window_end: datetime
+    aggregates: WindowAggregates | None = None  # None when the window is empty
+    auc_samples: int = 0  # evaluation samples the AUC was computed on
+    auc_place: int | None = None  # place among targets above the baseline (rank mode)
+    auc_above: int = 0  # how many targets beat the baseline
+
+
+@dataclass
+class Scoreboard:
+    """Every target graded at ``at`` under ``rules``, sorted by rank then name."""
+
+    at: datetime
+    rules: Rules
+    targets: list[TargetScore]
+    baseline_auc: float | None
+    baseline_reason: str
+    eval_samples: int = 0
+
+    def target(self, name: str) -> TargetScore:
+        """The target called ``name``; UnknownTargetError if it is not on the board."""
+        for t in self.targets:
+            if t.name == name:
+                return t
+        raise UnknownTargetError(f"no target named {name[:64]!r} on the scoreboard")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``clfwatch score --format json`` document of the design."""
+        return {
+            "at": _iso(self.at),
+            "rules": rules_to_dict(self.rules),
+            "targets": [
+                {
+                    "name": t.name,
+                    "rank": t.rank,
+                    "components": {
+                        name: {"raw": _round(c.raw), "points": _round(c.points), "reason": c.reason}
+                        for name, c in t.components.items()
+                    },
+                    "multiplier": _round(t.multiplier),
+                    "total": _round(t.total),
+                    "stress_points": t.stress_points,
+                    "gaps": [[_iso(s), _iso(e)] for s, e in t.gaps],
+                }
+                for t in self.targets
+            ],
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, JSON_DECIMALS)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.2f} %"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- components ----------------------------------------------------------------------------
+
+
+def window_start(registered_at: datetime, at: datetime, rules: Rules) -> datetime:
+    """Registration, or with ``window.days`` the later of registration and ``at - days``."""
+    if rules.window_days is None:
+        return registered_at
+    return max(registered_at, at - timedelta(days=rules.window_days))
+
+
+def latency_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
+    """Latency points from the window's statistic; None without predict latencies."""
+    if agg.latency_ms is None:
+        why = "no predict probes in the window" if agg.predict.n_total == 0 else (
+            f"none of {agg.predict.n_total} predict probes got an answer")
+        return ComponentScore(None, None, why)
+    raw_s = agg.latency_ms / 1000.0
+    points = linear_points(raw_s, rules.latency_zero_at_s, rules.latency_full_at_s)
+    return ComponentScore(
+        raw_s, points,
+        f"{agg.latency_statistic} {raw_s:.4f} s over {agg.predict.latency_n} predict probes; "
+        f"0 at {rules.latency_zero_at_s:g} s, full at {rules.latency_full_at_s:g} s",
+    )
+
+
+def uptime_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
+    """Uptime points from health probes inside the prober's coverage; None without any."""
+    if agg.covered_s <= 0:
+        return ComponentScore(None, None, "the prober did not run during the window")
+    if agg.health.n_total == 0:
+        return ComponentScore(None, None, f"no health probes in the {_hours(agg.covered_s)} the prober ran")
+    share = agg.health.n_ok / agg.health.n_total
+    points = linear_points(share, rules.uptime_zero_at, rules.uptime_full_at)
+    gaps = f", {len(agg.gaps)} prober gap(s) not charged" if agg.gaps else ""
+    return ComponentScore(
+        share, points,
+        f"{agg.health.n_ok} of {agg.health.n_total} health probes ok{gaps}; "
+        f"0 at {_pct(rules.uptime_zero_at)}, full at {_pct(rules.uptime_full_at)}",
+    )
+
+
+def rate200_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
+    """200-rate points from every predict probe of the window; None without any."""
+    if agg.predict.n_total == 0:
+        return ComponentScore(None, None, "no predict probes in the window")
+    share = agg.predict.n_200 / agg.predict.n_total
+    points = linear_points(share, rules.rate200_zero_at, rules.rate200_full_at)
+    return ComponentScore(
+        share, points,
+        f"{agg.predict.n_200} of {agg.predict.n_total} predict probes answered 200; "
+        f"0 at {_pct(rules.rate200_zero_at)}, full at {_pct(rules.rate200_full_at)}",
+    )
+
+
+def binary_roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float:
+    """ROC-AUC of 0/1 labels, ties counted half: the Mann-Whitney rank formula.
+
+    The same number as ``sklearn.metrics.roc_auc_score`` (tests check it case by case), without its
+    input validation, which costs milliseconds per call: hundreds of targets would pay it each time
+    the scoreboard is drawn. Needs both classes.
+    """
+    y = np.asarray(y_true, dtype=bool)
+    _, inverse, counts = np.unique(np.asarray(scores, dtype=float), return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties share their mean rank
+    ranks = average_rank[inverse]
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_auc(probabilities: dict[str, float], labels: dict[str, int]) -> tuple[float | None, int, str]:
+    """ROC-AUC of answered samples against their labels: (auc, samples used, reason if None)."""
+    pairs = [(labels[s], p) for s, p in probabilities.items() if s in labels]
+    if not pairs:
+        return None, 0, "no evaluation sample answered ok"
+    y_true = [y for y, _ in pairs]
+    if len(set(y_true)) < 2:
+        return None, len(pairs), f"the {len(pairs)} answered samples hold one class only; AUC needs both"
+    return binary_roc_auc(y_true, [p for _, p in pairs]), len(pairs), ""
+
+
+# --- the board -------------------------------------------------------------------------------
+
+
+def compute_scoreboard(
+    session: Session,
+    *,
+    at: datetime,
+    rules: Rules,
+    baseline_auc: float | None,
+    baseline_reason: str | None = None,
+) -> Scoreboard:
+    """Grade every registered target at ``at``; an empty list when none is registered.
+
+    ``baseline_auc`` None: the AUC scale's zero is a random classifier (0.5), said in each reason.
+    """
+    if at.tzinfo is None:
+        raise ValueError("at must be an aware datetime")
+    at = at.astimezone(UTC)
+    if baseline_reason is None:
+        baseline_reason = "given" if baseline_auc is not None else "no baseline given"
+    targets = list_targets(session)
+    labels = eval_labels(session)
+    board = Scoreboard(at=at, rules=rules, targets=[], baseline_auc=baseline_auc,
+                       baseline_reason=baseline_reason, eval_samples=len(labels))
+    if not targets:
+        return board
+    starts = {t.id: window_start(t.registered_at, at, rules) for t in targets}
+    earliest = min(starts.values())
+    coverage = prober_coverage(session, earliest, at) if earliest < at else []
+    last_probe = last_probe_times(session, at)
+    stress = latest_stress_points(session)
+    aggregates = window_aggregates_many(
+        session, {t.id: (starts[t.id], at) for t in targets if starts[t.id] < at},
+        statistic=rules.latency_statistic, coverage=coverage,
+    )
+
+    probabilities = (
+        latest_probabilities_many(session, [t.id for t in targets if starts[t.id] < at], at,
+                                  sample_ids=labels.keys())
+        if labels else {}
+    )
+    scores: list[TargetScore] = []
+    aucs: dict[str, float] = {}
+    for t in targets:
+        start = starts[t.id]
+        score = TargetScore(
+            name=t.name, target_id=t.id, rank=0, components={}, multiplier=0.0, total=0.0,
+            stress_points=stress.get(t.id), gaps=[], last_probe_at=last_probe.get(t.id),
+            lifetime_s=max(0.0, (at - t.registered_at).total_seconds()), registered_at=t.registered_at,
+            window_start=start, window_end=at,
+        )
+        score.multiplier = lifetime_multiplier(score.lifetime_s, rules.lifetime_days)
+        if start >= at:
+            why = "registered after the grading time: empty window"
+            score.components = {c: ComponentScore(None, None, why) for c in COMPONENTS}
+            scores.append(score)
+            continue
+        agg = aggregates[t.id]
+        score.aggregates = agg
+        score.gaps = list(agg.gaps)
+        score.components = {
+            "latency": latency_component(agg, rules),
+            "uptime": uptime_component(agg, rules),
+            "rate200": rate200_component(agg, rules),
+        }
+        if labels:
+            auc, used, why = roc_auc(probabilities[t.id], labels)
+        else:
+            auc, used, why = None, 0, "no evaluation set loaded"
+        score.auc_samples = used
+        if auc is None:
+            score.components["auc"] = ComponentScore(None, None, why)
+        else:
+            aucs[t.name] = auc
+        scores.append(score)
+
+    _grade_auc(scores, aucs, rules, baseline_auc, len(labels))
+    weights = {c: rules.weight(c) for c in COMPONENTS}
+    for s in scores:
+        s.total = total_points({c: s.components[c].points for c in COMPONENTS}, weights, s.multiplier)
+    ranks = competition_ranks({s.name: s.total for s in scores})
+    for s in scores:
+        s.rank = ranks[s.name]
+    board.targets = sorted(scores, key=lambda s: (s.rank, s.name))
+    return board
+
+
+def _grade_auc(
+    scores: list[TargetScore], aucs: dict[str, float], rules: Rules, baseline_auc: float | None,
+    n_labels: int,
+) -> None:
+    zero = baseline_auc if baseline_auc is not None else RANDOM_AUC
+    zero_text = (f"baseline {zero:.4f}" if baseline_auc is not None
+                 else f"no baseline, so a random classifier's {RANDOM_AUC}")
+    grade = auc_points_by_rank if rules.auc_mode == "rank" else auc_points_by_value
+    points = grade(aucs, zero)
+    above = {n: a for n, a in aucs.items() if a > zero}
+    places = auc_places(above)
+    for s in scores:
+        if s.name not in aucs:
+            continue
+        auc = aucs[s.name]
+        s.auc_above = len(above)
+        s.auc_place = places.get(s.name)
+        if auc <= zero:
+            how = f"at or below the {zero_text}"
+        elif rules.auc_mode == "rank":
+            how = f"place {places[s.name]} of {len(above)} above the {zero_text}"
+        else:
+            how = f"between the {zero_text} and the best {max(above.values()):.4f}"
+        s.components["auc"] = ComponentScore(
+            auc, points[s.name], f"AUC {auc:.4f} on {s.auc_samples} of {n_labels} samples; {how}"
+        )
+
+
+def explain_target(board: Scoreboard, name: str) -> list[str]:
+    """The "why" of one target's grade: rules applied and inputs used, enough to redo it by hand."""
+    t = board.target(name)
+    r = board.rules
+    lines = [
+        f"{t.name}: rank {t.rank} of {len(board.targets)}, total {t.total:.4f}, graded at {_iso(board.at)}",
+        f"window: {_iso(t.window_start)} to {_iso(t.window_end)}"
+        + (" (from registration)" if r.window_days is None else f" (last {r.window_days:g} days at most)"),
+    ]
+    agg = t.aggregates
+    if agg is not None:
+        lines.append(
+            f"prober ran {_hours(agg.covered_s)} of the window; "
+            + (f"{len(agg.gaps)} gap(s) not charged: "
+               + ", ".join(f"{_iso(s)} to {_iso(e)}" for s, e in agg.gaps[:10])
+               + (" ..." if len(agg.gaps) > 10 else "") if agg.gaps else "no gaps")
+        )
+        lines.append(f"latency input: {agg.latency_method}")
+    for c in COMPONENTS:
+        comp = t.components[c]
+        weight = r.weight(c)
+        if comp.points is None:
+            lines.append(f"{c}: missing ({comp.reason}); counts 0 points in the total (weight {weight:g})")
+            continue
+        lines.append(f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weight:g}; "
+                     f"{comp.reason}; {_scale_text(c, comp, r, board)}")
+    lines.append(
+        f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
+        f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
+        f"{r.lifetime_days:g} d = {t.multiplier:.4f}"
+    )
+    weights = {c: r.weight(c) for c in COMPONENTS}
+    sum_points = weighted_sum({c: t.components[c].points for c in COMPONENTS}, weights)
+    terms = " + ".join(
+        f"{weights[c]:g}×{(t.components[c].points or 0.0):.4f}" for c in COMPONENTS
+    )
+    lines.append(f"total = ({terms}) × {t.multiplier:.4f} = {sum_points:.4f} × {t.multiplier:.4f} "
+                 f"= {t.total:.4f}")
+    lines.append(
+        "stress (graded apart): "
+        + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
+           else "never run")
+    )
+    return lines
+
+
+def _raw_text(component: str, raw: float | None) -> str:
+    if raw is None:
+        return "n/a"
+    if component == "latency":
+        return f"{raw * 1000:.1f} ms"
+    if component in ("uptime", "rate200"):
+        return _pct(raw)
+    return f"AUC {raw:.4f}"
+
+
+def _scale_text(component: str, comp: ComponentScore, r: Rules, board: Scoreboard) -> str:
+    if component == "latency":
+        return (f"points = clamp(({comp.raw:.4f} - {r.latency_zero_at_s:g}) / "
+                f"({r.latency_full_at_s:g} - {r.latency_zero_at_s:g}))")
+    if component in ("uptime", "rate200"):
+        zero, full = getattr(r, f"{component}_zero_at"), getattr(r, f"{component}_full_at")
+        return f"points = clamp(({comp.raw:.6f} - {zero:g}) / ({full:g} - {zero:g}))"
+    base = (f"baseline {board.baseline_auc:.4f} ({board.baseline_reason})" if board.baseline_auc is not None
+            else f"baseline unknown ({board.baseline_reason}); zero at {RANDOM_AUC}")
+    if r.auc_mode == "rank":
+        return f"by rank: the baseline is the last place, n above it → (n + 1 - place) / n; {base}"
+    return f"by value: (auc - baseline) / (best - baseline), clamped; {base}"
+
+
+# --- grading now: resolving the defense time, rules and baseline --------------------------------
+
+
+def load_rules_file(path: Path) -> Rules:
+    """Rules from a TOML file; RulesError naming the file, or the key inside it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read the rules file ({type(exc).__name__})") from None
+    try:
+        return parse_rules(text)
+    except RulesError as exc:
+        raise RulesError(f"{path}: {exc}") from None
+
+
+def submission_path() -> Path:
+    """Where the service ships ``sample_submission.csv``."""
+    try:
+        from service.data import DATA_DIR
+    except ImportError:
+        return Path(__file__).resolve().parent.parent / "service" / "data" / SUBMISSION_FILE
+    return Path(DATA_DIR) / SUBMISSION_FILE
+
+
+def submission_baseline(labels: dict[str, int], path: Path | None = None) -> tuple[float | None, str]:
+    """AUC of the sample submission (columns id,probability) against the labels, with its source.
+
+    ``(None, reason)`` when the file is missing or malformed, or shares too few samples.
+    """
+    path = path or submission_path()
+    if not labels:
+        return None, "no evaluation set loaded"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None, f"{path.name} not found or unreadable"
+    probabilities: dict[str, float] = {}
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not {"id", "probability"} <= set(reader.fieldnames or []):
+        return None, f"{path.name} lacks the columns id,probability"
+    for record in reader:
+        try:
+            p = float(record["probability"])
+        except (TypeError, ValueError):
+            return None, f"{path.name} line {reader.line_num}: probability is not a number"
+        if not math.isfinite(p):
+            return None, f"{path.name} line {reader.line_num}: probability is not finite"
+        probabilities[(record["id"] or "").strip()] = p
+    auc, used, why = roc_auc(probabilities, labels)
+    if auc is None:
+        return None, f"{path.name}: {why}"
+    return auc, f"AUC of {path.name} on {used} samples"
+
+
+def grade_now(
+    session: Session, settings: Any, *, at: datetime | None = None, rules: Rules | None = None
+) -> Scoreboard:
+    """The scoreboard with everything resolved; ``at``/``rules`` override the stored choices.
+
+    Time: grading_config.defense_at, then settings.defense_at, then now. Rules: grading_config's
+    TOML, then settings.rules_file, then DEFAULT_RULES (RulesError if the chosen one is malformed).
+    Baseline: grading_config.baseline_auc, then the AUC of sample_submission.csv.
+    """
+    config = get_grading_config(session)
+    at = at or config.defense_at or getattr(settings, "defense_at", None) or datetime.now(UTC)
+    if rules is None:
+        rules_file = getattr(settings, "rules_file", None)
+        if config.rules_toml:
+            try:
+                rules = parse_rules(config.rules_toml)
+            except RulesError as exc:
+                raise RulesError(f"stored grading rules: {exc}") from None
+        elif rules_file is not None:
+            rules = load_rules_file(Path(rules_file))
+        else:
+            rules = DEFAULT_RULES
+    baseline: float | None
+    if config.baseline_auc is not None:
+        baseline, reason = config.baseline_auc, "set in the grading configuration"
+    else:
+        baseline, reason = submission_baseline(eval_labels(session))
+    return compute_scoreboard(session, at=at, rules=rules, baseline_auc=baseline, baseline_reason=reason)

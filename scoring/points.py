@@ -1,0 +1,90 @@
+"""Pure point functions: each component's scale, the AUC ranking, the lifetime multiplier, the total.
+
+No I/O and no storage here: aggregates in, numbers out, so a table of hand-computed cases pins
+every rule down.
+
+Missing components. A component without data has points ``None`` (with a reason, kept by the
+caller); it is never turned into a zero here. In the TOTAL it counts as 0 points, because a
+target that stops answering must not gain by having fewer components graded; the scoreboard still
+shows it as missing with its reason, so "0 because bad" and "0 because no data" stay apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SECONDS_PER_DAY = 86_400.0
+# Totals closer than this are a tie: float sums of the same points in another order may differ
+# in the last bits, and that must not decide a rank.
+TIE_TOLERANCE = 1e-9
+
+
+def clamp01(value: float) -> float:
+    """``value`` clamped to [0, 1]."""
+    return min(1.0, max(0.0, value))
+
+
+def linear_points(raw: float, zero_at: float, full_at: float) -> float:
+    """Points in [0, 1]: 0 at ``zero_at``, 1 at ``full_at``, linear between, clamped outside.
+
+    Works in both directions (latency: zero_at 0.5 s > full_at 0 s; shares: 0.95 < 1.0).
+    ``zero_at == full_at`` is refused by the rules loader; here it raises ZeroDivisionError.
+    """
+    return clamp01((raw - zero_at) / (full_at - zero_at))
+
+
+def lifetime_multiplier(lifetime_s: float, lifetime_days: float) -> float:
+    """``min(lifetime, lifetime_days) / lifetime_days`` in [0, 1]; a negative lifetime gives 0."""
+    full_s = lifetime_days * SECONDS_PER_DAY
+    return clamp01(max(0.0, lifetime_s) / full_s)
+
+
+def auc_places(aucs: Mapping[str, float]) -> dict[str, int]:
+    """Competition places by AUC, highest first; equal AUCs share the better place (1, 1, 3)."""
+    return {name: 1 + sum(1 for other in aucs.values() if other > auc) for name, auc in aucs.items()}
+
+
+def auc_points_by_rank(aucs: Mapping[str, float], baseline_auc: float) -> dict[str, float]:
+    """AUC points by place: the best target 1, the baseline 0, linear in place between.
+
+    The baseline takes part in the ranking as the last place. With ``n`` targets strictly above
+    it, place ``p`` (1 = best, ties share the better place) earns ``(n + 1 - p) / n``; a target
+    at or below the baseline earns 0. So one target alone above the baseline earns 1, all targets
+    equal and above it earn 1 each, and with three above it the places earn 1, 2/3, 1/3.
+    Empty input gives an empty dict.
+    """
+    above = {name: auc for name, auc in aucs.items() if auc > baseline_auc}
+    places = auc_places(above)
+    n = len(above)
+    return {name: ((n + 1 - places[name]) / n if name in above else 0.0) for name in aucs}
+
+
+def auc_points_by_value(aucs: Mapping[str, float], baseline_auc: float) -> dict[str, float]:
+    """AUC points by value: 0 at or below the baseline, 1 at the best target, linear between.
+
+    When no target beats the baseline every target earns 0. Empty input gives an empty dict.
+    """
+    best = max(aucs.values(), default=baseline_auc)
+    if best <= baseline_auc:
+        return {name: 0.0 for name in aucs}
+    return {name: linear_points(auc, baseline_auc, best) for name, auc in aucs.items()}
+
+
+def weighted_sum(points: Mapping[str, float | None], weights: Mapping[str, float]) -> float:
+    """Sum of ``weight × points`` over ``weights``' components; a missing (None) component counts 0."""
+    return sum(weights[name] * (points.get(name) or 0.0) for name in weights)
+
+
+def total_points(
+    points: Mapping[str, float | None], weights: Mapping[str, float], multiplier: float
+) -> float:
+    """The grade: the weighted sum of the components times the lifetime multiplier."""
+    return weighted_sum(points, weights) * multiplier
+
+
+def competition_ranks(totals: Mapping[str, float]) -> dict[str, int]:
+    """Rank 1 for the highest total; totals within TIE_TOLERANCE share the better rank (1, 1, 3)."""
+    return {
+        name: 1 + sum(1 for other in totals.values() if other > total + TIE_TOLERANCE)
+        for name, total in totals.items()
+    }

@@ -1,0 +1,174 @@
+"""The grading rules as data: a frozen structure, read from TOML, with the design's defaults.
+
+Every number a grade depends on lives here, so a grade can be recomputed by hand from the rules
+and the inputs that ``explain_target`` lists. A rules file may give any subset of keys; the rest
+keep their defaults. A key that is unknown, of the wrong type or out of range stops the load with a
+``RulesError`` naming it, because a typo silently falling back to a default would change grades
+without anyone noticing.
+
+The TOML layout (also what ``rules_to_dict`` returns)::
+
+    [latency]            # predict probes' latency, seconds
+    zero_at_s = 0.5      # 0 points at or above
+    full_at_s = 0.0      # full points at or below
+    statistic = "mean"   # mean | p50 | p95
+    weight = 1.0
+
+    [uptime]             # share of health probes answered ok, 0..1
+    zero_at = 0.95
+    full_at = 1.0
+    weight = 1.0
+
+    [rate200]            # share of predict probes answered 200, 0..1
+    zero_at = 0.95
+    full_at = 1.0
+    weight = 1.0
+
+    [auc]                # 0 at or below the baseline, full at the best target
+    mode = "rank"        # rank | value
+    weight = 1.0
+
+    [lifetime]
+    days = 7.0           # multiplier = min(lifetime, days) / days
+
+    [window]
+    days = 3.0           # optional: grade only the last N days; absent = from registration
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+COMPONENTS = ("latency", "uptime", "rate200", "auc")
+LATENCY_STATISTICS = ("mean", "p50", "p95")
+AUC_MODES = ("rank", "value")
+
+DEFAULT_LATENCY_ZERO_AT_S = 0.5
+DEFAULT_LATENCY_FULL_AT_S = 0.0
+DEFAULT_LATENCY_STATISTIC = "mean"
+DEFAULT_SHARE_ZERO_AT = 0.95
+DEFAULT_SHARE_FULL_AT = 1.0
+DEFAULT_AUC_MODE = "rank"
+DEFAULT_WEIGHT = 1.0  # equal weights: each component is worth one point
+DEFAULT_LIFETIME_DAYS = 7.0
+
+
+class RulesError(ValueError):
+    """The rules file is malformed; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Grading rules. Scales are linear between their two ends and clamped to [0, 1]."""
+
+    latency_zero_at_s: float = DEFAULT_LATENCY_ZERO_AT_S
+    latency_full_at_s: float = DEFAULT_LATENCY_FULL_AT_S
+    latency_statistic: str = DEFAULT_LATENCY_STATISTIC
+    uptime_zero_at: float = DEFAULT_SHARE_ZERO_AT
+    uptime_full_at: float = DEFAULT_SHARE_FULL_AT
+    rate200_zero_at: float = DEFAULT_SHARE_ZERO_AT
+    rate200_full_at: float = DEFAULT_SHARE_FULL_AT
+    auc_mode: str = DEFAULT_AUC_MODE
+    latency_weight: float = DEFAULT_WEIGHT
+    uptime_weight: float = DEFAULT_WEIGHT
+    rate200_weight: float = DEFAULT_WEIGHT
+    auc_weight: float = DEFAULT_WEIGHT
+    lifetime_days: float = DEFAULT_LIFETIME_DAYS
+    # None: the window runs from the target's registration to the grading time.
+    window_days: float | None = None
+
+    def weight(self, component: str) -> float:
+        """The weight of ``component`` (one of COMPONENTS)."""
+        return float(getattr(self, f"{component}_weight"))
+
+
+DEFAULT_RULES = Rules()
+
+# (table, key) -> (Rules field, kind). kind: "seconds" >= 0, "share" in [0, 1], "weight" >= 0,
+# "days" > 0, or a tuple of allowed strings.
+_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("latency", "zero_at_s"): ("latency_zero_at_s", "seconds"),
+    ("latency", "full_at_s"): ("latency_full_at_s", "seconds"),
+    ("latency", "statistic"): ("latency_statistic", LATENCY_STATISTICS),
+    ("latency", "weight"): ("latency_weight", "weight"),
+    ("uptime", "zero_at"): ("uptime_zero_at", "share"),
+    ("uptime", "full_at"): ("uptime_full_at", "share"),
+    ("uptime", "weight"): ("uptime_weight", "weight"),
+    ("rate200", "zero_at"): ("rate200_zero_at", "share"),
+    ("rate200", "full_at"): ("rate200_full_at", "share"),
+    ("rate200", "weight"): ("rate200_weight", "weight"),
+    ("auc", "mode"): ("auc_mode", AUC_MODES),
+    ("auc", "weight"): ("auc_weight", "weight"),
+    ("lifetime", "days"): ("lifetime_days", "days"),
+    ("window", "days"): ("window_days", "days"),
+}
+_TABLES = tuple(dict.fromkeys(t for t, _ in _KEYS))
+
+
+def _check_value(name: str, value: Any, kind: Any) -> Any:
+    if isinstance(kind, tuple):
+        if not isinstance(value, str) or value not in kind:
+            raise RulesError(f"{name}: must be one of {', '.join(kind)}, got {str(value)[:40]!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RulesError(f"{name}: must be a finite number, got {str(value)[:40]!r}")
+    value = float(value)
+    if kind == "share" and not 0.0 <= value <= 1.0:
+        raise RulesError(f"{name}: must be between 0 and 1, got {value}")
+    if kind in ("seconds", "weight") and value < 0:
+        raise RulesError(f"{name}: must be 0 or more, got {value}")
+    if kind == "days" and value <= 0:
+        raise RulesError(f"{name}: must be more than 0, got {value}")
+    return value
+
+
+def rules_from_dict(document: dict[str, Any]) -> Rules:
+    """Rules from a nested dict shaped like the TOML file; RulesError naming the bad key."""
+    if not isinstance(document, dict):
+        raise RulesError("the rules must be a table of tables")
+    fields: dict[str, Any] = {}
+    for table, body in document.items():
+        if table not in _TABLES:
+            raise RulesError(f"{table}: unknown table (known: {', '.join(_TABLES)})")
+        if not isinstance(body, dict):
+            raise RulesError(f"{table}: must be a table, e.g. [{table}]")
+        for key, value in body.items():
+            name = f"{table}.{key}"
+            if (table, key) not in _KEYS:
+                known = ", ".join(k for t, k in _KEYS if t == table)
+                raise RulesError(f"{name}: unknown key (known in [{table}]: {known})")
+            field, kind = _KEYS[(table, key)]
+            if value is None and field == "window_days":
+                continue
+            fields[field] = _check_value(name, value, kind)
+    rules = Rules(**fields)
+    for component, zero_key, full_key in (
+        ("latency", "zero_at_s", "full_at_s"),
+        ("uptime", "zero_at", "full_at"),
+        ("rate200", "zero_at", "full_at"),
+    ):
+        zero = getattr(rules, _KEYS[(component, zero_key)][0])
+        full = getattr(rules, _KEYS[(component, full_key)][0])
+        if zero == full:
+            raise RulesError(f"{component}.{full_key}: must differ from {component}.{zero_key} ({zero})")
+    return rules
+
+
+def parse_rules(toml_text: str) -> Rules:
+    """Rules from TOML text; missing keys keep their defaults, an empty text gives DEFAULT_RULES."""
+    try:
+        document = tomllib.loads(toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"not valid TOML: {exc}") from None
+    return rules_from_dict(document)
+
+
+def rules_to_dict(rules: Rules) -> dict[str, Any]:
+    """The rules as the nested dict of the TOML layout; ``rules_from_dict`` reads it back."""
+    document: dict[str, dict[str, Any]] = {}
+    for (table, key), (field, _kind) in _KEYS.items():
+        document.setdefault(table, {})[key] = getattr(rules, field)
+    return document

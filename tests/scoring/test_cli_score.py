@@ -1,0 +1,73 @@
+"""``clfwatch score`` as a user runs it: table, CSV, JSON, --why, and bad rules files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from scoring.board import compute_scoreboard
+from scoring.rules import DEFAULT_RULES
+from storage.engine import session_scope
+from storage.grading import set_grading_config
+from tests.clfwatch.test_cli import clfwatch
+from tests.scoring.data import AT, BASELINE_AUC, build_scenario
+
+
+def test_score_formats(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+    with session_scope(db_url) as s:
+        build_scenario(s)
+        set_grading_config(s, baseline_auc=BASELINE_AUC)
+    with session_scope(db_url) as s:
+        expected = compute_scoreboard(s, at=AT, rules=DEFAULT_RULES, baseline_auc=BASELINE_AUC).to_dict()
+    at = ["--at", AT.isoformat()]
+
+    r = clfwatch(cli_env, "score", *at, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == expected
+
+    r = clfwatch(cli_env, "score", *at)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    alpha = next(line for line in lines if " alpha " in line)
+    assert alpha.split()[0] == "1"
+    for cell in ("100.0 ms → 0.80", "100.00 % → 1.00", "1.0000 → 1.00", "×1.00", "3.80"):
+        assert cell in alpha
+    assert "95.00 % → 0.00" in next(line for line in lines if " beta " in line)
+    assert "delta: latency missing: no predict probes in the window" in r.stdout
+
+    r = clfwatch(cli_env, "score", *at, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["name"] for row in rows] == ["alpha", "gamma", "eps", "beta", "delta"]
+    assert rows[0]["total"] == "3.8" and rows[3]["multiplier"] == "0.5" and rows[3]["uptime"] == "0.95"
+    assert rows[4]["latency_points"] == "" and "no predict probes" in rows[4]["missing"]
+
+    r = clfwatch(cli_env, "score", *at, "--why", "beta")
+    assert r.returncode == 0, r.stderr
+    assert "multiplier = min(lifetime, 7 d) / 7 d = 0.5000" in r.stdout
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[auc]\nmode = "value"\n')
+    r = clfwatch(cli_env, "score", *at, "--rules", str(rules), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    eps = next(t for t in json.loads(r.stdout)["targets"] if t["name"] == "eps")
+    assert eps["components"]["auc"]["points"] == 0.375
+
+
+def test_score_errors_are_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "rules.toml"
+    bad.write_text("[uptime]\nzero_at = 2\n")
+    cases = [
+        (("--rules", str(bad)), "uptime.zero_at"),
+        (("--rules", str(tmp_path / "absent.toml")), "absent.toml"),
+        (("--why", "nobody"), "nobody"),
+    ]
+    for args, named in cases:
+        r = clfwatch(cli_env, "score", *args)
+        assert r.returncode != 0
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and named in lines[0] and "Traceback" not in r.stderr
+    r = clfwatch(cli_env, "score")
+    assert r.returncode == 0 and "no targets registered" in r.stdout

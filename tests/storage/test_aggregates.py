@@ -1,0 +1,187 @@
+"""Window aggregates from rollups + raw edge rows agree with counting every raw row by hand."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from storage.aggregates import (
+    ProbeCounts,
+    hourly_uptime,
+    last_probe_times,
+    latency_percentile_ms,
+    latency_series,
+    latest_probabilities,
+    probe_counts,
+    window_aggregates,
+)
+from storage.engine import session_scope
+from storage.models import ProbeLatencyBin, ProbeRollup
+from storage.probes import ProbeRow, hour_floor, latency_bin_edge, record_probes
+from storage.targets import add_target
+from tests.scoring.data import probe, prober_ran
+
+T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
+OUTCOMES = ["ok"] * 8 + ["timeout", "http_error"]
+
+
+def random_rows(target_id: int, n: int, seed: int) -> list[ProbeRow]:
+    """Probes spread over ~10 hours with random outcomes, latencies (some missing) and answers."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        at = T0 + timedelta(seconds=rng.uniform(0, 10 * 3600))
+        kind = rng.choice(["health", "predict"])
+        outcome = rng.choice(OUTCOMES)
+        status = 200 if outcome == "ok" else (None if outcome == "timeout" else rng.choice([200, 500]))
+        latency = None if status is None else rng.lognormvariate(4, 1)
+        sample = f"s{rng.randrange(12)}" if kind == "predict" else None
+        p = rng.random() if kind == "predict" and outcome == "ok" else None
+        rows.append(probe(target_id, kind, at, outcome=outcome, status=status, latency_ms=latency,
+                          sample_id=sample, probability=p))
+    return rows
+
+
+def by_hand(rows: list[ProbeRow], kind: str, start: datetime, end: datetime) -> ProbeCounts:
+    sel = [r for r in rows if r.kind == kind and start <= r.started_at < end]
+    lat = [r.latency_ms for r in sel if r.latency_ms is not None]
+    return ProbeCounts(len(sel), sum(r.outcome == "ok" for r in sel), sum(r.status_code == 200 for r in sel),
+                       len(lat), sum(lat))
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+@pytest.fixture
+def loaded(db_url: str) -> tuple[str, int, list[ProbeRow]]:
+    with session_scope(db_url) as s:
+        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
+    rows = random_rows(tid, 1500, seed=7)
+    for batch in (rows[:700], rows[700:]):  # two transactions: rollups must add up, not overwrite
+        with session_scope(db_url) as s:
+            record_probes(s, batch)
+    return db_url, tid, rows
+
+
+def test_rollups_match_raw_rows(loaded: tuple[str, int, list[ProbeRow]]) -> None:
+    url, tid, rows = loaded
+    hours: dict[tuple[str, datetime], list[ProbeRow]] = defaultdict(list)
+    for r in rows:
+        hours[(r.kind, hour_floor(r.started_at))].append(r)
+    with session_scope(url) as s:
+        rollups = {(r.kind, r.bucket_start): r for r in s.scalars(select(ProbeRollup))}
+        bins: dict[tuple[str, datetime, float], int] = {
+            (b.kind, b.bucket_start, b.le_ms): b.n for b in s.scalars(select(ProbeLatencyBin))
+        }
+    assert set(rollups) == set(hours)
+    want_bins: dict[tuple[str, datetime, float], int] = defaultdict(int)
+    for (kind, hour), sel in hours.items():
+        got = rollups[(kind, hour)]
+        want = by_hand(sel, kind, hour, hour + timedelta(hours=1))
+        assert (got.n_total, got.n_ok, got.n_200, got.latency_n) == (
+            want.n_total, want.n_ok, want.n_200, want.latency_n)
+        assert got.latency_sum_ms == pytest.approx(want.latency_sum_ms)
+        for r in sel:
+            if r.latency_ms is not None:
+                want_bins[(kind, hour, latency_bin_edge(r.latency_ms))] += 1
+    assert bins == dict(want_bins)
+
+
+@pytest.mark.parametrize(
+    ("start_s", "end_s"),
+    [
+        (0, 10 * 3600),  # hour-aligned: rollups only
+        (1234, 7 * 3600 + 17),  # ragged edges: rollups + raw rows
+        (600, 1800),  # inside one hour: raw rows only
+        (3 * 3600, 3 * 3600),  # empty
+        (-7200, 20 * 3600),  # wider than the data
+    ],
+)
+def test_counts_equal_raw(loaded: tuple[str, int, list[ProbeRow]], start_s: int, end_s: int) -> None:
+    url, tid, rows = loaded
+    start, end = T0 + timedelta(seconds=start_s), T0 + timedelta(seconds=end_s)
+    with session_scope(url) as s:
+        for kind in ("health", "predict"):
+            got = probe_counts(s, tid, kind, [(start, end)])
+            want = by_hand(rows, kind, start, end)
+            assert (got.n_total, got.n_ok, got.n_200, got.latency_n) == (
+                want.n_total, want.n_ok, want.n_200, want.latency_n)
+            assert got.latency_sum_ms == pytest.approx(want.latency_sum_ms)
+        lat = [r.latency_ms for r in rows if r.kind == "predict" and start <= r.started_at < end
+               and r.latency_ms is not None]
+        for q in (0.5, 0.95):
+            exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q)
+            binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q, exact_max_rows=0)
+            if not lat:
+                assert exact is None and binned is None
+                continue
+            assert exact == pytest.approx(nearest_rank(lat, q)) and "exact" in how
+            assert binned == pytest.approx(exact, rel=0.10) and "bins" in how_bins
+
+
+def test_uptime_leaves_out_prober_gaps(db_url: str) -> None:
+    with session_scope(db_url) as s:
+        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
+        prober_ran(s, T0, T0 + timedelta(hours=2))
+        prober_ran(s, T0 + timedelta(hours=3, minutes=30), T0 + timedelta(hours=6))
+        rows = [probe(tid, "health", T0 + timedelta(minutes=m)) for m in range(0, 360, 5)]
+        # failures only while no prober ran (e.g. a half-written batch): not the target's downtime
+        rows += [probe(tid, "health", T0 + timedelta(hours=2, minutes=m), outcome="timeout", status=None,
+                       latency_ms=None) for m in range(1, 80, 7)]
+        record_probes(s, rows)
+    with session_scope(db_url) as s:
+        agg = window_aggregates(s, tid, T0 + timedelta(minutes=30), T0 + timedelta(hours=6))
+        assert agg.gaps == [(T0 + timedelta(hours=2), T0 + timedelta(hours=3, minutes=30))]
+        assert agg.covered_s == pytest.approx(4 * 3600)
+        inside = [r for r in rows if T0 + timedelta(minutes=30) <= r.started_at < T0 + timedelta(hours=2)
+                  or T0 + timedelta(hours=3, minutes=30) <= r.started_at < T0 + timedelta(hours=6)]
+        assert agg.health.n_total == len(inside) and agg.health.n_ok == len(inside)
+        hourly = hourly_uptime(s, tid, T0, T0 + timedelta(hours=6))
+        assert [h.hour_start for h in hourly] == [T0 + timedelta(hours=h) for h in range(6)]
+        assert hourly[2].uptime is not None and hourly[2].uptime < 1.0 and hourly[0].uptime == 1.0
+        assert sum(h.n_total for h in hourly) == len(rows)
+
+
+def test_latest_probabilities(loaded: tuple[str, int, list[ProbeRow]]) -> None:
+    url, tid, rows = loaded
+    at = T0 + timedelta(hours=8)
+    latest: dict[str, tuple[datetime, float]] = {}
+    for r in rows:
+        if r.kind == "predict" and r.outcome == "ok" and r.started_at < at and r.sample_id:
+            assert r.probability is not None
+            if r.sample_id not in latest or r.started_at > latest[r.sample_id][0]:
+                latest[r.sample_id] = (r.started_at, r.probability)
+    want = {k: v for k, (_, v) in latest.items()}
+    wanted_ids = [*want, "never-sent"]
+    with session_scope(url) as s:
+        assert latest_probabilities(s, tid, at) == pytest.approx(want)
+        # a short look-back forces the older rows to be read for the samples it missed
+        for lookback in (3, 40, 100_000):
+            got = latest_probabilities(s, tid, at, sample_ids=wanted_ids, lookback_rows=lookback)
+            assert got == pytest.approx(want)
+        assert latest_probabilities(s, tid, at, sample_ids=["s1"]) == pytest.approx({"s1": want["s1"]})
+        assert latest_probabilities(s, tid, T0) == {}
+        assert last_probe_times(s, at) == {tid: max(r.started_at for r in rows if r.started_at < at)}
+        assert last_probe_times(s, T0) == {}
+
+
+def test_latency_series(loaded: tuple[str, int, list[ProbeRow]]) -> None:
+    url, tid, rows = loaded
+    with session_scope(url) as s:
+        series = latency_series(s, tid, T0, T0 + timedelta(hours=10), timedelta(hours=2))
+        with pytest.raises(ValueError):
+            latency_series(s, tid, T0, T0 + timedelta(hours=10), timedelta(minutes=90))
+    assert [p.bucket_start for p in series] == [T0 + timedelta(hours=h) for h in range(0, 10, 2)]
+    for point in series:
+        lat = [r.latency_ms for r in rows if r.kind == "predict" and r.latency_ms is not None
+               and point.bucket_start <= r.started_at < point.bucket_start + timedelta(hours=2)]
+        assert point.n == len(lat) and point.mean_ms == pytest.approx(sum(lat) / len(lat))
+        assert point.p50_ms == pytest.approx(nearest_rank(lat, 0.5), rel=0.10)
+        assert point.p95_ms == pytest.approx(nearest_rank(lat, 0.95), rel=0.10)
