@@ -1,0 +1,85 @@
+"""``clfwatch service train | serve | gen-data``: the reference classifier's life cycle."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+from pathlib import Path
+
+from clfwatch.commands import CommandError
+from clfwatch.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 64
+APP_FACTORY = "service.app:create_app_from_env"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    svc = subparsers.add_parser("service", help="the reference classifier service")
+    sub = svc.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    train = sub.add_parser("train", help="fit the model on service/data/train.csv into the model dir")
+    train.add_argument("--data-dir", type=Path, default=None, help="folder holding train.csv")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=run_train)
+
+    serve = sub.add_parser("serve", help="serve the model over HTTP with uvicorn")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    serve.set_defaults(handler=run_serve)
+
+    gen = sub.add_parser("gen-data", help="regenerate the shipped CSV files deterministically")
+    gen.add_argument("--out", type=Path, default=None, help="output folder (default: service/data)")
+    gen.add_argument("--seed", type=int, default=None)
+    gen.set_defaults(handler=run_gen_data)
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    from service.data import DATA_DIR
+    from service.model import ModelError, train_model
+
+    try:
+        metadata = train_model(args.data_dir or DATA_DIR, settings.service_model_dir, seed=args.seed)
+    except ModelError as exc:
+        raise CommandError(str(exc)) from None
+    auc = metadata["metrics"]["holdout_roc_auc"]
+    print(f"trained {metadata['version']} into {settings.service_model_dir}: held-out ROC-AUC {auc:.4f}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be 0-65535, got {args.port}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise CommandError(f"--workers must be 1-{MAX_WORKERS}, got {args.workers}")
+    import uvicorn
+
+    from service.app import create_app
+    from service.model import ModelError
+
+    try:
+        app = create_app(settings)  # also the check that a model exists, before any worker starts
+    except ModelError as exc:
+        raise CommandError(str(exc)) from None
+    gc.freeze()  # the model's ~100k long-lived objects leave the collector's scans: no GC pauses
+    common = {"host": args.host, "port": args.port, "log_config": None, "access_log": False,
+              "server_header": False}
+    if args.workers == 1:
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+    else:
+        # Workers are separate processes: each builds its own app from the same environment.
+        uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
+    return 0
+
+
+def run_gen_data(args: argparse.Namespace, settings: Settings) -> int:
+    from service.data import DATA_DIR
+    from service.data.generate import DEFAULT_SEED, write_datasets
+
+    written = write_datasets(args.out or DATA_DIR, seed=DEFAULT_SEED if args.seed is None else args.seed)
+    for name, path in written.items():
+        print(f"wrote {name}: {path.stat().st_size} bytes -> {path}")
+    return 0

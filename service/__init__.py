@@ -1,0 +1,1 @@
+"""The reference classifier: shipped data, model training and the hardened HTTP service."""
