@@ -90,3 +90,8 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
+
+
+# Imported here, once, so the reference model trains once per test session, not once per folder.
+# (At the bottom: tests.reference imports tests.servers, which imports free_port from here.)
+from tests.reference import trained_model_dir  # noqa: E402,F401

@@ -27,7 +27,7 @@ from storage.targets import add_target
 from tests.conftest import free_port
 from tests.dashboard.conftest import APP_TIMEOUT_S, REPO_ROOT, clear_dashboard_caches
 from tests.prom import prometheus
-from tests.reference import reference_service, trained_model_dir  # noqa: F401 - fixture
+from tests.reference import reference_service
 from tests.servers import process
 
 PAGE = str(REPO_ROOT / "dashboard" / "app_pages" / "live.py")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference import reference_service, trained_model_dir  # noqa: F401
+from tests.reference import reference_service
 
 LOG_WAIT_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def service_url(trained_model_dir: Path) -> Iterator[str]:  # noqa: F811
+def service_url(trained_model_dir: Path) -> Iterator[str]:
     """One open reference service shared by a module's tests (they only read from it)."""
     with reference_service(trained_model_dir) as url:
         yield url
