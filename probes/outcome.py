@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from clfwatch.contract import PointerError, resolve_pointer
+
 OK = "ok"
 TIMEOUT = "timeout"
 CONNECT_ERROR = "connect_error"
@@ -36,35 +38,6 @@ class Verdict:
     outcome: str  # one of OUTCOMES
     detail: str | None = None  # short reason for a non-ok outcome; never secrets or raw bodies
     probability: float | None = None  # predict probes: the probability read, when valid
-
-
-class PointerError(LookupError):
-    """A JSON pointer does not resolve in a document."""
-
-
-def resolve_pointer(document: Any, pointer: str) -> Any:
-    """The value at RFC 6901 ``pointer`` in ``document``; ``""`` is the whole document."""
-    if pointer == "":
-        return document
-    if not pointer.startswith("/"):
-        raise PointerError("pointer must start with '/'")
-    value = document
-    for raw in pointer[1:].split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict):
-            if token not in value:
-                raise PointerError(f"no member {token[:40]!r}")
-            value = value[token]
-        elif isinstance(value, list):
-            if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
-                raise PointerError("bad array index")
-            index = int(token)
-            if index >= len(value):
-                raise PointerError("array index out of range")
-            value = value[index]
-        else:
-            raise PointerError("pointer goes through a scalar")
-    return value
 
 
 def _json(body: bytes) -> tuple[Any, str | None]:

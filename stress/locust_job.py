@@ -28,6 +28,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
+from clfwatch.contract import find_pointer, valid_probability
+
 log = logging.getLogger("stress.locust_job")
 
 WORKER_WAIT_S = 30.0  # a master gives up when its workers have not all connected by then
@@ -44,21 +46,6 @@ STATE: dict[str, Any] = {
     "first_failure": None,
     "first_slow": None,
 }
-
-
-def _resolve(document: Any, pointer: str) -> Any:
-    node = document
-    if pointer == "":
-        return node
-    for raw in pointer.lstrip("/").split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
-    return node
 
 
 def _judge(
@@ -80,12 +67,7 @@ def _judge(
         document = json.loads(text)
     except ValueError:
         return "200:bad_body", "200 but the body is not JSON"
-    probability = _resolve(document, CONFIG["probability_pointer"])
-    if not (
-        isinstance(probability, int | float)
-        and not isinstance(probability, bool)
-        and 0.0 <= probability <= 1.0
-    ):
+    if not valid_probability(find_pointer(document, CONFIG["probability_pointer"])):
         return "200:bad_body", "200 but no probability in [0, 1]"
     if sent_id is not None and isinstance(document, dict) and document.get("id") != sent_id:
         return "200:bad_body", "200 but a different id came back"

@@ -9,10 +9,11 @@ shape is stressed exactly like the contract's.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from clfwatch.contract import find_pointer, valid_probability
 
 DEFAULT_PREDICT_PATH = "/predict"
 DEFAULT_HEALTH_PATH = "/health"
@@ -84,7 +85,7 @@ class TargetSpec:
 
     def probability_of(self, document: Any) -> Any:
         """The value at the probability pointer, or None when the path does not exist."""
-        return resolve_pointer(document, self.probability_pointer)
+        return find_pointer(document, self.probability_pointer)
 
 
 _TEXT_SENTINEL = "\x00clfwatch-text\x00"
@@ -121,32 +122,6 @@ def _as_string(value: Any) -> str:
     if value is DROP:
         return ""
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def resolve_pointer(document: Any, pointer: str) -> Any:
-    """RFC 6901 JSON pointer lookup; None when any step is missing."""
-    if pointer == "":
-        return document
-    node = document
-    for raw in pointer.lstrip("/").split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
-    return node
-
-
-def valid_probability(value: Any) -> bool:
-    """A real number in [0, 1]; booleans, NaN and strings are not probabilities."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0.0 <= value <= 1.0
-    )
 
 
 def predict_body_problem(spec: TargetSpec, body: bytes, sent_id: Any) -> str | None:

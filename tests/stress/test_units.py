@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from clfwatch.contract import find_pointer
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
 from stress.context import StressContext
 from stress.crafted import (
@@ -24,7 +25,7 @@ from stress.crafted import (
 from stress.evidence import Answer, SentRequest, curl_command, excerpt, percentiles_ms
 from stress.runner import StressError, check_url, is_loopback_host, parse_only, resolve_spec
 from stress.scenarios import SCENARIO_NAMES, SCENARIOS
-from stress.target import DROP, TargetSpec, predict_body_problem, resolve_pointer
+from stress.target import DROP, TargetSpec, predict_body_problem
 
 SPEC = TargetSpec("http://127.0.0.1:9")
 VALID = b'{"id": "a-1", "probability": 0.25}'
@@ -275,9 +276,9 @@ def test_body_with_templates(template: str | None, text: object, id_value: objec
 
 def test_probability_pointer_and_body_checks() -> None:
     document = {"result": [{"score": 0.3}], "a/b": {"~": 1}}
-    assert resolve_pointer(document, "/result/0/score") == 0.3
-    assert resolve_pointer(document, "/a~1b/~0") == 1
-    assert resolve_pointer(document, "/result/5/score") is None
+    assert find_pointer(document, "/result/0/score") == 0.3
+    assert find_pointer(document, "/a~1b/~0") == 1
+    assert find_pointer(document, "/result/5/score") is None
     custom = TargetSpec(
         "http://127.0.0.1:1", template='{"q": "{text}"}', probability_pointer="/result/0/score"
     )
