@@ -19,6 +19,7 @@ DEFAULT_EVIDENTLY_PROJECT = "clfwatch-drift"
 DEFAULT_PROBE_INTERVAL_S = 10.0
 DEFAULT_PROBE_TIMEOUT_S = 2.0
 DEFAULT_PROBE_METRICS_PORT = 9101
+DEFAULT_PROBE_METRICS_HOST = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
 DEFAULT_PROBE_CONCURRENCY = 200
 DEFAULT_PROBE_BUFFER_ROWS = 50_000
 DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     probe_interval_s: float = Field(DEFAULT_PROBE_INTERVAL_S, gt=0, le=3600)
     probe_timeout_s: float = Field(DEFAULT_PROBE_TIMEOUT_S, gt=0, le=600)
     probe_metrics_port: int = Field(DEFAULT_PROBE_METRICS_PORT, ge=0, le=65535)
+    probe_metrics_host: str = DEFAULT_PROBE_METRICS_HOST
     probe_concurrency: int = Field(DEFAULT_PROBE_CONCURRENCY, ge=1, le=10_000)
     probe_buffer_rows: int = Field(DEFAULT_PROBE_BUFFER_ROWS, ge=1)
     probe_max_body_bytes: int = Field(DEFAULT_PROBE_MAX_BODY_BYTES, ge=1024)
