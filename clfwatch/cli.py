@@ -20,6 +20,12 @@ COMMAND_MODULES = (
     "clfwatch.commands.db",
     "clfwatch.commands.targets",
     "clfwatch.commands.evalset",
+    "clfwatch.commands.service",
+    "clfwatch.commands.score",
+    "clfwatch.commands.stress",
+    "clfwatch.commands.drift",
+    "clfwatch.commands.probe",
+    "clfwatch.commands.dashboard",
 )
 
 

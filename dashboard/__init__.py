@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: scoreboard, team pages, stress, drift, live metrics, admin."""

@@ -1,0 +1,172 @@
+"""Admin: targets, evaluation set, grading configuration, stress runs, drift. Password first."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+from scoring.rules import RulesError
+from storage.evalset import EvalSetError
+from storage.targets import (
+    DEFAULT_HEALTH_PATH,
+    DEFAULT_PREDICT_PATH,
+    DEFAULT_PROBABILITY_POINTER,
+    TargetError,
+)
+
+ALL_TARGETS = "(all targets)"
+
+st.title("Admin")
+settings = ui.page_settings()
+if settings is None or not ui.admin_gate(settings, key="admin"):
+    st.stop()
+url = settings.database_url
+ui.show_flash()
+
+try:
+    rows = data.target_rows(url)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+names = [r["name"] for r in rows]
+
+targets_tab, eval_tab, grading_tab, stress_tab, drift_tab = st.tabs(
+    ["Targets", "Evaluation set", "Grading", "Stress", "Drift"]
+)
+
+with targets_tab:
+    if rows:
+        table = pd.DataFrame(rows)[["name", "base_url", "predict_path", "health_path", "token",
+                                    "registered_at", "active"]]
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        st.info("No targets registered yet.")
+
+    st.subheader("Register a target")
+    with st.form("register", clear_on_submit=False):
+        name = st.text_input("Name", key="reg_name")
+        base_url = st.text_input("Base URL", placeholder="http://team.example:8080", key="reg_url")
+        token = st.text_input("Bearer token (optional, never shown again)", type="password", key="reg_token")
+        c1, c2, c3 = st.columns(3)
+        predict_path = c1.text_input("Predict path", DEFAULT_PREDICT_PATH, key="reg_predict")
+        health_path = c2.text_input("Health path", DEFAULT_HEALTH_PATH, key="reg_health")
+        pointer = c3.text_input("Probability pointer", DEFAULT_PROBABILITY_POINTER, key="reg_pointer")
+        template = st.text_area("Request template (optional JSON with {text} and {id})", key="reg_template")
+        registered_text = st.text_input("Registered at (optional, ISO 8601 with zone)", key="reg_at")
+        register = st.form_submit_button("Register")
+    if register:
+        try:
+            registered_at = data.parse_defense_at(registered_text)
+            created = data.register_target(
+                url, name=name, base_url=base_url, token=token or None, predict_path=predict_path,
+                health_path=health_path, request_template=template.strip() or None,
+                probability_pointer=pointer, registered_at=registered_at,
+            )
+        except (TargetError, ValueError) as exc:
+            st.error(str(exc))
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc)
+        else:
+            ui.flash_success(f"Registered {created}.")
+
+    if names:
+        st.subheader("Edit a target")
+        chosen = st.selectbox("Target", names, key="edit_target")
+        current = next(r for r in rows if r["name"] == chosen)
+        with st.form(f"edit_{chosen}"):
+            new_url = st.text_input("Base URL", current["base_url"], key=f"edit_url_{chosen}")
+            e1, e2, e3 = st.columns(3)
+            new_predict = e1.text_input("Predict path", current["predict_path"], key=f"edit_predict_{chosen}")
+            new_health = e2.text_input("Health path", current["health_path"], key=f"edit_health_{chosen}")
+            new_pointer = e3.text_input("Probability pointer", current["probability_pointer"],
+                                        key=f"edit_pointer_{chosen}")
+            new_template = st.text_area("Request template", current["request_template"] or "",
+                                        key=f"edit_template_{chosen}")
+            new_token = st.text_input("New bearer token (blank keeps the current one)", type="password",
+                                      key=f"edit_token_{chosen}")
+            save = st.form_submit_button("Save changes")
+        if save:
+            try:
+                data.edit_target(
+                    url, chosen, base_url=new_url, predict_path=new_predict, health_path=new_health,
+                    probability_pointer=new_pointer, request_template=new_template.strip() or None,
+                    token=new_token or None,
+                )
+            except TargetError as exc:
+                st.error(str(exc))
+            except Exception as exc:  # noqa: BLE001
+                ui.show_error(exc)
+            else:
+                ui.flash_success(f"Saved {chosen}.")
+
+        st.subheader("Activate or deactivate")
+        a1, a2 = st.columns([3, 1])
+        toggled = a1.selectbox("Target", names, key="active_target")
+        is_active = next(r["active"] for r in rows if r["name"] == toggled)
+        label = "Deactivate" if is_active else "Activate"
+        if a2.button(label, key="active_button"):
+            try:
+                data.set_target_active(url, toggled, not is_active)
+            except Exception as exc:  # noqa: BLE001
+                ui.show_error(exc)
+            else:
+                ui.flash_success(f"{toggled} is now {'inactive' if is_active else 'active'}.")
+
+with eval_tab:
+    try:
+        st.metric("Evaluation samples loaded", data.eval_sample_count(url))
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc)
+    st.caption("A CSV with columns id,text,label (label 0 or 1). Loading replaces the whole set; "
+               "a file with any error loads nothing.")
+    upload = st.file_uploader("Evaluation CSV", type=["csv"], key="eval_upload")
+    if upload is not None and st.button("Load evaluation set", key="eval_load"):
+        try:
+            count = data.load_eval_csv(url, upload.getvalue())
+        except EvalSetError as exc:
+            st.error(f"Nothing loaded: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc)
+        else:
+            ui.flash_success(f"Loaded {count} samples.")
+
+with grading_tab:
+    try:
+        cfg = data.grading_config(url)
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc)
+        cfg = {"defense_at": None, "rules_toml": None}
+    with st.form("grading"):
+        defense_text = st.text_input(
+            "Defense time (ISO 8601 with zone; blank: CLFWATCH_DEFENSE_AT, else now)",
+            cfg["defense_at"].isoformat() if cfg["defense_at"] else "", key="grading_defense",
+        )
+        rules_text = st.text_area("Rules (TOML; blank: CLFWATCH_RULES_FILE, else the defaults)",
+                                  cfg["rules_toml"] or "", height=240, key="grading_rules")
+        save_grading = st.form_submit_button("Save grading")
+    if save_grading:
+        try:
+            data.save_grading(url, defense_at=data.parse_defense_at(defense_text), rules_toml=rules_text)
+        except (RulesError, ValueError) as exc:
+            st.error(f"Not saved: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc)
+        else:
+            ui.flash_success("Grading configuration saved.")
+
+with stress_tab:
+    ui.stress_launcher(url, names, key="admin")
+
+with drift_tab:
+    with st.form("drift"):
+        drift_target = st.selectbox("Target", [ALL_TARGETS, *names], key="drift_target")
+        recompute = st.form_submit_button("Recompute drift")
+    if recompute:
+        with st.spinner("Computing drift reports…"):
+            try:
+                made = data.recompute_drift(url, None if drift_target == ALL_TARGETS else drift_target)
+            except Exception as exc:  # noqa: BLE001
+                ui.show_error(exc)
+            else:
+                st.success(f"Drift recomputed: {made} report(s).")

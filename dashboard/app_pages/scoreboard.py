@@ -1,0 +1,101 @@
+"""Scoreboard: every target's rank, components, multiplier, total, stress points, liveness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import data, ui
+
+# Words, not emoji: a browser without an emoji font shows boxes.
+STATUS_TEXT = {"up": "up", "down": "DOWN", "stale": "stale", "never probed": "never probed",
+               "inactive": "inactive"}
+DOWN_WORDS = ("DOWN", "stale", "never probed")
+DOWN_STYLE = "background-color: #fde0e0; color: #a00000; font-weight: bold"
+
+st.title("Scoreboard")
+settings = ui.page_settings()
+if settings is None:
+    st.stop()
+
+try:
+    view = data.scoreboard_view(settings.database_url)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+
+rows = view["rows"]
+now = datetime.now(UTC)
+st.caption(f"Graded at {view['at']} · refreshed every {data.SCOREBOARD_TTL_S} s · "
+           "raw measures beside their points; a component with no data scores nothing.")
+if not rows:
+    st.info("No targets registered yet.")
+    st.stop()
+
+down = [r["target"] for r in rows if r["down_now"]]
+m1, m2, m3 = st.columns(3)
+m1.metric("Targets", len(rows))
+m2.metric("Down now", len(down))
+m3.metric("Leader", rows[0]["target"])
+if down:
+    st.error("Down now: " + ", ".join(down))
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+table = pd.DataFrame(
+    [
+        {
+            "rank": r["rank"],
+            "target": r["target"],
+            "status": STATUS_TEXT.get(r["status"], r["status"]),
+            "latency (s)": r.get("latency_raw"),
+            "latency pts": r.get("latency_points"),
+            "uptime (%)": _pct(r.get("uptime_raw")),
+            "uptime pts": r.get("uptime_points"),
+            "200-rate (%)": _pct(r.get("rate200_raw")),
+            "200-rate pts": r.get("rate200_points"),
+            "AUC": r.get("auc_raw"),
+            "AUC pts": r.get("auc_points"),
+            "multiplier": r["multiplier"],
+            "total": r["total"],
+            "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
+            "last probe": ui.age_text(r["last_probe_at"], now),
+        }
+        for r in rows
+    ]
+)
+st.dataframe(
+    table.style.map(lambda v: DOWN_STYLE if v in DOWN_WORDS else "", subset=["status"]),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "latency (s)": st.column_config.NumberColumn(format="%.3f"),
+        "uptime (%)": st.column_config.NumberColumn(format="%.2f"),
+        "200-rate (%)": st.column_config.NumberColumn(format="%.2f"),
+        "AUC": st.column_config.NumberColumn(format="%.3f"),
+        **{c: st.column_config.NumberColumn(format="%.3f")
+           for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts", "multiplier", "total")},
+    },
+)
+
+export = table.drop(columns=["status", "last probe"]).assign(
+    status=[r["status"] for r in rows],
+    last_probe_at=[r["last_probe_at"].isoformat() if r["last_probe_at"] else "" for r in rows],
+)
+st.download_button("Download CSV", export.to_csv(index=False).encode(), file_name="scoreboard.csv",
+                   mime="text/csv")
+
+figure = go.Figure()
+for key, label in data.COMPONENT_LABELS.items():
+    figure.add_bar(name=label, x=[r["target"] for r in rows],
+                   y=[(r.get(f"{key}_points") or 0.0) for r in rows])
+figure.update_layout(barmode="stack", title="Points by component (before the multiplier)",
+                     height=360, margin={"t": 40, "b": 40}, legend={"orientation": "h"})
+st.plotly_chart(figure, width="stretch")
+st.caption("Open a target's page under Team for its charts and the why of its grade.")

@@ -1,0 +1,91 @@
+"""Stress: runs per target, the ten verdicts with evidence and reproducing curl commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+
+ALL_TARGETS = "(all targets)"
+REFRESH_S = 2  # while a run is in progress, its verdicts are re-read this often
+
+st.title("Stress")
+settings = ui.page_settings()
+if settings is None:
+    st.stop()
+url = settings.database_url
+
+try:
+    names = data.target_names(url)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+
+chosen = st.selectbox("Target", [ALL_TARGETS, *names], key="stress_target")
+target = None if chosen == ALL_TARGETS else chosen
+
+with st.expander("Start a run (admin)", expanded=bool(st.session_state.get(ui.ADMIN_STATE_KEY))):
+    if ui.admin_gate(settings, key="stress"):
+        ui.stress_launcher(url, names, key="stress")
+
+
+def load_runs() -> list[dict[str, Any]] | None:
+    try:
+        return data.stress_runs(url, target)
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc)
+        return None
+
+
+def any_running(runs: list[dict[str, Any]] | None) -> bool:
+    launched = any(data.stress_launch_state(launch.pid) == "running"
+                   for launch in st.session_state.get(ui.LAUNCHES_KEY, []))
+    return launched or any(r["status"] == "running" for r in runs or [])
+
+
+def render_runs(runs: list[dict[str, Any]]) -> None:
+    if not runs:
+        st.info("No stress runs yet.")
+        return
+    summary = pd.DataFrame(
+        [{"run": r["id"], "target": r["target"] or r["url"], "started": ui.time_text(r["started_at"]),
+          "status": r["status"], "score": f"{r['score']}/10", "scenarios done": r["done"]} for r in runs]
+    )
+    st.dataframe(summary, hide_index=True, width="stretch")
+    for i, run in enumerate(runs):
+        title = (f"{run['target'] or run['url']} · {ui.time_text(run['started_at'])} · {run['status']} · "
+                 f"{run['score']}/10")
+        with st.expander(title, expanded=i == 0):
+            verdicts = pd.DataFrame([{"scenario": r["scenario"], "verdict": r["verdict"]}
+                                     for r in run["results"]])
+            st.dataframe(verdicts, hide_index=True, width="stretch")
+            for result in run["results"]:
+                if result["evidence"] is None:
+                    continue
+                line = f": {result['summary']}" if result["summary"] else ""
+                st.markdown(f"**{result['scenario']}** — {result['verdict']}{line}")
+                for command in result["curl"]:
+                    st.code(command, language="bash")
+                st.json(result["evidence"], expanded=result["verdict"] == "FAIL")
+
+
+following = any_running(load_runs())
+
+
+@st.fragment(run_every=REFRESH_S if following else None)
+def runs_section() -> None:
+    """Re-read while a run is in progress, so verdicts appear as they are stored."""
+    runs = load_runs()
+    if runs is None:
+        return
+    if following:
+        st.caption("A run is in progress; this list follows it.")
+    render_runs(runs)
+    if following and not any_running(runs):
+        st.rerun()  # the run ended: render once more as a whole page, without the timer
+
+
+runs_section()

@@ -1,0 +1,125 @@
+"""Team: one target's latency, uptime, 200-rate, recent failures, ROC curve and the why of its grade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import data, ui
+
+WINDOW_LABELS = {24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
+GAP_COLOUR = "rgba(128, 128, 128, 0.25)"
+CHART_HEIGHT = 300
+LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0}
+
+st.title("Team")
+settings = ui.page_settings()
+if settings is None:
+    st.stop()
+url = settings.database_url
+
+try:
+    names = data.target_names(url)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+if not names:
+    st.info("No targets registered yet.")
+    st.stop()
+
+wanted = st.query_params.get("target")
+c1, c2 = st.columns([2, 1])
+name = c1.selectbox("Target", names, index=names.index(wanted) if wanted in names else 0, key="team_target")
+window_h = c2.radio("Window", list(WINDOW_LABELS), format_func=WINDOW_LABELS.get, horizontal=True,
+                    key="team_window")
+st.query_params["target"] = name
+
+try:
+    team = data.team_view(url, name, window_h)
+    board = data.scoreboard_view(url)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+
+row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {})
+st.subheader(name)
+if row:
+    cols = st.columns(6)
+    cols[0].metric("Rank", row["rank"])
+    cols[1].metric("Total", f"{row['total']:.3f}")
+    cols[2].metric("Status", row["status"])
+    cols[3].metric("Multiplier", f"{row['multiplier']:.3f}")
+    cols[4].metric("Stress", f"{row['stress_points']}/10" if row["stress_points"] is not None else "—")
+    cols[5].metric("AUC (latest answers)", f"{team['roc']['auc']:.3f}" if team["roc"]["auc"] is not None
+                   else "—")
+
+
+def shade_gaps(figure: go.Figure) -> None:
+    for start, end in team["gaps"]:
+        figure.add_vrect(x0=start, x1=end, fillcolor=GAP_COLOUR, line_width=0, layer="below")
+
+
+def layout(figure: go.Figure, title: str, y_title: str) -> go.Figure:
+    figure.update_layout(title=title, height=CHART_HEIGHT, margin={"t": 40, "b": 30},
+                         yaxis_title=y_title, legend=LEGEND,
+                         xaxis_range=[team["start"], team["end"]])
+    shade_gaps(figure)
+    return figure
+
+
+if team["gaps"]:
+    st.caption(f"Shaded: {len(team['gaps'])} span(s) with no prober running — neither up nor down time.")
+
+latency = pd.DataFrame(team["latency"])
+figure = go.Figure()
+if not latency.empty:
+    figure.add_scatter(x=latency["bucket_start"], y=latency["p50_ms"], name="p50", mode="lines+markers")
+    figure.add_scatter(x=latency["bucket_start"], y=latency["p95_ms"], name="p95", mode="lines+markers")
+st.plotly_chart(layout(figure, "Predict latency per hour", "ms"), width="stretch")
+if latency.empty:
+    st.caption("No predict latencies in this window.")
+
+left, right = st.columns(2)
+uptime = pd.DataFrame(team["uptime"])
+figure = go.Figure()
+if not uptime.empty:
+    figure.add_bar(x=uptime["hour_start"], y=100.0 * uptime["uptime"].astype(float), name="uptime")
+left.plotly_chart(layout(figure, "Uptime per hour (health probes ok)", "%"), width="stretch")
+
+rate = pd.DataFrame(team["rate200"])
+figure = go.Figure()
+if not rate.empty:
+    figure.add_scatter(x=rate["bucket_start"], y=100.0 * rate["rate200"], name="200-rate",
+                       mode="lines+markers")
+right.plotly_chart(layout(figure, "200-rate per hour (predict probes)", "%"), width="stretch")
+
+left, right = st.columns(2)
+roc = team["roc"]
+with left:
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], name="chance", mode="lines", line={"dash": "dot"})
+    if roc["auc"] is not None:
+        figure.add_scatter(x=roc["fpr"], y=roc["tpr"], name=f"ROC (AUC {roc['auc']:.3f})", mode="lines")
+    figure.update_layout(title="ROC curve of the latest answers", height=CHART_HEIGHT + 60,
+                         xaxis_title="false positive rate", yaxis_title="true positive rate",
+                         margin={"t": 40, "b": 30}, legend=LEGEND)
+    st.plotly_chart(figure, width="stretch")
+    if roc["auc"] is not None:
+        st.markdown(f"**AUC {roc['auc']:.3f}** over {roc['n']} answered evaluation samples.")
+    else:
+        st.caption(f"No ROC curve: {roc['reason']}.")
+with right:
+    st.markdown("**Recent failures**")
+    failures = pd.DataFrame(team["failures"])
+    if failures.empty:
+        st.caption("No failed probes in this window.")
+    else:
+        failures["started_at"] = failures["started_at"].map(ui.time_text)
+        st.dataframe(failures, hide_index=True, width="stretch")
+
+st.markdown("**Why this grade**")
+why = board["why"].get(name, [])
+st.markdown("\n".join(f"- {line}" for line in why) if why else "No explanation available yet.")

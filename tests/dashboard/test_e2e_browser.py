@@ -1,0 +1,126 @@
+"""End to end: ``clfwatch dashboard`` (streamlit run) on loopback, driven in Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from storage.engine import engine_for, upgrade_database
+from tests.conftest import free_port
+from tests.dashboard.conftest import REPO_ROOT, SeededDashboard, seed_dashboard_db
+from tests.servers import process
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+RENDER_TIMEOUT_MS = 60_000
+START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededDashboard]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'clfwatch.db'}"
+    upgrade_database(url)
+    yield seed_dashboard_db(url)
+    engine_for(url).dispose()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(seeded_file: SeededDashboard, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(CLFWATCH_DATABASE_URL=seeded_file.url, DO_NOT_TRACK="1")
+    log_path = tmp_path_factory.mktemp("e2e-log") / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
+    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
+                 timeout_s=START_TIMEOUT_S):
+        yield base
+    log_text = log_path.read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-2000:]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    yield context.new_page()
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_scoreboard_in_the_browser(dashboard_url: str, seeded_file: SeededDashboard, page: Page) -> None:
+    page.goto(dashboard_url + "/")
+    page.wait_for_selector("text=Down now: charlie-team", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("[data-testid='stDataFrame']", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector(".js-plotly-plot", timeout=RENDER_TIMEOUT_MS)
+    body = page.inner_text("body")
+    assert "Scoreboard" in body
+    assert "Leader" in body and "alpha-team" in body
+    for label in ("Scoreboard", "Team", "Stress", "Admin"):
+        assert page.get_by_role("link", name=label).count() >= 1
+    assert "Download CSV" in body
+    html = page.content()
+    assert seeded_file.token not in html
+    assert not any(sample_id in html for sample_id in seeded_file.sample_ids)
+    screenshot(page, "scoreboard")
+
+
+def test_team_page_in_the_browser(dashboard_url: str, seeded_file: SeededDashboard, page: Page) -> None:
+    page.goto(dashboard_url + "/team?target=bravo-team")
+    page.wait_for_selector("text=bravo-team: rank 3 of 3", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
+                           timeout=RENDER_TIMEOUT_MS)
+    body = page.inner_text("body")
+    assert "Why this grade" in body
+    assert "Recent failures" in body
+    assert "ROC curve of the latest answers" in page.content()
+    assert "AUC" in body
+    assert seeded_file.token not in page.content()
+    screenshot(page, "team-bravo")
+    # switching target in the page re-renders it for the other team
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="alpha-team").click()
+    page.wait_for_selector("text=alpha-team: rank 1 of 3", timeout=RENDER_TIMEOUT_MS)
+    assert "No failed probes in this window." in page.inner_text("body")
+    screenshot(page, "team-alpha")
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "-5"])
+def test_dashboard_command_refuses_a_bad_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from clfwatch.cli import main
+
+    assert main(["dashboard", "--port", port]) == 1
+    assert "--port must be between 1 and 65535" in capsys.readouterr().err
+
+
+def test_dashboard_command_line_keeps_telemetry_off() -> None:
+    from clfwatch.commands.dashboard import APP_PATH, streamlit_command
+
+    command = streamlit_command("127.0.0.1", 8599)
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4] == str(APP_PATH)
+    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert flags["--server.headless"] == "true"
+    assert flags["--server.address"] == "127.0.0.1"
+    assert flags["--server.port"] == "8599"
+    assert flags["--browser.gatherUsageStats"] == "false"

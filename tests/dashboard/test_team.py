@@ -1,0 +1,104 @@
+"""Team page on a seeded database (SQLite and Postgres): charts, failures, ROC, gaps, the why."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from clfwatch.settings import get_settings
+from scoring.board import grade_now
+from storage.engine import session_scope
+from tests.dashboard.apptest import everything_rendered, open_page, shown_text
+from tests.dashboard.conftest import SeededDashboard
+
+
+def chart_specs(at) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    """Plotly figures by title."""
+    specs = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        specs[spec["layout"]["title"]["text"]] = spec
+    return specs
+
+
+def test_team_page_of_the_healthy_target(dashboard_env: SeededDashboard) -> None:
+    at = open_page("team")
+    assert not at.exception
+    assert at.selectbox(key="team_target").value == "alpha-team"
+    with session_scope(dashboard_env.url) as session:
+        graded = grade_now(session, get_settings()).target("alpha-team")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rank"] == "1"
+    assert float(metrics["Total"]) == pytest.approx(graded.total, abs=2e-3)
+    assert metrics["Stress"] == f"{dashboard_env.stress_score}/10"
+    assert metrics["AUC (latest answers)"] == f"{graded.components['auc'].raw:.3f}"
+    text = shown_text(at)
+    assert "No failed probes in this window." in text
+    assert "alpha-team: rank 1 of 3" in text  # the why
+    assert "total = (" in text
+    specs = chart_specs(at)
+    assert set(specs) == {"Predict latency per hour", "Uptime per hour (health probes ok)",
+                          "200-rate per hour (predict probes)", "ROC curve of the latest answers"}
+    latency = specs["Predict latency per hour"]
+    assert [t["name"] for t in latency["data"]] == ["p50", "p95"]
+    p50, p95 = latency["data"][0]["y"], latency["data"][1]["y"]
+    assert len(p50) >= 20 and all(a <= b for a, b in zip(p50, p95, strict=True))
+    # the prober gap of the seed is shaded on every time chart
+    gap_start, gap_end = dashboard_env.gap
+    for title in ("Predict latency per hour", "Uptime per hour (health probes ok)"):
+        shapes = specs[title]["layout"]["shapes"]
+        assert len(shapes) == 1
+        assert abs(datetime.fromisoformat(shapes[0]["x0"]).timestamp() - gap_start.timestamp()) < 2
+        assert abs(datetime.fromisoformat(shapes[0]["x1"]).timestamp() - gap_end.timestamp()) < 2
+    roc = specs["ROC curve of the latest answers"]["data"][1]
+    assert roc["x"][0] == 0.0 and roc["x"][-1] == 1.0 and roc["y"][-1] == 1.0
+    assert roc["name"] == f"ROC (AUC {graded.components['auc'].raw:.3f})"
+
+
+def test_team_page_of_a_failing_target(dashboard_env: SeededDashboard) -> None:
+    at = open_page("team")
+    at.selectbox(key="team_target").select("bravo-team")
+    at.run()
+    assert not at.exception
+    failures = at.dataframe[0].value
+    assert set(failures["outcome"]) == {"http_error"}
+    assert set(failures["status_code"]) == {500}
+    assert "detail" not in failures.columns
+    text = shown_text(at)
+    assert "bravo-team: rank 3 of 3" in text
+    assert "Rank: 3" in text
+    rate = chart_specs(at)["200-rate per hour (predict probes)"]["data"][0]["y"]
+    assert min(rate) < 100.0
+
+
+@pytest.mark.parametrize(("target", "expect"), [("charlie-team", "connect_error"), ("nobody", None)])
+def test_team_page_deep_link(dashboard_env: SeededDashboard, target: str, expect: str | None) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import APP_PATH, APP_TIMEOUT_S
+
+    at = AppTest.from_file(APP_PATH, default_timeout=APP_TIMEOUT_S)
+    at.run()
+    at.switch_page("app_pages/team.py")
+    at.query_params["target"] = target
+    at.run()
+    chosen = at.selectbox(key="team_target").value
+    if expect is None:
+        assert chosen == "alpha-team"  # unknown names fall back to the first target
+    else:
+        assert chosen == target
+        assert expect in set(at.dataframe[0].value["outcome"])
+
+
+def test_team_page_never_shows_labels_or_tokens(dashboard_env: SeededDashboard) -> None:
+    at = open_page("team")
+    for name in dashboard_env.targets:
+        at.selectbox(key="team_target").select(name)
+        at.run()
+        rendered = everything_rendered(at)
+        assert dashboard_env.token not in rendered
+        for sample_id in dashboard_env.sample_ids:
+            assert sample_id not in rendered
+        assert "evaluation text number" not in rendered
