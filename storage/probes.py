@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -173,12 +173,6 @@ def probes_between(
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
-
-
-def last_probe_at(session: Session) -> dict[int, datetime]:
-    """Target id to the start time of its newest probe; targets never probed are absent."""
-    query = select(Probe.target_id, func.max(Probe.started_at)).group_by(Probe.target_id)
-    return {t: at for t, at in session.execute(query).tuples()}
 
 
 # --- the prober's heartbeat -------------------------------------------------------------

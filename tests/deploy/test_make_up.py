@@ -15,15 +15,16 @@ import shutil
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from clfwatch import up
+from storage.aggregates import last_probe_times
 from storage.engine import engine_for, session_scope
 from storage.evalset import eval_count
-from storage.probes import last_probe_at
 from storage.targets import list_targets
 from tests.conftest import REPO_ROOT, free_port
 
@@ -153,7 +154,7 @@ def target_state(db_url: str) -> tuple[dict[str, str], set[str], int]:
     with session_scope(db_url) as session:
         views = list_targets(session)
         names = {v.id: v.name for v in views}
-        probed = {names[t] for t in last_probe_at(session)}
+        probed = {names[t] for t in last_probe_times(session, datetime.now(UTC))}
         return {v.name: v.base_url for v in views}, probed, eval_count(session)
 
 

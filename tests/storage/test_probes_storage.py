@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from storage.aggregates import last_probe_times
 from storage.engine import session_scope
 from storage.models import DETAIL_MAX_CHARS, Probe, ProbeLatencyBin, ProbeRollup
 from storage.probes import (
@@ -16,7 +17,6 @@ from storage.probes import (
     ProbeRow,
     beat_prober_session,
     hour_floor,
-    last_probe_at,
     latency_bin_edge,
     prober_coverage,
     prober_gaps,
@@ -143,7 +143,7 @@ def test_record_edge_cases(db_url: str, case: str, row_changes: dict[str, object
         assert rows[0].started_at == T0  # aware UTC round trip
         assert rows[0].probability == row_changes.get("probability")
         with session_scope(db_url) as session:
-            assert last_probe_at(session) == {tid: T0}
+            assert last_probe_times(session, T0 + timedelta(seconds=1)) == {tid: T0}
 
 
 def test_record_nothing() -> None:
