@@ -147,7 +147,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """To the second: the grade is not that precise, and people read these in the "why" lines."""
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _pct(share: float) -> str:
