@@ -17,8 +17,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.engine import make_engine
+from storage.engine import make_engine, transaction
 from storage.probes import ProbeRow, beat_prober_session, record_probes, start_prober_session
 
 log = logging.getLogger(__name__)
@@ -231,18 +230,9 @@ class ProbeWriter:
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         return self._sessions
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session on the writer's own engine (short connect timeout), committed on success."""
-        session = self._session_factory()()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def session(self) -> AbstractContextManager[Session]:
+        """A transaction on the writer's own engine (short connect timeout)."""
+        return transaction(self._session_factory())
 
     def _write(
         self, rows: list[ProbeRow], start_at: datetime | None, beat_at: datetime | None

@@ -59,8 +59,15 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
-    session = _sessionmaker(url)()
+    """A session on the shared engine for ``url``; commits on success, rolls back on error."""
+    with transaction(_sessionmaker(url)) as session:
+        yield session
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from ``factory`` that commits on success and rolls back on any error."""
+    session = factory()
     try:
         yield session
         session.commit()
