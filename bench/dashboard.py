@@ -83,7 +83,10 @@ def render(url: str, page: str | None = None, query: dict[str, str] | None = Non
            cold: bool = True) -> tuple[float, object]:
     """One render of a page with AppTest, in seconds; ``cold`` clears every cache first."""
     import streamlit as st
+    import streamlit.logger
     from streamlit.testing.v1 import AppTest
+
+    streamlit.logger.set_log_level("error")  # bare-mode warnings on every render drown the numbers
 
     from clfwatch.settings import get_settings
     from dashboard.data import clear_caches
