@@ -109,7 +109,7 @@ def print_table(board: Scoreboard) -> None:
     """Aligned columns, then one line per missing component with its reason."""
     rules = "defaults" if board.rules == DEFAULT_RULES else "custom (see --format json)"
     baseline = f"{board.baseline_auc:.4f}" if board.baseline_auc is not None else "unknown"
-    print(f"graded at {board.at.isoformat()}  ·  rules: {rules}  ·  "
+    print(f"graded at {board.at.replace(microsecond=0).isoformat()}  ·  rules: {rules}  ·  "
           f"baseline AUC {baseline} ({board.baseline_reason})")
     if not board.targets:
         print("no targets registered; add one with: clfwatch targets add NAME URL")
