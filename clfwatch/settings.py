@@ -27,6 +27,7 @@ DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 DEFAULT_MODEL_DIR = Path("./var/model")
 DEFAULT_SPILL_DIR = Path("./var/spill")
+DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin"}
 
 
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     probe_buffer_rows: int = Field(DEFAULT_PROBE_BUFFER_ROWS, ge=1)
     probe_max_body_bytes: int = Field(DEFAULT_PROBE_MAX_BODY_BYTES, ge=1024)
     probe_spill_dir: Path = DEFAULT_SPILL_DIR
+    drift_dir: Path = DEFAULT_DRIFT_DIR
     defense_at: datetime | None = None
     rules_file: Path | None = None
     service_api_key: SecretStr | None = None

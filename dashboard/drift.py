@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REFERENCE_HOURS = 24.0
 DEFAULT_CURRENT_HOURS = 24.0
-DEFAULT_HTML_DIR = Path("./var/drift")
 # Text drift trains a classifier per report: more rows than this per window only adds seconds.
 DEFAULT_MAX_ROWS_PER_WINDOW = 1000
 MIN_ROWS_PER_WINDOW = 20
@@ -305,14 +304,14 @@ def run_drift(
     settings: Settings,
     reference_hours: float = DEFAULT_REFERENCE_HOURS,
     current_hours: float = DEFAULT_CURRENT_HOURS,
-    html_dir: Path = DEFAULT_HTML_DIR,
+    html_dir: Path | None = None,
     max_rows_per_window: int = DEFAULT_MAX_ROWS_PER_WINDOW,
     now: datetime | None = None,
 ) -> list[DriftSummary]:
     """Compute, store (and push) one drift report per target: ``target_name`` or every active one.
 
     DriftError when ``target_name`` is unknown. Each summary is stored whether or not
-    the comparison could be made.
+    the comparison could be made. HTML reports go to ``html_dir``, else ``settings.drift_dir``.
     """
     if reference_hours <= 0 or current_hours <= 0:
         raise DriftError("window lengths must be positive")
@@ -331,7 +330,8 @@ def run_drift(
         _run_one(
             database_url, target.id, target.name,
             reference=timedelta(hours=reference_hours), current=timedelta(hours=current_hours),
-            html_dir=html_dir, max_rows=max_rows_per_window, pusher=pusher, now=now or datetime.now(UTC),
+            html_dir=html_dir or settings.drift_dir, max_rows=max_rows_per_window, pusher=pusher,
+            now=now or datetime.now(UTC),
         )
         for target in targets
     ]

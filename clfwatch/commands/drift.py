@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                      help="length of the reference window at the start of the history (default 24)")
     run.add_argument("--current-hours", type=_positive_hours,
                      help="length of the current window at the end of the history (default 24)")
-    run.add_argument("--html-dir", type=Path, help="where the HTML reports are written (default var/drift)")
+    run.add_argument(
+        "--html-dir", type=Path, help="where the HTML reports go (default: CLFWATCH_DRIFT_DIR, var/drift)"
+    )
     run.set_defaults(handler=run_drift_command)
 
 
