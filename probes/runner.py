@@ -252,8 +252,11 @@ class Prober:
 
     async def _shutdown(self, writer_task: asyncio.Task[Any]) -> None:
         self._stopping = True  # jobs that fire from now on return at once
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # Pause, not shut down: APScheduler's asyncio executor cancels every job still
+            # running when it shuts down, which would drop probes the target already answered.
+            scheduler.pause()
             await asyncio.sleep(0)
         # Probes in flight finish (each is bounded by the timeout) and are written.
         deadline = time.monotonic() + self.settings.probe_timeout_s + SHUTDOWN_GRACE_S
@@ -267,6 +270,8 @@ class Prober:
                 await asyncio.gather(*pending, return_exceptions=True)
                 break
             await asyncio.wait(pending, timeout=left_s)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)  # nothing of ours runs any more
         # The writer's loop sees the stop event and ends after the flush under way; cancelling
         # it mid-write would leave a batch whose fate is unknown.
         with contextlib.suppress(asyncio.CancelledError):

@@ -257,3 +257,26 @@ def test_targets_are_reloaded_without_restart(tmp_path: Path, sqlite_url: str) -
     last_second = max(r.started_at for r in second_rows)
     assert max(r.started_at for r in first_rows) - last_second > __import__("datetime").timedelta(seconds=1)
     assert second  # the farm saw the healthy path while both were registered
+
+
+def test_stopping_lets_the_probes_in_flight_finish(sqlite_url: str, tmp_path: Path) -> None:
+    """A stop while a target is still answering records that probe instead of dropping it.
+
+    (APScheduler's asyncio executor cancels running jobs when it shuts down; the prober must
+    wait for its probes before it shuts the scheduler down.)
+    """
+    state = FarmState()
+    with uvicorn_thread(create_farm(state)) as base:
+        tid = register(sqlite_url, "slow", f"{base}/slow")
+
+        async def stop_mid_probe(prober: Prober) -> None:
+            for _ in range(2000):  # at most ~10 s
+                if any(not task.done() for task in prober._tasks):
+                    return  # a probe is waiting for the slow answer right now: stop
+                await asyncio.sleep(0.005)
+            raise AssertionError("no probe was ever in flight")
+
+        prober = run_prober(make_settings(sqlite_url, tmp_path), 10.0, during=stop_mid_probe)
+    rows = rows_of(sqlite_url, tid)
+    assert len(rows) == prober.stats.sent == len(state.log) >= 1
+    assert {r.outcome for r in rows} == {"ok"}
