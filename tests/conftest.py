@@ -7,7 +7,6 @@ instead of skipping (``make test`` starts it; see scripts/system-deps.sh).
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +16,14 @@ from sqlalchemy import create_engine, text
 
 from storage.engine import engine_for, upgrade_database
 
+# Imported here, once, so the reference model trains once per test session, not once per folder.
+from tests.reference import trained_model_dir  # noqa: F401
+from tests.servers import free_port  # noqa: F401 - many tests import it from here
+
 PG_ADMIN_URL = os.environ.get(
     "CLFWATCH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +87,3 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
-
-# Imported here, once, so the reference model trains once per test session, not once per folder.
-# (At the bottom: tests.reference imports tests.servers, which imports free_port from here.)
-from tests.reference import trained_model_dir  # noqa: E402,F401

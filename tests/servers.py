@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -15,9 +16,14 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tests.conftest import free_port
-
 READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, *, timeout_s: float = READY_TIMEOUT_S, expect: int | None = None) -> None:
