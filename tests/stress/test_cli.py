@@ -132,6 +132,10 @@ def _locust_children(pid: int) -> list[int]:
     return found
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_ctrl_c_keeps_finished_results_and_marks_the_run_interrupted(
     sqlite_url: str, healthy_url: str
 ) -> None:
@@ -152,6 +156,8 @@ def test_ctrl_c_keeps_finished_results_and_marks_the_run_interrupted(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # As a shell starts a background job (CI may): SIGINT ignored. Ctrl-C must still work.
+        preexec_fn=_ignore_sigint,
     )
     try:
         deadline = time.monotonic() + 60
