@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 from pathlib import Path
 
 from clfwatch.commands import CommandError
 from clfwatch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -70,7 +73,12 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1:
         uvicorn.run(app, **common)  # type: ignore[arg-type]
     else:
-        # Workers are separate processes: each builds its own app from the same environment.
+        # Workers are separate processes: each builds its own app from the same environment,
+        # and each keeps its own Prometheus counters (multiprocess mode is not wired).
+        log.warning(
+            "event=metrics_per_worker workers=%d: each /metrics scrape shows one worker only",
+            args.workers,
+        )
         uvicorn.run(APP_FACTORY, factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
     return 0
 
