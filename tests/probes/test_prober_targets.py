@@ -18,7 +18,6 @@ from storage.targets import update_target
 from tests.conftest import free_port
 from tests.probes.helpers import (
     EVAL_ROWS,
-    TEST_TIMEOUT_S,
     load_eval,
     make_settings,
     register,
@@ -37,7 +36,12 @@ from tests.probes.targets_app import (
 )
 from tests.servers import uvicorn_thread
 
-RUN_S = 3.2
+# The farm run hosts a dozen targets, a gigabyte streamer and the prober in one process:
+# twice the module-wide interval and timeout, so a stall of the test process itself is not
+# read as a target's timeout (production: 2 s of 10 s).
+FARM_INTERVAL_S = 1.0
+FARM_TIMEOUT_S = 0.8
+RUN_S = 6.4
 FLAP_EVERY_S = 0.7
 CAP_BYTES = 8192
 # Kernel socket buffers on loopback accept a few MB per answer before backpressure stops
@@ -88,7 +92,10 @@ def farm_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FarmRun]:
                 url, "templated", f"{base}/templated",
                 request_template=TEMPLATE, probability_pointer=TEMPLATE_POINTER,
             )
-            settings = make_settings(url, tmp, probe_max_body_bytes=CAP_BYTES)
+            settings = make_settings(
+                url, tmp, probe_max_body_bytes=CAP_BYTES,
+                probe_interval_s=FARM_INTERVAL_S, probe_timeout_s=FARM_TIMEOUT_S,
+            )
 
             async def flapping(prober: Prober) -> None:
                 loop = asyncio.get_running_loop()
@@ -159,7 +166,7 @@ def test_slow_target_latency_matches_the_injected_delay(farm_run: FarmRun) -> No
 def test_timeout_is_bounded_by_the_setting(farm_run: FarmRun) -> None:
     rows = rows_of(farm_run.url, farm_run.ids["hang"])
     assert rows and all(r.outcome == "timeout" for r in rows)
-    assert TEST_TIMEOUT_S < 1.0  # the hanging target sleeps 5 s; the run took ~3 s in all
+    assert FARM_TIMEOUT_S < 1.0  # the hanging target sleeps 5 s; the run took ~6 s in all
 
 
 def test_flapping_target_is_recorded_as_it_flapped(farm_run: FarmRun) -> None:
