@@ -36,6 +36,8 @@ NAME_MAX_CHARS = 64
 URL_MAX_CHARS = 2048
 PATH_MAX_CHARS = 256
 DETAIL_MAX_CHARS = 300
+# What a team sees of a failed answer: enough to recognise a traceback or an HTML error page.
+BODY_EXCERPT_MAX_CHARS = 500
 # A bigint that is still an autoincrementing INTEGER PRIMARY KEY on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -108,8 +110,12 @@ class Probe(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_code: Mapped[int | None] = mapped_column(SmallInteger, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    # The part of latency_ms spent opening the connection (DNS, TCP, TLS): every probe opens one.
+    connect_ms: Mapped[float | None] = mapped_column(Float, default=None)
     outcome: Mapped[str] = mapped_column(String(32))  # ok, timeout, connect_error, ...
     detail: Mapped[str | None] = mapped_column(String(DETAIL_MAX_CHARS), default=None)
+    # Failed probes only: the start of the answer body, for the team's own status page.
+    body_excerpt: Mapped[str | None] = mapped_column(String(BODY_EXCERPT_MAX_CHARS), default=None)
     sample_id: Mapped[str | None] = mapped_column(String(NAME_MAX_CHARS), default=None)
     probability: Mapped[float | None] = mapped_column(Float, default=None)
 

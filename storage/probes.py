@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    BODY_EXCERPT_MAX_CHARS,
     DETAIL_MAX_CHARS,
     Probe,
     ProbeLatencyBin,
@@ -46,10 +47,12 @@ class ProbeRow:
     started_at: datetime  # aware, UTC: when the request was sent
     outcome: str  # ok, timeout, connect_error, http_error, bad_body, ...
     status_code: int | None = None  # HTTP status, None when no answer came
-    latency_ms: float | None = None  # request alone, monotonic clock; None when no answer
+    latency_ms: float | None = None  # connect to last byte, monotonic clock; None when no answer
     detail: str | None = None  # short reason for a non-ok outcome, no secrets
     sample_id: str | None = None  # predict probes: the evaluation sample sent
     probability: float | None = None  # predict probes: the probability returned
+    connect_ms: float | None = None  # the part of latency_ms spent opening the connection
+    body_excerpt: str | None = None  # failed probes with an answer: its first bytes, as text
 
 
 def hour_floor(at: datetime) -> datetime:
@@ -84,6 +87,8 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
         item = asdict(r)
         if item["detail"] is not None:
             item["detail"] = item["detail"][:DETAIL_MAX_CHARS]
+        if item["body_excerpt"] is not None:
+            item["body_excerpt"] = item["body_excerpt"][:BODY_EXCERPT_MAX_CHARS]
         payload.append(item)
     inserted: list[tuple[int, str, datetime, str, int | None, float | None]] = []
     for start in range(0, len(payload), INSERT_CHUNK_ROWS):
