@@ -116,6 +116,9 @@ class ProbeWriter:
         self._beat_at: datetime | None = None  # newest heartbeat not yet written
         self._outage_since: float | None = None
         self._spill_seq = 0
+        # Overflow spills under way in worker threads: their fsync can take a second on a
+        # busy disk, and the event loop that times probes must not wait for it.
+        self._spill_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -133,7 +136,7 @@ class ProbeWriter:
     def add(self, row: ProbeRow) -> None:
         """Queue one row; spills the buffer to disk first if it would overflow."""
         if self.buffered >= self.buffer_rows:
-            self._spill_pending()
+            self._spill_in_background()
         self._pending.append(row)
         if len(self._pending) >= self.batch_rows and not self.in_outage:
             self._wake.set()
@@ -209,6 +212,7 @@ class ProbeWriter:
         for _ in range(3):
             if await self.flush() and not self._pending:
                 break
+        await self.spills_done()
         if self._pending:
             self._spill_pending()
         if self.in_outage:
@@ -282,11 +286,14 @@ class ProbeWriter:
         log.info("event=spill_replayed file=%s new_rows=%d", path.name, written)
         return True
 
-    def _write_spill(self, rows: list[ProbeRow], prefix: str = "") -> Path:
+    def _spill_name(self, prefix: str = "") -> str:
+        """A new spill file's name; taken on the event loop, so names sort in buffer order."""
+        self._spill_seq += 1
+        return f"{prefix}spill-{time.time_ns()}-{self.session_id[:8]}-{self._spill_seq:06d}{SPILL_SUFFIX}"
+
+    def _write_spill(self, rows: list[ProbeRow], name: str) -> Path:
         """Write rows to a new spill file, atomically (temp name, fsync, rename)."""
         self.spill_dir.mkdir(parents=True, exist_ok=True)
-        self._spill_seq += 1
-        name = f"{prefix}spill-{time.time_ns()}-{self.session_id[:8]}-{self._spill_seq:06d}{SPILL_SUFFIX}"
         final = self.spill_dir / name
         tmp = final.with_suffix(".part")
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -304,19 +311,49 @@ class ProbeWriter:
             pass  # some filesystems refuse fsync on a directory; the file itself is synced
         return final
 
+    async def spills_done(self) -> None:
+        """Wait for the overflow spills under way (at shutdown, before the last flush)."""
+        while self._spill_tasks:
+            await asyncio.gather(*self._spill_tasks)
+
+    def _spill_in_background(self) -> None:
+        """Hand the whole buffer to a worker thread that spills it; the buffer starts empty."""
+        if not self._pending:
+            return
+        rows = list(self._pending)
+        self._pending.clear()
+        name = self._spill_name()
+        task = asyncio.get_running_loop().create_task(self._spill_rows(rows, name))
+        self._spill_tasks.add(task)
+        task.add_done_callback(self._spill_tasks.discard)
+
+    async def _spill_rows(self, rows: list[ProbeRow], name: str) -> None:
+        try:
+            path = await asyncio.to_thread(self._write_spill, rows, name)
+        except OSError as exc:
+            # The disk refused (full, read-only): the rows go back to memory, oldest first,
+            # and the next overflow tries again. Nothing is dropped.
+            self._pending.extendleft(reversed(rows))
+            log.error("event=spill_failed rows=%d error=%s", len(rows), type(exc).__name__)
+            return
+        self._spilled(rows, path)
+
     def _spill_pending(self) -> None:
         if not self._pending:
             return
         rows = list(self._pending)
-        path = self._write_spill(rows)
+        path = self._write_spill(rows, self._spill_name())
         self._pending.clear()
+        self._spilled(rows, path)
+
+    def _spilled(self, rows: list[ProbeRow], path: Path) -> None:
         self.stats.spilled += len(rows)
         self.stats.spill_files += 1
         log.warning("event=buffer_spilled rows=%d file=%s", len(rows), path.name)
 
     def _reject(self, rows: list[ProbeRow], exc: BaseException) -> None:
         """A batch the database refuses for its content: kept on disk for a human, not retried."""
-        path = self._write_spill(rows, prefix=REJECTED_PREFIX) if rows else None
+        path = self._write_spill(rows, self._spill_name(REJECTED_PREFIX)) if rows else None
         log.error(
             "event=batch_rejected rows=%d error=%s file=%s",
             len(rows), type(exc).__name__, path.name if path else "-",
