@@ -9,13 +9,23 @@ from typing import Any
 
 import httpx
 
-from probes.outcome import HEALTH, PREDICT, decide_outcome
+from probes.outcome import HEALTH, OK, PREDICT, decide_outcome
 from probes.request import Exchange, build_predict_body, send_probe
 from storage.evalset import EvalText
+from storage.models import BODY_EXCERPT_MAX_CHARS
 from storage.probes import ProbeRow
 from storage.targets import ProbeTarget
 
 USER_AGENT = "clfwatch-prober"
+# Every probe has a connection of its own, as blackbox_exporter's probes do: the target's
+# server is told up front, so it frees the socket at once instead of waiting out its
+# keep-alive timeout.
+PROBE_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "application/json",
+    "Accept-Encoding": "identity",
+    "Connection": "close",
+}
 # Sent when no evaluation set is loaded, so latency and 200-rate are still measured.
 CANARY_SAMPLE = EvalText(id="clfwatch-canary", text="Is this text written by a bot?")
 
@@ -34,7 +44,7 @@ def build_request(
 ) -> httpx.Request:
     """The HTTP request of one probe; the bearer token goes in a header, nowhere else."""
     target = prepared.target
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
+    headers = dict(PROBE_HEADERS)
     if target.token:
         headers["Authorization"] = f"Bearer {target.token}"
     if kind == HEALTH:
@@ -68,6 +78,7 @@ async def probe_target(
         pointer=prepared.target.probability_pointer,
     )
     is_eval = kind == PREDICT and sample is not None and sample is not CANARY_SAMPLE
+    failed_answer = verdict.outcome != OK and exchange.body is not None
     return ProbeRow(
         probe_uid=str(uuid.uuid4()),
         target_id=prepared.target.id,
@@ -76,7 +87,14 @@ async def probe_target(
         outcome=verdict.outcome,
         status_code=exchange.status_code,
         latency_ms=exchange.latency_ms,
+        connect_ms=exchange.connect_ms,
         detail=verdict.detail,
         sample_id=sample.id if is_eval and sample is not None else None,
         probability=verdict.probability,
+        body_excerpt=body_excerpt(exchange.body) if failed_answer and exchange.body is not None else None,
     )
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a failed answer as text, for the team's own page: what their server said."""
+    return body[:BODY_EXCERPT_MAX_CHARS].decode("utf-8", errors="replace")

@@ -28,6 +28,11 @@ WIRE_START_EVENTS = frozenset(
     {"connection.connect_tcp.started", "connection.connect_unix_socket.started",
      "http11.send_request_headers.started", "http2.send_request_headers.started"}
 )
+# ... and the connection being ready for the request (TCP, then TLS when there is TLS).
+CONNECTED_EVENTS = frozenset(
+    {"connection.connect_tcp.complete", "connection.connect_unix_socket.complete",
+     "connection.start_tls.complete"}
+)
 # gzip or zlib header, auto-detected.
 ZLIB_AUTO_WBITS = 32 + zlib.MAX_WBITS
 
@@ -85,9 +90,10 @@ class Exchange:
 
     status_code: int | None  # None when no answer came
     body: bytes | None  # the body, at most the cap; None when not read
-    latency_ms: float | None  # send to last byte read, monotonic clock; None when no answer
+    latency_ms: float | None  # connect to last byte read, monotonic clock; None when no answer
     error: str | None = None  # a transport outcome (timeout, connect_error, ...) or None
     error_detail: str | None = None  # short and fixed wording, never exception text
+    connect_ms: float | None = None  # the part of latency_ms spent connecting (DNS, TCP, TLS)
 
 
 def classify_error(exc: BaseException) -> tuple[str, str]:
@@ -160,11 +166,14 @@ async def send_probe(
     """
     status: int | None = None
     wire_started: list[float] = []
+    connected: list[float] = []
 
     async def trace(event: str, _info: object) -> None:
-        # The clock starts when bytes start to leave (a new connection's connect, or the
-        # request headers on a kept-alive one), not while httpx builds and queues the request.
-        if not wire_started and event in WIRE_START_EVENTS:
+        # The clock starts when bytes start to leave (the connect), not while httpx builds and
+        # queues the request; the last "connected" event ends the connect part.
+        if event in CONNECTED_EVENTS:
+            connected[:] = [time.perf_counter()]
+        elif not wire_started and event in WIRE_START_EVENTS:
             wire_started.append(time.perf_counter())
 
     request.extensions = {**request.extensions, "trace": trace}
@@ -178,7 +187,9 @@ async def send_probe(
                 ended = time.perf_counter()  # before the connection goes back to the pool
             finally:
                 await response.aclose()
-        latency_ms = (ended - (wire_started[0] if wire_started else started)) * 1000.0
+        first = wire_started[0] if wire_started else started
+        latency_ms = (ended - first) * 1000.0
+        connect_ms = (connected[0] - first) * 1000.0 if connected else None
     except httpx.DecodingError:
         return Exchange(status, None, None, PROTOCOL_ERROR, "undecodable content-encoding")
     except (zlib.error, ValueError):
@@ -188,5 +199,5 @@ async def send_probe(
         outcome, detail = classify_error(exc)
         return Exchange(None, None, None, outcome, detail)
     if cut:
-        return Exchange(status, None, latency_ms, TOO_LARGE, f"body over {cap_bytes} bytes")
-    return Exchange(status, body, latency_ms)
+        return Exchange(status, None, latency_ms, TOO_LARGE, f"body over {cap_bytes} bytes", connect_ms)
+    return Exchange(status, body, latency_ms, connect_ms=connect_ms)

@@ -46,7 +46,6 @@ RELOAD_MAX_S = 30.0
 SUMMARY_EVERY_S = 60.0
 LATENESS_SAMPLES = 100_000
 SHUTDOWN_GRACE_S = 1.0
-KEEPALIVE_EXPIRY_S = 5.0
 PER_TARGET_CONNECTIONS = 2  # a health and a predict probe may overlap
 GIL_SWITCH_INTERVAL_S = 0.0005
 
@@ -161,24 +160,26 @@ class Prober:
     # --- lifecycle ---------------------------------------------------------------------
 
     def _client_for(self, target_id: int) -> httpx.AsyncClient:
-        """One small connection pool per target.
+        """One small client per target; it never keeps a connection between probes.
 
-        httpcore's pool scans every connection and queued request on each event, which is
-        quadratic in the pool size: one shared pool of hundreds of connections burns the CPU
-        at a thousand targets. Per-target pools of two connections stay trivial; the TLS
+        Every probe opens its own connection and closes it after the answer (see
+        ``probes.probe.build_request``, and "Trust in the measurement" in DESIGN.md): a kept
+        connection dies the moment the target's server times it out, and a probe sent in that
+        moment failed through no fault of the team's. httpcore's pool scans every connection
+        on each event, so small per-target pools stay cheap at a thousand targets; the TLS
         context is built once and shared.
         """
         client = self._clients.get(target_id)
         if client is None:
             if self._ssl_context is None:
                 self._ssl_context = ssl.create_default_context()
+            limits = httpx.Limits(
+                max_connections=PER_TARGET_CONNECTIONS,
+                max_keepalive_connections=0,  # closed as soon as the answer is read
+            )
             client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.probe_timeout_s),
-                limits=httpx.Limits(
-                    max_connections=PER_TARGET_CONNECTIONS,
-                    max_keepalive_connections=PER_TARGET_CONNECTIONS,
-                    keepalive_expiry=KEEPALIVE_EXPIRY_S,
-                ),
+                limits=limits,
                 verify=self._ssl_context,
                 follow_redirects=False,
                 trust_env=False,  # never probe through a proxy from the environment

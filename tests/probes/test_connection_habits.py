@@ -1,0 +1,92 @@
+"""Soak: a healthy target is never charged a failure for how its server treats connections.
+
+Issue 12: with pooled connections, a probe sent in the millisecond a target's server timed
+out the kept connection died as "connection dropped mid-answer", and a server that forgot
+an idle connection silently made the next probe time out. Every probe now opens its own
+connection. Here six targets of each server habit are probed at 10 s and at 4 s (health and
+predict probes 5 s and 2 s apart: uvicorn's and gunicorn's keep-alive timeouts) and every
+one of their probes must be ok, while a server that resets halfway through its answer is
+still recorded as failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from probes.outcome import OK, PROTOCOL_ERROR
+from tests.probes.habits import SILENT_AFTER_IDLE_S, RawServer, uvicorn_keepalive
+from tests.probes.helpers import load_eval, make_settings, register, rows_of, run_prober
+from tests.reference import reference_service
+
+TARGETS_PER_HABIT = 6
+ROUNDS = {10.0: 6, 4.0: 8}  # interval -> probes of each kind expected per target, at least
+PROBE_TIMEOUT_S = 2.0  # the production default
+
+
+@pytest.fixture(scope="module")
+def habit_urls(trained_model_dir: Path) -> Iterator[dict[str, str]]:
+    with ExitStack() as stack:
+        urls = {
+            "reference (uvicorn, 5 s keep-alive)": stack.enter_context(reference_service(trained_model_dir)),
+            "uvicorn 1 s keep-alive": stack.enter_context(uvicorn_keepalive(1.0)),
+            "uvicorn 2 s keep-alive (gunicorn)": stack.enter_context(uvicorn_keepalive(2.0)),
+            "uvicorn 75 s keep-alive (nginx)": stack.enter_context(uvicorn_keepalive(75.0)),
+            "Connection: close": stack.enter_context(RawServer("close")),
+            "silent after 3 s idle": stack.enter_context(RawServer("silent")),
+        }
+        yield urls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interval_s", sorted(ROUNDS))
+def test_no_healthy_target_is_charged_for_its_connection_habits(
+    habit_urls: dict[str, str], interval_s: float, sqlite_url: str, tmp_path: Path
+) -> None:
+    load_eval(sqlite_url)
+    healthy: dict[int, str] = {}
+    for h, (habit, url) in enumerate(habit_urls.items()):
+        for i in range(TARGETS_PER_HABIT):
+            healthy[register(sqlite_url, f"habit{h}-{i}", url)] = habit
+    with RawServer("reset_half") as reset_url:
+        broken = register(sqlite_url, "resets-mid-answer", reset_url)
+        settings = make_settings(
+            sqlite_url, tmp_path, probe_interval_s=interval_s, probe_timeout_s=PROBE_TIMEOUT_S
+        )
+        run_prober(settings, seconds=interval_s * (ROUNDS[interval_s] + 1) + 0.5)
+
+    failures: Counter[tuple[str, str, str]] = Counter()
+    for target_id, habit in healthy.items():
+        for kind in ("health", "predict"):
+            rows = rows_of(sqlite_url, target_id, kind)
+            assert len(rows) >= ROUNDS[interval_s], (habit, kind, len(rows))
+            failures.update((habit, kind, f"{r.outcome}: {r.detail}") for r in rows if r.outcome != OK)
+    assert not failures, f"healthy targets charged with failures: {dict(failures)}"
+
+    broken_rows = rows_of(sqlite_url, broken)
+    assert len(broken_rows) >= 2 * ROUNDS[interval_s]
+    assert {r.outcome for r in broken_rows} == {PROTOCOL_ERROR}, Counter(r.outcome for r in broken_rows)
+
+
+def test_the_silent_server_really_swallows_a_reused_connection() -> None:
+    """The habit above is real: a client that keeps the connection waits out its timeout."""
+
+    async def reuse_after_idle(url: str) -> BaseException | None:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            assert (await client.get(f"{url}/health")).status_code == 200
+            await asyncio.sleep(SILENT_AFTER_IDLE_S + 0.5)
+            try:
+                await client.get(f"{url}/health")
+            except httpx.HTTPError as exc:
+                return exc
+        return None
+
+    with RawServer("silent") as url:
+        error = asyncio.run(reuse_after_idle(url))
+    assert isinstance(error, httpx.ReadTimeout), error
