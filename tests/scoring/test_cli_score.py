@@ -36,12 +36,16 @@ def test_score_formats(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> 
         assert cell in alpha
     assert "95.00 % → 0.00" in next(line for line in lines if " beta " in line)
     assert "delta: latency missing: no predict probes in the window" in r.stdout
+    assert "gamma: auc 0 points: answered 75 % of the evaluation set" in r.stdout
+    assert lines[[i for i, line in enumerate(lines) if line.startswith("rank")][0]].split()[-4:] == [
+        "base", "lifetime", "total", "stress"]
 
     r = clfwatch(cli_env, "score", *at, "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [row["name"] for row in rows] == ["alpha", "gamma", "eps", "beta", "delta"]
+    assert [row["name"] for row in rows] == ["alpha", "eps", "gamma", "beta", "delta"]
     assert rows[0]["total"] == "3.8" and rows[3]["multiplier"] == "0.5" and rows[3]["uptime"] == "0.95"
+    assert rows[3]["base"] == "1.5" and rows[2]["auc_coverage"] == "0.75" and rows[2]["auc_points"] == "0.0"
     assert rows[4]["latency_points"] == "" and "no predict probes" in rows[4]["missing"]
 
     r = clfwatch(cli_env, "score", *at, "--why", "beta")
