@@ -236,7 +236,8 @@ def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int)
         agg = window_aggregates(s, tid, start, end)
         assert agg.latency_n == len(ok)
         assert agg.latency_ms == (pytest.approx(sum(ok) / len(ok)) if ok else None)
-        assert agg.predict.n_total == sum(1 for r in rows if r.kind == "predict" and start <= r.started_at < end)
+        assert agg.predict.n_total == sum(
+            1 for r in rows if r.kind == "predict" and start <= r.started_at < end)
         for q, statistic in ((0.5, "p50"), (0.95, "p95")):
             exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True)
             binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
