@@ -250,3 +250,34 @@ def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int)
             assert by_statistic.latency_ms == pytest.approx(exact)
             assert binned == pytest.approx(exact, rel=0.10) and "bins of" in how_bins
     assert LatencySums().mean_ms is None
+
+
+@pytest.mark.parametrize("max_mixed_spans", [100, 4])  # mixed hours read as spans, or as one range
+def test_ok_latency_with_scattered_mixed_hours(
+    db_url: str, max_mixed_spans: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.aggregates
+
+    monkeypatch.setattr(storage.aggregates, "MAX_MIXED_SPANS", max_mixed_spans)
+    with session_scope(db_url) as s:
+        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
+    rng = random.Random(5)
+    rows = []
+    for hour in range(16):  # all ok, mixed, none ok, mixed, ...: eight separate mixed hours
+        for i in range(20):
+            at = T0 + timedelta(hours=hour, minutes=3 * i)
+            ok = hour % 4 == 0 or (hour % 2 == 1 and i % 4 != 0)
+            rows.append(probe(tid, "predict", at, outcome="ok" if ok else "http_error",
+                              status=200 if ok else 503, latency_ms=rng.uniform(50, 400) if ok else 3.0))
+    with session_scope(db_url) as s:
+        record_probes(s, rows)
+    start, end = T0 + timedelta(minutes=20), T0 + timedelta(hours=15, minutes=40)
+    ok_latencies = [r.latency_ms for r in rows if r.outcome == "ok" and start <= r.started_at < end
+                    and r.latency_ms is not None]
+    with session_scope(db_url) as s:
+        sums = ok_latency_sums(s, tid, "predict", [(start, end)])
+        assert sums.n == len(ok_latencies) and sums.sum_ms == pytest.approx(sum(ok_latencies))
+        for q in (0.05, 0.5, 0.95):
+            binned, _ = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
+                                              exact_max_rows=0)
+            assert binned == pytest.approx(nearest_rank(ok_latencies, q), rel=0.10)
