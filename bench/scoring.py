@@ -260,15 +260,15 @@ def pandas_scoreboard() -> tuple[float, dict[str, float]]:
     predict = df[df["kind"] == "predict"]
     up = health.groupby("target_id")["outcome"].agg(lambda o: (o == "ok").mean())
     r200 = predict.groupby("target_id")["status_code"].agg(lambda s: (s == 200).mean())
-    lat = predict.groupby("target_id")["latency_ms"].mean() / 1000.0
     ok = predict[predict["outcome"] == "ok"].sort_values("t")
+    lat = ok.groupby("target_id")["latency_ms"].mean() / 1000.0  # ok predict probes only
     latest = ok.drop_duplicates(["target_id", "sample_id"], keep="last")
     labels = dict(zip(eval_df["id"], eval_df["label"], strict=True))
     aucs = {}
     for tid, group in latest.groupby("target_id"):
         auc, _, _ = roc_auc(dict(zip(group["sample_id"].astype(str), group["probability"], strict=True)),
                             labels)
-        if auc is not None:
+        if auc is not None and len(group) / len(labels) >= DEFAULT_RULES.auc_min_coverage:
             aucs[tid] = auc
     auc_pts = auc_points_by_rank(aucs, BASELINE_AUC)
     r = DEFAULT_RULES

@@ -243,13 +243,19 @@ def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
             row[f"{key}_raw"] = comp.raw
             row[f"{key}_points"] = comp.points
         row.update(
+            # components graded 0 by a rule rather than by a measure, with the rule's reason
+            ruled_zero={k: c.reason for k, c in t.components.items()
+                        if c.points is not None and (c.raw is None or (k == "auc" and t.auc_excluded))},
+            auc_coverage=t.auc_coverage,
+            base=t.base,
             multiplier=t.multiplier,
             total=t.total,
             stress_points=t.stress_points,
             last_probe_at=t.last_probe_at,
         )
         rows.append(row)
-    rows.sort(key=lambda r: (-(r["total"] or 0.0), r["rank"]))
+    # Board order: the rank already holds the tie-break by base score, then the name.
+    rows.sort(key=lambda r: (r["rank"], r["target"]))
     doc = board.to_dict()
     return {
         "at": doc["at"],

@@ -9,11 +9,19 @@ samples it was computed on, never a label or a per-sample value.
 
 What the window is. Per target, ``[start, at)`` where start is its registration (or, with
 ``window.days`` in the rules, the later of that and ``at - days``). Uptime counts only health
-probes inside the prober's coverage; 200-rate and latency count every predict probe of the
-window; AUC uses each sample's latest ok answer before ``at``.
+probes inside the prober's coverage; 200-rate counts every predict probe of the window; latency
+only its ok predict probes (a fast 404 is not a fast answer); AUC uses each sample's latest valid
+(ok) answer before ``at``.
 
 A component without data gets ``points=None`` and a reason. In the total it counts as 0 (see
 ``scoring.points``), so silence never pays, but it is shown as missing, never as a measured zero.
+Measured but not gradable is a zero with its reason instead: a probed target with no ok predict
+probe gets 0 latency points (``no valid answer to time``); an AUC below ``auc.min_coverage`` of
+the evaluation set, or of a name that breaks ``auc.name_pattern``, gets 0 AUC points and takes no
+place in the AUC ranking, so it pushes nobody down; its raw AUC is still shown.
+
+Ranks follow the total; a tie in it (a fresh course, every multiplier 0) is broken by the base
+score, the weighted sum before the multiplier, which every output shows as its own column.
 """
 
 from __future__ import annotations
@@ -35,10 +43,9 @@ from scoring.points import (
     auc_places,
     auc_points_by_rank,
     auc_points_by_value,
-    competition_ranks,
+    board_ranks,
     lifetime_multiplier,
     linear_points,
-    total_points,
     weighted_sum,
 )
 from scoring.rules import COMPONENTS, DEFAULT_RULES, Rules, RulesError, parse_rules, rules_to_dict
@@ -55,6 +62,8 @@ from storage.stress import latest_stress_points
 from storage.targets import list_targets
 
 SUBMISSION_FILE = "sample_submission.csv"
+NO_VALID_ANSWER_TO_TIME = "no valid answer to time"
+NAME_RULE_REASON = "name does not follow the course pattern"
 # Without any baseline, a classifier guessing at random (AUC 0.5) is the zero of the AUC scale.
 RANDOM_AUC = 0.5
 JSON_DECIMALS = 6
@@ -99,6 +108,11 @@ class TargetScore:
     auc_samples: int = 0  # evaluation samples the AUC was computed on
     auc_place: int | None = None  # place among targets above the baseline (rank mode)
     auc_above: int = 0  # how many targets beat the baseline
+    # Share of the evaluation set answered validly (latest ok answer per sample), 0..1; None
+    # without an evaluation set or with an empty window.
+    auc_coverage: float | None = None
+    auc_excluded: bool = False  # AUC ruled out by coverage or the name rule: 0 points, no place
+    base: float = 0.0  # weighted sum of the components before the multiplier; breaks ties in total
 
 
 @dataclass
@@ -130,8 +144,10 @@ class Scoreboard:
                     "rank": t.rank,
                     "components": {
                         name: {"raw": _round(c.raw), "points": _round(c.points), "reason": c.reason}
+                        | ({"coverage": _round(t.auc_coverage)} if name == "auc" else {})
                         for name, c in t.components.items()
                     },
+                    "base": _round(t.base),
                     "multiplier": _round(t.multiplier),
                     "total": _round(t.total),
                     "stress_points": t.stress_points,
@@ -170,16 +186,22 @@ def window_start(registered_at: datetime, at: datetime, rules: Rules) -> datetim
 
 
 def latency_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
-    """Latency points from the window's statistic; None without predict latencies."""
+    """Latency points from the statistic over ok predict probes.
+
+    None (no data) when the target was not probed at all in the window; 0 points with the reason
+    ``no valid answer to time`` when it was probed but no predict probe was ok.
+    """
     if agg.latency_ms is None:
-        why = "no predict probes in the window" if agg.predict.n_total == 0 else (
-            f"none of {agg.predict.n_total} predict probes got an answer")
-        return ComponentScore(None, None, why)
+        if agg.predict.n_total == 0 and agg.health.n_total == 0:
+            return ComponentScore(None, None, "no predict probes in the window")
+        return ComponentScore(None, 0.0, NO_VALID_ANSWER_TO_TIME)
     raw_s = agg.latency_ms / 1000.0
     points = linear_points(raw_s, rules.latency_zero_at_s, rules.latency_full_at_s)
+    untimed = agg.predict.n_total - agg.latency_n
+    left_out = f" ({untimed} without a valid answer not timed)" if untimed > 0 else ""
     return ComponentScore(
         raw_s, points,
-        f"{agg.latency_statistic} {raw_s:.4f} s over {agg.predict.latency_n} predict probes; "
+        f"{agg.latency_statistic} {raw_s:.4f} s over {agg.latency_n} ok predict probes{left_out}; "
         f"0 at {rules.latency_zero_at_s:g} s, full at {rules.latency_full_at_s:g} s",
     )
 
@@ -230,14 +252,44 @@ def binary_roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float:
 
 
 def roc_auc(probabilities: dict[str, float], labels: dict[str, int]) -> tuple[float | None, int, str]:
-    """ROC-AUC of answered samples against their labels: (auc, samples used, reason if None)."""
-    pairs = [(labels[s], p) for s, p in probabilities.items() if s in labels]
+    """ROC-AUC of answered samples against their labels: (auc, samples used, reason if None).
+
+    Pairs are taken in sample-id order, so the same answers give the same AUC to the last bit,
+    whatever order the database returned them in.
+    """
+    pairs = [(labels[s], probabilities[s]) for s in sorted(probabilities) if s in labels]
     if not pairs:
         return None, 0, "no evaluation sample answered ok"
     y_true = [y for y, _ in pairs]
     if len(set(y_true)) < 2:
         return None, len(pairs), f"the {len(pairs)} answered samples hold one class only; AUC needs both"
     return binary_roc_auc(y_true, [p for _, p in pairs]), len(pairs), ""
+
+
+def coverage_reason(used: int, n_labels: int) -> str:
+    """``answered N % of the evaluation set``, N rounded down, so 89.9 % never reads as 90 %."""
+    return f"answered {100 * used // n_labels} % of the evaluation set"
+
+
+def auc_gate(
+    name: str, auc: float | None, why: str, used: int, n_labels: int, probed: bool, rules: Rules
+) -> ComponentScore | None:
+    """The AUC component of a target that takes no place in the AUC ranking; None if it takes one.
+
+    In this order: a name that breaks ``auc.name_pattern`` gets 0 points; a target never asked
+    for an answer has no data (None points); one that answered less than ``auc.min_coverage`` of
+    the evaluation set gets 0 points; an AUC that cannot be computed (one class) has no data.
+    A raw AUC, when there is one, is kept beside the 0 points.
+    """
+    if not rules.name_follows_pattern(name):
+        return ComponentScore(auc, 0.0, NAME_RULE_REASON)
+    if used == 0 and not probed:
+        return ComponentScore(None, None, why)
+    if used / n_labels < rules.auc_min_coverage:
+        return ComponentScore(auc, 0.0, coverage_reason(used, n_labels))
+    if auc is None:
+        return ComponentScore(None, None, why)
+    return None
 
 
 # --- the board -------------------------------------------------------------------------------
@@ -305,22 +357,27 @@ def compute_scoreboard(
             "uptime": uptime_component(agg, rules),
             "rate200": rate200_component(agg, rules),
         }
-        if labels:
-            auc, used, why = roc_auc(probabilities[t.id], labels)
-        else:
-            auc, used, why = None, 0, "no evaluation set loaded"
+        if not labels:
+            score.components["auc"] = ComponentScore(None, None, "no evaluation set loaded")
+            scores.append(score)
+            continue
+        auc, used, why = roc_auc(probabilities[t.id], labels)
         score.auc_samples = used
-        if auc is None:
-            score.components["auc"] = ComponentScore(None, None, why)
-        else:
+        score.auc_coverage = used / len(labels)
+        ruled = auc_gate(t.name, auc, why, used, len(labels), agg.predict.n_total > 0, rules)
+        if ruled is not None:
+            score.components["auc"] = ruled
+            score.auc_excluded = ruled.points is not None
+        elif auc is not None:
             aucs[t.name] = auc
         scores.append(score)
 
     _grade_auc(scores, aucs, rules, baseline_auc, len(labels))
     weights = {c: rules.weight(c) for c in COMPONENTS}
     for s in scores:
-        s.total = total_points({c: s.components[c].points for c in COMPONENTS}, weights, s.multiplier)
-    ranks = competition_ranks({s.name: s.total for s in scores})
+        s.base = weighted_sum({c: s.components[c].points for c in COMPONENTS}, weights)
+        s.total = s.base * s.multiplier
+    ranks = board_ranks({s.name: (s.total, s.base) for s in scores})
     for s in scores:
         s.rank = ranks[s.name]
     board.targets = sorted(scores, key=lambda s: (s.rank, s.name))
@@ -331,6 +388,7 @@ def _grade_auc(
     scores: list[TargetScore], aucs: dict[str, float], rules: Rules, baseline_auc: float | None,
     n_labels: int,
 ) -> None:
+    """Points and places for the AUCs that take part in the ranking (``aucs``: name -> AUC)."""
     zero = baseline_auc if baseline_auc is not None else RANDOM_AUC
     zero_text = (f"baseline {zero:.4f}" if baseline_auc is not None
                  else f"no baseline, so a random classifier's {RANDOM_AUC}")
@@ -379,8 +437,15 @@ def explain_target(board: Scoreboard, name: str) -> list[str]:
         if comp.points is None:
             lines.append(f"{c}: missing ({comp.reason}); counts 0 points in the total (weight {weight:g})")
             continue
+        if comp.raw is None or (c == "auc" and t.auc_excluded):
+            lines.append(f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weight:g}; "
+                         f"{comp.reason}" + (f"; {_auc_rule_text(r)}" if c == "auc" else ""))
+            continue
         lines.append(f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weight:g}; "
                      f"{comp.reason}; {_scale_text(c, comp, r, board)}")
+    if t.auc_coverage is not None:
+        lines.append(f"auc coverage: {t.auc_samples} of {board.eval_samples} evaluation samples answered "
+                     f"validly ({_pct(t.auc_coverage)}); the latest valid answer per sample counts")
     lines.append(
         f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
         f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
@@ -393,6 +458,7 @@ def explain_target(board: Scoreboard, name: str) -> list[str]:
     )
     lines.append(f"total = ({terms}) × {t.multiplier:.4f} = {sum_points:.4f} × {t.multiplier:.4f} "
                  f"= {t.total:.4f}")
+    lines.append(f"base score (before the multiplier) = {t.base:.4f}; it breaks a tie in the total")
     lines.append(
         "stress (graded apart): "
         + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
@@ -409,6 +475,12 @@ def _raw_text(component: str, raw: float | None) -> str:
     if component in ("uptime", "rate200"):
         return _pct(raw)
     return f"AUC {raw:.4f}"
+
+
+def _auc_rule_text(r: Rules) -> str:
+    pattern = f"names must match {r.auc_name_pattern!r}" if r.auc_name_pattern is not None else "no name rule"
+    return (f"no place in the AUC ranking: at least {_pct(r.auc_min_coverage)} of the evaluation set "
+            f"must be answered validly, {pattern}")
 
 
 def _scale_text(component: str, comp: ComponentScore, r: Rules, board: Scoreboard) -> str:

@@ -40,8 +40,12 @@ def lifetime_multiplier(lifetime_s: float, lifetime_days: float) -> float:
 
 
 def auc_places(aucs: Mapping[str, float]) -> dict[str, int]:
-    """Competition places by AUC, highest first; equal AUCs share the better place (1, 1, 3)."""
-    return {name: 1 + sum(1 for other in aucs.values() if other > auc) for name, auc in aucs.items()}
+    """Competition places by AUC, highest first; AUCs within TIE_TOLERANCE share the better place
+    (1, 1, 3), so identical models share theirs. Empty input gives an empty dict."""
+    return {
+        name: 1 + sum(1 for other in aucs.values() if other > auc + TIE_TOLERANCE)
+        for name, auc in aucs.items()
+    }
 
 
 def auc_points_by_rank(aucs: Mapping[str, float], baseline_auc: float) -> dict[str, float]:
@@ -88,3 +92,19 @@ def competition_ranks(totals: Mapping[str, float]) -> dict[str, int]:
         name: 1 + sum(1 for other in totals.values() if other > total + TIE_TOLERANCE)
         for name, total in totals.items()
     }
+
+
+def board_ranks(scores: Mapping[str, tuple[float, float]]) -> dict[str, int]:
+    """Ranks by ``(total, base)``: the total first, the base score (before the multiplier) breaks
+    a tie in it; only targets tied in both (within TIE_TOLERANCE) share a rank (1, 1, 3).
+
+    On a fresh board every multiplier is 0, so every total is 0: the base score still orders the
+    targets by what they measured. Empty input gives an empty dict.
+    """
+    def ahead(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        if a[0] > b[0] + TIE_TOLERANCE:
+            return True
+        return abs(a[0] - b[0]) <= TIE_TOLERANCE and a[1] > b[1] + TIE_TOLERANCE
+
+    return {name: 1 + sum(1 for other in scores.values() if ahead(other, mine))
+            for name, mine in scores.items()}

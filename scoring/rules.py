@@ -1,4 +1,4 @@
-"""The grading rules as data: a frozen structure, read from TOML, with the design's defaults.
+r"""The grading rules as data: a frozen structure, read from TOML, with the design's defaults.
 
 Every number a grade depends on lives here, so a grade can be recomputed by hand from the rules
 and the inputs that ``explain_target`` lists. A rules file may give any subset of keys; the rest
@@ -27,18 +27,29 @@ The TOML layout (also what ``rules_to_dict`` returns)::
     [auc]                # 0 at or below the baseline, full at the best target
     mode = "rank"        # rank | value
     weight = 1.0
+    min_coverage = 0.9   # share of the evaluation set answered validly, 0..1; below: 0 points
+    # name_pattern: a regular expression every graded name must match in full; absent = no rule.
+    # The course format PROD_ML_FALL_25|LASTNAME1_LASTNAME2, Latin or Cyrillic capitals (a TOML
+    # literal string, so the backslash stays):
+    # name_pattern = '^PROD_ML_FALL_25\|[A-ZА-ЯЁ]+_[A-ZА-ЯЁ]+$'
 
     [lifetime]
     days = 7.0           # multiplier = min(lifetime, days) / days
 
     [window]
     days = 3.0           # optional: grade only the last N days; absent = from registration
+
+``auc.min_coverage`` and ``auc.name_pattern`` are the Python fields ``auc_min_coverage`` and
+``auc_name_pattern``; a flat ``auc_min_coverage = ...`` or ``name_pattern = ...`` at the top of
+the file is refused with a hint naming the table it belongs in.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +63,9 @@ DEFAULT_LATENCY_STATISTIC = "mean"
 DEFAULT_SHARE_ZERO_AT = 0.95
 DEFAULT_SHARE_FULL_AT = 1.0
 DEFAULT_AUC_MODE = "rank"
+# Below this share of the evaluation set answered validly an AUC is noise, not skill (issue 12:
+# three copies of one model at 0.9458, 0.9689 and 0.9590 after answering different parts).
+DEFAULT_AUC_MIN_COVERAGE = 0.9
 DEFAULT_WEIGHT = 1.0  # equal weights: each component is worth one point
 DEFAULT_LIFETIME_DAYS = 7.0
 
@@ -72,6 +86,9 @@ class Rules:
     rate200_zero_at: float = DEFAULT_SHARE_ZERO_AT
     rate200_full_at: float = DEFAULT_SHARE_FULL_AT
     auc_mode: str = DEFAULT_AUC_MODE
+    auc_min_coverage: float = DEFAULT_AUC_MIN_COVERAGE
+    # A regular expression a target's whole name must match to earn AUC points; None: no rule.
+    auc_name_pattern: str | None = None
     latency_weight: float = DEFAULT_WEIGHT
     uptime_weight: float = DEFAULT_WEIGHT
     rate200_weight: float = DEFAULT_WEIGHT
@@ -84,11 +101,15 @@ class Rules:
         """The weight of ``component`` (one of COMPONENTS)."""
         return float(getattr(self, f"{component}_weight"))
 
+    def name_follows_pattern(self, name: str) -> bool:
+        """Whether ``name`` matches ``auc_name_pattern`` in full; always True without a pattern."""
+        return self.auc_name_pattern is None or re.fullmatch(self.auc_name_pattern, name) is not None
+
 
 DEFAULT_RULES = Rules()
 
 # (table, key) -> (Rules field, kind). kind: "seconds" >= 0, "share" in [0, 1], "weight" >= 0,
-# "days" > 0, or a tuple of allowed strings.
+# "days" > 0, "regex" a non-empty string that compiles, or a tuple of allowed strings.
 _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("latency", "zero_at_s"): ("latency_zero_at_s", "seconds"),
     ("latency", "full_at_s"): ("latency_full_at_s", "seconds"),
@@ -102,16 +123,42 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("rate200", "weight"): ("rate200_weight", "weight"),
     ("auc", "mode"): ("auc_mode", AUC_MODES),
     ("auc", "weight"): ("auc_weight", "weight"),
+    ("auc", "min_coverage"): ("auc_min_coverage", "share"),
+    ("auc", "name_pattern"): ("auc_name_pattern", "regex"),
     ("lifetime", "days"): ("lifetime_days", "days"),
     ("window", "days"): ("window_days", "days"),
 }
 _TABLES = tuple(dict.fromkeys(t for t, _ in _KEYS))
+# Fields that may be None (absent): the JSON document of a board carries them as null.
+_OPTIONAL_FIELDS = ("window_days", "auc_name_pattern")
+
+
+def _table_hint(name: str) -> str:
+    """For a flat key like ``auc_min_coverage`` or ``name_pattern``: the table it belongs in."""
+    keys = [k for _, k in _KEYS]
+    for table, key in _KEYS:
+        if name == f"{table}_{key}" or (name == key and keys.count(key) == 1):
+            return f"; did you mean {key} = ... under [{table}]?"
+    return ""
 
 
 def _check_value(name: str, value: Any, kind: Any) -> Any:
     if isinstance(kind, tuple):
         if not isinstance(value, str) or value not in kind:
             raise RulesError(f"{name}: must be one of {', '.join(kind)}, got {str(value)[:40]!r}")
+        return value
+    if kind == "regex":
+        if not isinstance(value, str) or not value:
+            raise RulesError(f"{name}: must be a non-empty regular expression in quotes, "
+                             f"got {str(value)[:40]!r}; leave it out for no rule")
+        # Names are stored NFC-normalised; a pattern typed with decomposed letters (Е + ̈) must
+        # still match the stored Ё.
+        value = unicodedata.normalize("NFC", value)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise RulesError(f"{name}: not a valid regular expression ({exc}); "
+                             "write it as a TOML literal string in single quotes") from None
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RulesError(f"{name}: must be a finite number, got {str(value)[:40]!r}")
@@ -132,7 +179,7 @@ def rules_from_dict(document: dict[str, Any]) -> Rules:
     fields: dict[str, Any] = {}
     for table, body in document.items():
         if table not in _TABLES:
-            raise RulesError(f"{table}: unknown table (known: {', '.join(_TABLES)})")
+            raise RulesError(f"{table}: unknown table (known: {', '.join(_TABLES)}){_table_hint(table)}")
         if not isinstance(body, dict):
             raise RulesError(f"{table}: must be a table, e.g. [{table}]")
         for key, value in body.items():
@@ -141,7 +188,7 @@ def rules_from_dict(document: dict[str, Any]) -> Rules:
                 known = ", ".join(k for t, k in _KEYS if t == table)
                 raise RulesError(f"{name}: unknown key (known in [{table}]: {known})")
             field, kind = _KEYS[(table, key)]
-            if value is None and field == "window_days":
+            if value is None and field in _OPTIONAL_FIELDS:
                 continue
             fields[field] = _check_value(name, value, kind)
     rules = Rules(**fields)

@@ -1,7 +1,9 @@
 """``clfwatch score [--at TIME] [--rules FILE] [--format table|csv|json] [--why NAME]``.
 
 Table for people (each component as raw → points), CSV for a grade book, JSON as the design's
-document. ``--why NAME`` prints the rules and inputs behind one target's grade instead.
+document. ``--why NAME`` prints the rules and inputs behind one target's grade instead. Every
+format shows the base score (the points before the lifetime multiplier) that breaks ties in the
+total, and the AUC's coverage of the evaluation set.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from scoring.rules import COMPONENTS, DEFAULT_RULES, RulesError
 from storage.engine import session_scope
 
 CSV_COLUMNS = (
-    "rank", "name", "total", "multiplier",
+    "rank", "name", "total", "base", "multiplier",
     "latency_s", "latency_points", "uptime", "uptime_points",
-    "rate200", "rate200_points", "auc", "auc_points",
+    "rate200", "rate200_points", "auc", "auc_points", "auc_coverage",
     "stress_points", "missing",
 )
 CSV_DECIMALS = 6
@@ -84,18 +86,20 @@ def write_csv(board: Scoreboard) -> None:
         c = t.components
         missing = "; ".join(f"{name}: {c[name].reason}" for name in COMPONENTS if c[name].points is None)
         writer.writerow([
-            t.rank, t.name, _num(t.total), _num(t.multiplier),
+            t.rank, t.name, _num(t.total), _num(t.base), _num(t.multiplier),
             _num(c["latency"].raw), _num(c["latency"].points),
             _num(c["uptime"].raw), _num(c["uptime"].points),
             _num(c["rate200"].raw), _num(c["rate200"].points),
-            _num(c["auc"].raw), _num(c["auc"].points),
+            _num(c["auc"].raw), _num(c["auc"].points), _num(t.auc_coverage),
             "" if t.stress_points is None else t.stress_points, missing,
         ])
 
 
 def _cell(name: str, comp: ComponentScore) -> str:
-    if comp.points is None or comp.raw is None:
+    if comp.points is None:
         return "— (missing)"
+    if comp.raw is None:  # graded 0 by a rule, nothing measured: the reason is listed below
+        return f"— → {comp.points:.2f}"
     if name == "latency":
         raw = f"{comp.raw * 1000:.1f} ms"
     elif name == "auc":
@@ -114,11 +118,11 @@ def print_table(board: Scoreboard) -> None:
     if not board.targets:
         print("no targets registered; add one with: clfwatch targets add NAME URL")
         return
-    header = ["rank", "name", *COMPONENTS, "lifetime", "total", "stress"]
+    header = ["rank", "name", *COMPONENTS, "base", "lifetime", "total", "stress"]
     rows = [
         [
             str(t.rank), t.name, *(_cell(c, t.components[c]) for c in COMPONENTS),
-            f"×{t.multiplier:.2f}", f"{t.total:.2f}",
+            f"{t.base:.2f}", f"×{t.multiplier:.2f}", f"{t.total:.2f}",
             "—" if t.stress_points is None else f"{t.stress_points}/10",
         ]
         for t in board.targets
@@ -128,10 +132,14 @@ def print_table(board: Scoreboard) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     notes = [
         f"  {t.name}: {c} missing: {t.components[c].reason}"
-        for t in board.targets for c in COMPONENTS if t.components[c].points is None
+        if t.components[c].points is None else f"  {t.name}: {c} 0 points: {t.components[c].reason}"
+        for t in board.targets for c in COMPONENTS
+        if t.components[c].points is None or t.components[c].raw is None
+        or (c == "auc" and t.auc_excluded)
     ]
     gaps = [f"  {t.name}: {len(t.gaps)} prober gap(s) not charged" for t in board.targets if t.gaps]
     if notes or gaps:
         print()
         print("\n".join(notes + gaps))
-    print("missing components count 0 in the total; explain one with --why NAME")
+    print("missing components count 0 in the total; base = points before the lifetime multiplier, "
+          "it breaks ties in the total; explain one with --why NAME")

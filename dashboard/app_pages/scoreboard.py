@@ -30,7 +30,8 @@ except Exception as exc:  # noqa: BLE001
 rows = view["rows"]
 now = datetime.now(UTC)
 st.caption(f"Graded at {view['at']} · refreshed every {data.SCOREBOARD_TTL_S} s · "
-           "raw measures beside their points; a component with no data scores nothing.")
+           "raw measures beside their points; a component with no data scores nothing; "
+           "base = points before the lifetime multiplier, it breaks ties in the total.")
 if not rows:
     st.info("No targets registered yet.")
     st.stop()
@@ -62,6 +63,8 @@ table = pd.DataFrame(
             "200-rate pts": r.get("rate200_points"),
             "AUC": r.get("auc_raw"),
             "AUC pts": r.get("auc_points"),
+            "AUC coverage (%)": _pct(r.get("auc_coverage")),
+            "base": r["base"],
             "multiplier": r["multiplier"],
             "total": r["total"],
             "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
@@ -79,10 +82,18 @@ st.dataframe(
         "uptime (%)": st.column_config.NumberColumn(format="%.2f"),
         "200-rate (%)": st.column_config.NumberColumn(format="%.2f"),
         "AUC": st.column_config.NumberColumn(format="%.3f"),
+        "AUC coverage (%)": st.column_config.NumberColumn(format="%.1f"),
         **{c: st.column_config.NumberColumn(format="%.3f")
-           for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts", "multiplier", "total")},
+           for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts", "base", "multiplier", "total")},
     },
 )
+
+# A table, not markdown: a team's name is shown as typed, never interpreted.
+ruled = [{"target": r["target"], "component": data.COMPONENT_LABELS[k], "0 points because": why}
+         for r in rows for k, why in r["ruled_zero"].items()]
+if ruled:
+    st.caption("Graded 0 by a rule, not by a measure (no place in the AUC ranking for AUC):")
+    st.dataframe(pd.DataFrame(ruled), hide_index=True, width="stretch")
 
 export = table.drop(columns=["status", "last probe"]).assign(
     status=[r["status"] for r in rows],

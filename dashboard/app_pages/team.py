@@ -1,4 +1,5 @@
-"""Team: one target's latency, uptime, 200-rate, recent failures, ROC curve and the why of its grade."""
+"""Team: one target's latency, uptime, 200-rate, recent failures, ROC curve, AUC coverage and the why
+of its grade."""
 
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ if row:
     cols[4].metric("Stress", f"{row['stress_points']}/10" if row["stress_points"] is not None else "—")
     cols[5].metric("AUC (latest answers)", f"{team['roc']['auc']:.3f}" if team["roc"]["auc"] is not None
                    else "—")
+    # Coverage and the rules that zeroed a component: reasons are clfwatch's own words, no team input.
+    reasons = board["reasons"].get(name, {})
+    if row.get("auc_coverage") is not None:
+        st.caption(f"AUC coverage: {100 * row['auc_coverage']:.1f} % of the evaluation set answered "
+                   f"validly (the latest valid answer per sample counts) · AUC: {reasons.get('auc', '')}")
+    for key, why in row.get("ruled_zero", {}).items():
+        st.warning(f"{data.COMPONENT_LABELS[key]}: 0 points — {why}")
 
 
 def shade_gaps(figure: go.Figure) -> None:

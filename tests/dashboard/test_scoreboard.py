@@ -30,6 +30,8 @@ def test_scoreboard_shows_every_target_ranked(dashboard_env: SeededDashboard) ->
         assert row["200-rate (%)"] == pytest.approx(100 * graded.components["rate200"].raw)
         assert row["AUC"] == pytest.approx(graded.components["auc"].raw)
         assert row["AUC pts"] == pytest.approx(graded.components["auc"].points)
+        assert row["base"] == pytest.approx(graded.base)
+        assert row["AUC coverage (%)"] == pytest.approx(100 * graded.auc_coverage)
     by_name = table.set_index("target")
     assert by_name.loc["alpha-team", "stress"] == f"{dashboard_env.stress_score}/10"
     assert by_name.loc["bravo-team", "stress"] == "—"
@@ -115,3 +117,29 @@ def test_the_board_is_shared_and_refreshed_in_the_background(
         add_target(session, name="later-team", base_url="http://127.0.0.1:9")
     data.clear_caches()
     assert "later-team" in [r["target"] for r in data.scoreboard_view(dashboard_env.url)["rows"]]
+
+
+def test_scoreboard_breaks_ties_by_the_base_score(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage.grading import set_grading_config
+    from tests.scoring.data import AT, build_tie_scenario
+
+    with session_scope(db_url) as session:
+        build_tie_scenario(session)
+        set_grading_config(session, defense_at=AT)
+    for name in ("CLFWATCH_DEFENSE_AT", "CLFWATCH_RULES_FILE", "CLFWATCH_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLFWATCH_DATABASE_URL", db_url)
+    clear_dashboard_caches()
+    try:
+        at = open_page()
+        assert not at.exception
+        table = at.dataframe[0].value
+        assert table["target"].tolist() == ["steady", "twin-a", "twin-b", "broken"]
+        assert table["rank"].tolist() == [1, 2, 2, 4]
+        assert table["base"].tolist() == pytest.approx([2.0, 1.0, 1.0, 0.0])
+        assert table["total"].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.0])
+        ruled = at.dataframe[1].value  # components zeroed by a rule, with the rule's words
+        assert ["broken", "latency", "no valid answer to time"] in ruled.values.tolist()
+        assert "base = points before the lifetime multiplier" in shown_text(at)
+    finally:
+        clear_dashboard_caches()

@@ -38,6 +38,8 @@ def test_team_page_of_the_healthy_target(dashboard_env: SeededDashboard) -> None
     assert "No failed probes in this window." in text
     assert "alpha-team: rank 1 of 3" in text  # the why
     assert "total = (" in text
+    assert "AUC coverage: 100.0 % of the evaluation set answered validly" in text
+    assert not at.warning  # nothing zeroed by a rule
     specs = chart_specs(at)
     assert set(specs) == {"Predict latency per hour", "Uptime per hour (health probes ok)",
                           "200-rate per hour (predict probes)", "ROC curve of the latest answers"}

@@ -34,7 +34,7 @@ def prober_ran(session: Session, start: datetime, end: datetime, interval_s: flo
     beat_prober_session(session, session_id=sid, at=end - timedelta(seconds=interval_s))
 
 
-def predicts(target_id: int, start: datetime, answers: list[tuple[str, float | None]], *,
+def predicts(target_id: int, start: datetime, answers: list[tuple[str | None, float | None]], *,
              latency_ms: float, status: int = 200) -> list[ProbeRow]:
     rows = []
     for i, (sample, p) in enumerate(answers):
@@ -90,5 +90,30 @@ def build_scenario(session: Session) -> dict[str, int]:
     # eps: no health probes; exactly 500 ms; AUC 0.75.
     rows += predicts(ids["eps"], predict_at, [("s1", 0.1), ("s2", 0.6), ("s3", 0.5), ("s4", 0.9)],
                      latency_ms=500.0)
+    record_probes(session, rows)
+    return ids
+
+
+def build_tie_scenario(session: Session) -> dict[str, int]:
+    """Four targets, no evaluation set, whose totals tie while their base scores differ.
+
+    ``steady``: uptime 1, 200-rate 1, latency 0 (600 ms): base 2, lives 1.75 days, × 0.25 = 0.5.
+    ``twin-a``/``twin-b``: uptime 0, 200-rate 1, latency 0: base 1, live 3.5 days, × 0.5 = 0.5.
+    ``broken``: every probe answered 404: base 0, × 0.5 = 0. All four numbers are exact in binary.
+    """
+    prober_ran(session, AT - timedelta(days=5), AT)
+    ids = {}
+    for name, age_days in (("twin-b", 3.5), ("broken", 3.5), ("steady", 1.75), ("twin-a", 3.5)):
+        ids[name] = add_target(session, name=name, base_url="http://127.0.0.1:9",
+                               registered_at=AT - timedelta(days=age_days)).id
+    start = AT - timedelta(days=1)
+    rows: list[ProbeRow] = []
+    rows += healths(ids["steady"], start, 10)
+    for twin in ("twin-a", "twin-b"):
+        rows += healths(ids[twin], start, 0, 10)
+    for name in ("steady", "twin-a", "twin-b"):
+        rows += predicts(ids[name], start, [(None, 0.5)] * 6, latency_ms=600.0)
+    rows += [probe(ids["broken"], kind, start + timedelta(minutes=i), outcome="http_error", status=404,
+                   latency_ms=5.0) for i in range(6) for kind in ("health", "predict")]
     record_probes(session, rows)
     return ids

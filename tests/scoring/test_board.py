@@ -21,10 +21,12 @@ from storage.grading import set_grading_config
 from tests.scoring.data import AT, BASELINE_AUC, EVAL, build_scenario
 
 # name -> (latency, uptime, rate200, auc points; multiplier; total; rank), worked out in data.py.
+# gamma answered 3 of the 4 samples validly: below the 90 % coverage its AUC 1.0 earns 0 and takes
+# no place, so alpha and eps are the two above the baseline (places 1 and 2: 1 and 1/2 points).
 EXPECTED = {
     "alpha": ((0.8, 1.0, 1.0, 1.0), 1.0, 3.8, 1),
-    "gamma": ((0.0, 1.0, 0.0, 1.0), 1.0, 2.0, 2),
-    "eps": ((0.0, None, 1.0, 1 / 3), 1.0, 4 / 3, 3),
+    "eps": ((0.0, None, 1.0, 0.5), 1.0, 1.5, 2),
+    "gamma": ((0.0, 1.0, 0.0, 0.0), 1.0, 1.0, 3),
     "beta": ((0.5, 0.0, 1.0, 0.0), 0.5, 0.75, 4),
     "delta": ((None, None, None, None), 1.0, 0.0, 5),
 }
@@ -47,7 +49,7 @@ def scenario_board(url: str, rules: Rules = DEFAULT_RULES):  # type: ignore[no-u
 
 def test_hand_computed_scoreboard(db_url: str) -> None:
     board = scenario_board(db_url)
-    assert [t.name for t in board.targets] == ["alpha", "gamma", "eps", "beta", "delta"]
+    assert [t.name for t in board.targets] == ["alpha", "eps", "gamma", "beta", "delta"]
     for t in board.targets:
         points, multiplier, total, rank = EXPECTED[t.name]
         for name, want, raw in zip(COMPONENTS, points, RAW[t.name], strict=True):
@@ -61,7 +63,12 @@ def test_hand_computed_scoreboard(db_url: str) -> None:
     gap = (AT - timedelta(days=2), AT - timedelta(days=1))
     assert by_name["gamma"].gaps == [gap] and by_name["beta"].gaps == [gap]
     assert "gap" in by_name["gamma"].components["uptime"].reason
-    assert by_name["gamma"].components["auc"].reason.startswith("AUC 1.0000 on 3 of 4 samples")
+    assert by_name["gamma"].components["auc"].reason == "answered 75 % of the evaluation set"
+    assert by_name["gamma"].auc_coverage == 0.75 and by_name["gamma"].auc_place is None
+    assert by_name["eps"].components["auc"].reason.startswith("AUC 0.7500 on 4 of 4 samples; place 2 of 2")
+    # gamma's one 500 is not timed: its latency is the mean of its three ok answers
+    assert "over 3 ok predict probes (1 without a valid answer not timed)" in (
+        by_name["gamma"].components["latency"].reason)
     assert "no health probes" in by_name["eps"].components["uptime"].reason
     assert by_name["delta"].components["latency"].reason == "no predict probes in the window"
     assert by_name["delta"].components["auc"].reason == "no evaluation sample answered ok"
@@ -83,7 +90,7 @@ def test_auc_by_value_and_weights(db_url: str) -> None:
 def test_same_scoreboard_on_sqlite_and_postgres(sqlite_url: str, pg_url: str, rules: Rules) -> None:
     docs = [scenario_board(url, rules).to_dict() for url in (sqlite_url, pg_url)]
     assert docs[0] == docs[1]
-    assert [t["name"] for t in docs[0]["targets"]][:2] == ["alpha", "gamma"]
+    assert [t["name"] for t in docs[0]["targets"]][:2] == ["alpha", "eps"]
 
 
 def test_document_explain_and_no_labels(db_url: str) -> None:
@@ -92,9 +99,12 @@ def test_document_explain_and_no_labels(db_url: str) -> None:
     assert set(doc) == {"at", "rules", "targets"} and doc["at"] == "2026-03-08T00:30:00Z"
     assert doc["rules"]["latency"]["zero_at_s"] == 0.5
     first = doc["targets"][0]
-    assert set(first) == {"name", "rank", "components", "multiplier", "total", "stress_points", "gaps"}
+    assert set(first) == {"name", "rank", "components", "base", "multiplier", "total", "stress_points",
+                          "gaps"}
     assert set(first["components"]) == set(COMPONENTS)
-    assert set(first["components"]["auc"]) == {"raw", "points", "reason"}
+    assert set(first["components"]["auc"]) == {"raw", "points", "reason", "coverage"}
+    assert set(first["components"]["latency"]) == {"raw", "points", "reason"}
+    assert first["components"]["auc"]["coverage"] == 1.0 and first["base"] == 3.8
     assert doc["targets"][-1]["components"]["latency"]["points"] is None
     assert first["gaps"] == [["2026-03-06T00:30:00Z", "2026-03-07T00:30:00Z"]]
     why = explain_target(board, "beta")

@@ -15,6 +15,7 @@ def test_defaults_are_the_design() -> None:
     assert (r.uptime_zero_at, r.uptime_full_at) == (0.95, 1.0)
     assert (r.rate200_zero_at, r.rate200_full_at) == (0.95, 1.0)
     assert r.auc_mode == "rank" and r.lifetime_days == 7.0 and r.window_days is None
+    assert r.auc_min_coverage == 0.9 and r.auc_name_pattern is None
     assert {r.weight(c) for c in ("latency", "uptime", "rate200", "auc")} == {1.0}
     assert parse_rules("") == DEFAULT_RULES
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -24,10 +25,11 @@ def test_defaults_are_the_design() -> None:
 def test_partial_file_and_round_trip() -> None:
     rules = parse_rules(
         '[latency]\nstatistic = "p95"\nzero_at_s = 1\n[auc]\nmode = "value"\nweight = 2\n'
-        "[window]\ndays = 3.5\n"
+        "min_coverage = 0.5\nname_pattern = '^T-[0-9]+$'\n[window]\ndays = 3.5\n"
     )
     assert rules == Rules(latency_statistic="p95", latency_zero_at_s=1.0, auc_mode="value",
-                          auc_weight=2.0, window_days=3.5)
+                          auc_weight=2.0, window_days=3.5, auc_min_coverage=0.5,
+                          auc_name_pattern="^T-[0-9]+$")
     assert rules_from_dict(rules_to_dict(rules)) == rules
     assert rules_from_dict(rules_to_dict(DEFAULT_RULES)) == DEFAULT_RULES
 

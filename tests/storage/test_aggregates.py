@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from storage.aggregates import (
+    LatencySums,
     ProbeCounts,
     hourly_uptime,
     last_probe_times,
     latency_percentile_ms,
     latency_series,
     latest_probabilities,
+    ok_latency_sums,
     probe_counts,
     window_aggregates,
 )
@@ -185,3 +187,97 @@ def test_latency_series(loaded: tuple[str, int, list[ProbeRow]]) -> None:
         assert point.n == len(lat) and point.mean_ms == pytest.approx(sum(lat) / len(lat))
         assert point.p50_ms == pytest.approx(nearest_rank(lat, 0.5), rel=0.10)
         assert point.p95_ms == pytest.approx(nearest_rank(lat, 0.95), rel=0.10)
+
+
+def outcome_hours(target_id: int) -> list[ProbeRow]:
+    """Four hours after the random ones, one of each kind the rollups must tell apart."""
+    rows = []
+    base = T0 + timedelta(hours=10)
+    for i in range(30):
+        minute = timedelta(minutes=2 * i)
+        rows.append(probe(target_id, "predict", base + minute, latency_ms=100.0 + i))  # all ok
+        rows.append(probe(target_id, "predict", base + timedelta(hours=1) + minute, outcome="http_error",
+                          status=404, latency_ms=5.0))  # answered, none ok
+        rows.append(probe(target_id, "predict", base + timedelta(hours=2) + minute, outcome="timeout",
+                          status=None, latency_ms=None))  # no answer at all
+        ok = i % 3 != 0
+        rows.append(probe(target_id, "predict", base + timedelta(hours=3) + minute,
+                          outcome="ok" if ok else "bad_body", status=200 if ok else 404,
+                          latency_ms=300.0 + i if ok else 2.0))  # mixed
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("start_s", "end_s"),
+    [
+        (0, 14 * 3600),  # hour-aligned: pure, nothing-ok, no-answer and mixed hours, all from rollups
+        (1234, 13 * 3600 + 600),  # ragged: the mixed hour's first part comes from raw edge rows
+        (10 * 3600 + 60, 10 * 3600 + 1800),  # inside the pure hour
+        (11 * 3600, 13 * 3600),  # nothing ok at all: zeros, no latency
+    ],
+)
+def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int) -> None:
+    with session_scope(db_url) as s:
+        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
+    rows = random_rows(tid, 1500, seed=11) + outcome_hours(tid)
+    for batch in (rows[:800], rows[800:]):
+        with session_scope(db_url) as s:
+            record_probes(s, batch)
+    start, end = T0 + timedelta(seconds=start_s), T0 + timedelta(seconds=end_s)
+    ok = [r.latency_ms for r in rows if r.kind == "predict" and r.outcome == "ok"
+          and start <= r.started_at < end and r.latency_ms is not None]
+    answered = [r for r in rows if r.kind == "predict" and start <= r.started_at < end
+                and r.latency_ms is not None]
+    if start_s == 0:  # failed answers with a latency are there, to be left out
+        assert len(answered) > len(ok) > 0
+    with session_scope(db_url) as s:
+        sums = ok_latency_sums(s, tid, "predict", [(start, end)])
+        assert sums.n == len(ok) and sums.sum_ms == pytest.approx(sum(ok))
+        agg = window_aggregates(s, tid, start, end)
+        assert agg.latency_n == len(ok)
+        assert agg.latency_ms == (pytest.approx(sum(ok) / len(ok)) if ok else None)
+        assert agg.predict.n_total == sum(
+            1 for r in rows if r.kind == "predict" and start <= r.started_at < end)
+        for q, statistic in ((0.5, "p50"), (0.95, "p95")):
+            exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True)
+            binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
+                                                     exact_max_rows=0)
+            by_statistic = window_aggregates(s, tid, start, end, statistic=statistic)
+            if not ok:
+                assert exact is None and binned is None and by_statistic.latency_ms is None
+                continue
+            assert exact == pytest.approx(nearest_rank(ok, q)) and "exact" in how
+            assert by_statistic.latency_ms == pytest.approx(exact)
+            assert binned == pytest.approx(exact, rel=0.10) and "bins of" in how_bins
+    assert LatencySums().mean_ms is None
+
+
+@pytest.mark.parametrize("max_mixed_spans", [100, 4])  # mixed hours read as spans, or as one range
+def test_ok_latency_with_scattered_mixed_hours(
+    db_url: str, max_mixed_spans: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.aggregates
+
+    monkeypatch.setattr(storage.aggregates, "MAX_MIXED_SPANS", max_mixed_spans)
+    with session_scope(db_url) as s:
+        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
+    rng = random.Random(5)
+    rows = []
+    for hour in range(16):  # all ok, mixed, none ok, mixed, ...: eight separate mixed hours
+        for i in range(20):
+            at = T0 + timedelta(hours=hour, minutes=3 * i)
+            ok = hour % 4 == 0 or (hour % 2 == 1 and i % 4 != 0)
+            rows.append(probe(tid, "predict", at, outcome="ok" if ok else "http_error",
+                              status=200 if ok else 503, latency_ms=rng.uniform(50, 400) if ok else 3.0))
+    with session_scope(db_url) as s:
+        record_probes(s, rows)
+    start, end = T0 + timedelta(minutes=20), T0 + timedelta(hours=15, minutes=40)
+    ok_latencies = [r.latency_ms for r in rows if r.outcome == "ok" and start <= r.started_at < end
+                    and r.latency_ms is not None]
+    with session_scope(db_url) as s:
+        sums = ok_latency_sums(s, tid, "predict", [(start, end)])
+        assert sums.n == len(ok_latencies) and sums.sum_ms == pytest.approx(sum(ok_latencies))
+        for q in (0.05, 0.5, 0.95):
+            binned, _ = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
+                                              exact_max_rows=0)
+            assert binned == pytest.approx(nearest_rank(ok_latencies, q), rel=0.10)
