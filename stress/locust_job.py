@@ -190,7 +190,6 @@ def _snapshot_and_reset(final: bool) -> dict[str, Any]:
 
 
 def _result(
-    env: Environment,
     counts: Counter[str],
     latency_hist: Counter[float],
     first_failure: Any,
@@ -208,7 +207,6 @@ def _result(
         "status_counts": dict(counts),
         "latency_ms": percentiles_from_histogram(latency_hist),
         "rps": round(answered / duration_s, 1),  # answers per second, not attempts
-        "sent_rps": round(env.stats.total.num_requests / duration_s, 1),
         "duration_s": round(duration_s, 2),
         "users": CONFIG["users"],
         "workers": workers,
@@ -242,7 +240,7 @@ def run_local(config: dict[str, Any]) -> dict[str, Any]:
     if data["unanswered"]:
         counts[f"{ERROR_PREFIX}unanswered"] += data["unanswered"]
     return _result(
-        env, counts, _histogram(data["latency_hist"]), data["first_failure"], data["first_slow"],
+        counts, _histogram(data["latency_hist"]), data["first_failure"], data["first_slow"],
         started_at, stopped_at, workers=0,
     )
 
@@ -290,7 +288,7 @@ def run_master(config: dict[str, Any]) -> dict[str, Any]:
     if total_unanswered:
         counts[f"{ERROR_PREFIX}unanswered"] += total_unanswered
     return _result(
-        env, counts, latency_hist, first["failure"], first["slow"], started_at, stopped_at,
+        counts, latency_hist, first["failure"], first["slow"], started_at, stopped_at,
         workers=config["workers"],
     )
 
