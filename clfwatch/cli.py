@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from clfwatch.commands import CommandError
 from clfwatch.logs import setup_logging
 from clfwatch.settings import SettingsError, get_settings
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a command cut off by a pipe
 
 COMMAND_MODULES = (
     "clfwatch.commands.db",
@@ -46,11 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # install it here: the behaviour must not depend on how the parent started us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help or a usage error: argparse printed, then exits
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        raise
     try:
         settings = get_settings()
         setup_logging(settings.log_level)
         code = int(args.handler(args, settings) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except SettingsError as exc:
         print(f"clfwatch: bad setting: {exc}", file=sys.stderr)
         return 2
@@ -61,6 +74,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("clfwatch: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (``clfwatch score | head -3``): end quietly, as ``cat`` does.
+
+    Python's recipe: point stdout at devnull so the interpreter's final flush does not raise
+    again (it would print "Exception ignored ... BrokenPipeError"), and exit 128 + SIGPIPE.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor: nothing left to silence
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class Bars:
     recovery_burst_users: int = 100
     recovery_burst_s: float = 8.0
     recovery_calm_requests: int = 10  # sequential requests measuring "normal" before the burst
+    # a target not healthy yet (one 503 while it warms up) gets this long to become healthy before
+    # the burst; only after it is the verdict "not healthy before the burst"
+    recovery_ready_wait_s: float = 20.0
     recovery_window_s: float = 15.0  # the service must be back to normal within this after the burst
     recovery_consecutive_ok: int = 5  # this many normal answers in a row count as recovered
     slow_clients: int = 60  # slow/idle sockets held open at once
@@ -50,6 +53,9 @@ class Bars:
     slow_trickle_interval_s: float = 1.0  # a slow socket sends one more header line this often
     slow_probe_users: int = 2  # Locust users sending normal requests meanwhile
     slow_probe_wait_s: float = 0.2
+    # a run first checks that the target answers at all, for at most this long (a few tries);
+    # nothing answering ends the run with one line, before any scenario
+    preflight_budget_s: float = 5.0
     load_grace_s: float = 30.0  # a load subprocess still alive this long after its run time is killed
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Bars:

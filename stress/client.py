@@ -51,14 +51,36 @@ def send_httpx(client: httpx.Client, request: SentRequest, timeout_s: float) -> 
             )
     except httpx.TimeoutException:
         return Answer(None, None, error="timeout")
-    except httpx.ConnectError:
-        return Answer(None, None, error="connect_error")
+    except httpx.ConnectError as exc:
+        return Answer(None, None, error=connect_error_kind(exc))
     except httpx.RemoteProtocolError:
         return Answer(None, None, error="closed")
     except (httpx.ReadError, httpx.WriteError):
         return Answer(None, None, error="closed")
     except httpx.HTTPError as exc:
         return Answer(None, None, error=type(exc).__name__)
+
+
+def connect_error_kind(exc: BaseException) -> str:
+    """``refused`` (nothing listens), ``dns`` (the name does not resolve) or ``connect_error``.
+
+    httpx wraps the socket's own error (``__cause__`` / ``__context__``); look down the chain.
+    """
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, ConnectionRefusedError):
+            return "refused"
+        if isinstance(node, socket.gaierror):
+            return "dns"
+        node = node.__cause__ or node.__context__
+    text = str(exc).lower()
+    if "refused" in text:
+        return "refused"
+    if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "dns"
+    return "connect_error"
 
 
 @dataclass
@@ -131,8 +153,8 @@ def send_raw(
         sock = socket.create_connection((host, port), timeout=min(timeout_s, CONNECT_TIMEOUT_S))
     except TimeoutError:
         return Answer(None, None, error="timeout")
-    except OSError:
-        return Answer(None, None, error="connect_error")
+    except OSError as exc:
+        return Answer(None, None, error=connect_error_kind(exc))
     try:
         if tls:
             context = ssl.create_default_context()

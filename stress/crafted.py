@@ -24,7 +24,7 @@ import httpx
 
 from stress.client import send_httpx, send_raw
 from stress.context import StressContext
-from stress.evidence import Answer, Failure, ScenarioResult, SentRequest
+from stress.evidence import Answer, Failure, ScenarioResult, SentRequest, describe_error
 from stress.leaks import find_leaks, reflected_script
 from stress.target import DROP, TargetSpec, predict_body_problem
 
@@ -78,7 +78,7 @@ def judge_answer(case: Case, answer: Answer, spec: TargetSpec, timeout_s: float)
             return None
         if answer.error == "timeout":
             return f"{case.label}: no answer within {timeout_s:g} s"
-        return f"{case.label}: no answer ({answer.error})"
+        return f"{case.label}: no answer ({describe_error(answer.error)})"
     body_text = answer.body.decode("utf-8", errors="replace")
     echoes = case.echoes + ((case.path,) if case.path else ())
     leaks = find_leaks(body_text, echoes)
@@ -191,7 +191,7 @@ def run_cases(name: str, ctx: StressContext, cases: list[Case]) -> ScenarioResul
             timeout_s = case.timeout_s or bars.request_timeout_s
             answer = send_case(client, case, ctx.spec, timeout_s)
             counts[answer.status_key] += 1
-            if answer.latency_ms is not None:
+            if answer.status is not None and answer.latency_ms is not None:  # answered requests only
                 latencies.append(answer.latency_ms)
             problem = judge_answer(case, answer, ctx.spec, timeout_s)
             rows.append({"label": case.label, "status": answer.status_key, "ok": problem is None})

@@ -29,9 +29,19 @@ from typing import Any
 
 import httpx
 
+from stress.client import connect_error_kind
 from stress.context import StressContext
 from stress.crafted import SAMPLE_TEXTS
-from stress.evidence import Answer, Failure, ScenarioResult, SentRequest, percentiles_ms
+from stress.evidence import (
+    Answer,
+    Failure,
+    ScenarioResult,
+    SentRequest,
+    describe_error,
+    describe_unanswered,
+    outcome_counts,
+    percentiles_ms,
+)
 from stress.target import TargetSpec, predict_body_problem
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ STOP_GRACE_S = 5.0
 SLOW_CONNECT_BUDGET_S = 10.0  # opening the slow sockets may take at most this long in total
 SLOW_CONNECT_TIMEOUT_S = 1.0
 RECOVERY_POLL_PAUSE_S = 0.2
+RECOVERY_READY_PAUSE_S = 0.5  # between tries while waiting for the target to be healthy
+RECOVERY_READY_MAX_REQUESTS = 1_000  # a count bound beside the time bound of that wait
 
 
 @dataclass
@@ -51,7 +63,7 @@ class LoadStats:
     requests: int = 0
     status_counts: Counter[str] = field(default_factory=Counter)
     latency_ms: dict[str, float | None] = field(default_factory=dict)
-    rps: float = 0.0
+    rps: float = 0.0  # answers per second (refusals are not throughput)
     duration_s: float = 0.0
     users: int = 0
     workers: int = 0
@@ -61,15 +73,21 @@ class LoadStats:
 
     @property
     def rate200(self) -> float:
+        """Valid 200s over every request sent: a refused or unanswered request is not a valid 200."""
         total = sum(self.status_counts.values())
         return self.status_counts.get("200", 0) / total if total else 0.0
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return outcome_counts(self.status_counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            **self.outcomes,
             "status_counts": dict(sorted(self.status_counts.items())),
-            "latency_ms": self.latency_ms,
-            "rps": self.rps,
+            "latency_ms": self.latency_ms,  # over answered requests only
+            "rps": self.rps,  # answers per second
             "duration_s": self.duration_s,
             "users": self.users,
             "workers": self.workers,
@@ -226,8 +244,12 @@ def _load_verdict(stats: LoadStats, ctx: StressContext, what: str) -> tuple[bool
     if not stats.ok:
         return False, f"{what}: the load could not run ({stats.error})"
     total = sum(stats.status_counts.values())
+    outcomes = stats.outcomes
+    unanswered = describe_unanswered(outcomes)
     if total == 0:
-        return False, f"{what}: not one request was answered"
+        return False, f"{what}: not one request was sent"
+    if outcomes["answered"] == 0:
+        return False, f"{what}: not one of {total} requests was answered ({unanswered})"
     p95 = stats.latency_ms.get("p95")
     bar_ms = bars.latency_bar_s * 1000
     problems = []
@@ -235,6 +257,8 @@ def _load_verdict(stats: LoadStats, ctx: StressContext, what: str) -> tuple[bool
         problems.append(f"valid 200s {stats.rate200:.1%} < {bars.min_rate200:.0%}")
     if p95 is None or p95 > bar_ms:
         problems.append(f"p95 {p95:g} ms > {bar_ms:g} ms" if p95 is not None else "no latency measured")
+    if unanswered and problems:
+        problems.append(f"of {total} requests {unanswered}")
     if problems:
         return False, f"{what}: " + "; ".join(problems)
     return True, (
@@ -305,6 +329,11 @@ def _timed_request(
         )
     except httpx.TimeoutException:
         return request, Answer(None, None, error="timeout"), f"{kind}: no answer within {timeout_s:g} s"
+    except httpx.ConnectError as exc:
+        error = connect_error_kind(exc)
+        return request, Answer(None, None, error=error), f"{kind}: no answer ({describe_error(error)})"
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        return request, Answer(None, None, error="closed"), f"{kind}: no answer ({describe_error('closed')})"
     except httpx.HTTPError as exc:
         return (
             request,
@@ -326,6 +355,44 @@ def _timed_request(
     return request, answer, None
 
 
+def _wait_until_normal(
+    client: httpx.Client, ctx: StressContext, counts: Counter[str]
+) -> tuple[list[float], float] | Failure:
+    """Before the burst: a healthy health check, then the calm predict latencies (ms).
+
+    A target still warming up (a 503, a refused connection) gets up to ``recovery_ready_wait_s``:
+    any problem starts over from the health check after a short pause. Returns the calm
+    latencies and when the target was ready (s), or the last problem once the wait is spent.
+    """
+    bars = ctx.bars
+    started = time.monotonic()
+    deadline = started + bars.recovery_ready_wait_s
+    calm: list[float] = []
+    need_health = True
+    ready_at = started
+    for index in range(RECOVERY_READY_MAX_REQUESTS):
+        if len(calm) >= bars.recovery_calm_requests:
+            return calm, round(ready_at - started, 2)
+        kind = "health" if need_health else "predict"
+        request, answer, problem = _timed_request(client, ctx.spec, kind, index, bars.request_timeout_s)
+        counts[answer.status_key] += 1
+        if problem is None:
+            if need_health:
+                need_health, ready_at = False, time.monotonic()
+            else:
+                calm.append(answer.latency_ms or 0.0)
+            continue
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0:
+            return Failure(problem, request, answer)
+        calm.clear()
+        need_health = True
+        time.sleep(min(RECOVERY_READY_PAUSE_S, remaining_s))
+    if len(calm) >= bars.recovery_calm_requests:
+        return calm, round(ready_at - started, 2)
+    return Failure(f"no steady answers in {RECOVERY_READY_MAX_REQUESTS} requests", request, answer)
+
+
 def run_recovery(ctx: StressContext) -> ScenarioResult:
     """Calm latency, a burst, then health and latency must be normal again within the window."""
     bars = ctx.bars
@@ -341,23 +408,24 @@ def run_recovery(ctx: StressContext) -> ScenarioResult:
         "recovery_consecutive_ok": bars.recovery_consecutive_ok,
         "burst_users": bars.recovery_burst_users,
         "burst_s": bars.recovery_burst_s,
+        "recovery_ready_wait_s": bars.recovery_ready_wait_s,
     }
     with httpx.Client(follow_redirects=False, verify=False) as client:  # noqa: S501 - a test client
-        calm: list[float] = []
-        for i in range(bars.recovery_calm_requests):
-            request, answer, problem = _timed_request(client, spec, "predict", i, bars.request_timeout_s)
-            counts[answer.status_key] += 1
-            if problem:
-                return ScenarioResult(
-                    "recovery",
-                    False,
-                    f"not healthy before the burst: {problem}",
-                    counts,
-                    failure=Failure(problem, request, answer),
-                    duration_s=time.monotonic() - started,
-                    bars=recovery_bars,
-                )
-            calm.append(answer.latency_ms or 0.0)
+        ready = _wait_until_normal(client, ctx, counts)
+        if isinstance(ready, Failure):
+            waited_s = time.monotonic() - started
+            return ScenarioResult(
+                "recovery",
+                False,
+                f"not healthy before the burst: {ready.reason} (still after waiting {waited_s:.1f} s, "
+                f"up to {bars.recovery_ready_wait_s:g} s)",
+                counts,
+                failure=ready,
+                duration_s=waited_s,
+                bars=recovery_bars,
+                extra={"ready_after_s": None},
+            )
+        calm, ready_after_s = ready
         calm_p50 = percentiles_ms(calm)["p50"] or 0.0
         threshold_ms = min(
             bar_ms, max(bars.recovery_latency_factor * calm_p50, bars.recovery_latency_floor_ms)
@@ -398,6 +466,7 @@ def run_recovery(ctx: StressContext) -> ScenarioResult:
                 break
             time.sleep(RECOVERY_POLL_PAUSE_S)
     extra = {
+        "ready_after_s": ready_after_s,
         "calm_p50_ms": calm_p50,
         "normal_threshold_ms": threshold_ms,
         "burst": burst.to_dict(),

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import random
+import socket
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
 from clfwatch.contract import find_pointer, valid_probability
+from stress.evidence import ERROR_PREFIX, describe_error, histogram_bucket_ms, percentiles_from_histogram
 
 log = logging.getLogger("stress.locust_job")
 
@@ -39,8 +41,11 @@ EXCERPT_CHARS = 500
 CONFIG: dict[str, Any] = {}
 # counts by status since the last report; in_flight: request number -> (start, body), for
 # requests cut off by the stop; sent_total against the request budget (never reset)
+# latency_hist: latency bucket (ms) -> count, of answered requests only (a refusal is fast, and
+# must not make p95 look good)
 STATE: dict[str, Any] = {
     "counts": Counter(),
+    "latency_hist": Counter(),
     "in_flight": {},
     "sent_total": 0,
     "first_failure": None,
@@ -48,19 +53,37 @@ STATE: dict[str, Any] = {
 }
 
 
+def error_kind(error: BaseException) -> str:
+    """refused, timeout, dns, or the exception's own name: a Locust failure carries the exception.
+
+    geventhttpclient wraps retried failures in ``RetriesExceeded`` with the cause in ``original``.
+    """
+    seen: set[int] = set()
+    node: Any = error
+    while isinstance(node, BaseException) and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, ConnectionRefusedError):
+            return "refused"
+        if isinstance(node, socket.gaierror):
+            return "dns"
+        if isinstance(node, TimeoutError | gevent.Timeout):
+            return "timeout"
+        node = getattr(node, "original", None) or node.__cause__ or node.__context__
+    described = f"{type(error).__name__} {error}".lower()
+    if "timeout" in described or "timed out" in described:
+        return "timeout"
+    if "refused" in described:
+        return "refused"
+    return type(error).__name__.lower()
+
+
 def _judge(
     status: int, text: str, error: BaseException | None, sent_id: str | None
 ) -> tuple[str, str | None]:
     """Status key for the counts, and why the answer is not a valid 200 (None when it is)."""
     if error is not None and not status:
-        described = f"{type(error).__name__} {error}".lower()  # RetriesExceeded wraps the real cause
-        if "timeout" in described or "timed out" in described:
-            kind = "timeout"
-        elif "refused" in described:
-            kind = "connect_error"
-        else:
-            kind = type(error).__name__.lower()
-        return f"error:{kind}", f"no answer ({type(error).__name__})"
+        kind = error_kind(error)
+        return f"{ERROR_PREFIX}{kind}", f"no answer ({describe_error(kind)})"
     if status != 200:
         return str(status), f"status {status}"
     try:
@@ -106,6 +129,8 @@ class ClassifierUser(FastHttpUser):
                 text = ""
             key, problem = _judge(resp.status_code or 0, text, error, sent_id)
             STATE["counts"][key] += 1
+            if resp.status_code:
+                STATE["latency_hist"][histogram_bucket_ms(latency_ms)] += 1
             sample = {
                 "status": resp.status_code or None,
                 "body_sent": body[:EXCERPT_CHARS],
@@ -154,44 +179,47 @@ def _snapshot_and_reset(final: bool) -> dict[str, Any]:
             }
     data = {
         "counts": dict(STATE["counts"]),
+        "latency_hist": [[k, n] for k, n in STATE["latency_hist"].items()],  # pairs: msgpack/JSON safe
         "unanswered": unanswered,
         "first_failure": STATE["first_failure"],
         "first_slow": STATE["first_slow"],
     }
     STATE["counts"] = Counter()
+    STATE["latency_hist"] = Counter()
     return data
 
 
 def _result(
-    env: Environment,
     counts: Counter[str],
+    latency_hist: Counter[float],
     first_failure: Any,
     first_slow: Any,
     started_at: float,
     stopped_at: float,
     workers: int,
 ) -> dict[str, Any]:
-    total = env.stats.total
-    measured = total.num_requests > 0
-    percentiles = {
-        name: (float(total.get_response_time_percentile(q)) if measured else None)
-        for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
-    }
-    percentiles = {k: (round(v, 1) if v is not None else None) for k, v in percentiles.items()}
-    percentiles["max"] = round(float(total.max_response_time), 1) if measured else None
+    """Percentiles and rate over answered requests only; ``requests`` counts every one sent."""
     duration_s = max(stopped_at - started_at, 1e-6)
+    answered = sum(latency_hist.values())
     return {
         "ok": True,
         "requests": sum(counts.values()),
         "status_counts": dict(counts),
-        "latency_ms": percentiles,
-        "rps": round(total.num_requests / duration_s, 1),
+        "latency_ms": percentiles_from_histogram(latency_hist),
+        "rps": round(answered / duration_s, 1),  # answers per second, not attempts
         "duration_s": round(duration_s, 2),
         "users": CONFIG["users"],
         "workers": workers,
         "first_failure": first_failure,
         "first_slow": first_slow,
     }
+
+
+def _histogram(pairs: list[list[float]]) -> Counter[float]:
+    out: Counter[float] = Counter()
+    for value, count in pairs:
+        out[float(value)] += int(count)
+    return out
 
 
 def _note_stopping(**_kwargs: Any) -> None:
@@ -210,14 +238,18 @@ def run_local(config: dict[str, Any]) -> dict[str, Any]:
     data = _snapshot_and_reset(final=True)
     counts = Counter(data["counts"])
     if data["unanswered"]:
-        counts["error:unanswered"] += data["unanswered"]
-    return _result(env, counts, data["first_failure"], data["first_slow"], started_at, stopped_at, workers=0)
+        counts[f"{ERROR_PREFIX}unanswered"] += data["unanswered"]
+    return _result(
+        counts, _histogram(data["latency_hist"]), data["first_failure"], data["first_slow"],
+        started_at, stopped_at, workers=0,
+    )
 
 
 def run_master(config: dict[str, Any]) -> dict[str, Any]:
     env = Environment(user_classes=[ClassifierUser], host=config["host"])
     runner = env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=config["master_port"])
     counts: Counter[str] = Counter()
+    latency_hist: Counter[float] = Counter()
     unanswered: dict[str, int] = {}
     reports: Counter[str] = Counter()
     first: dict[str, Any] = {"failure": None, "slow": None}
@@ -227,6 +259,7 @@ def run_master(config: dict[str, Any]) -> dict[str, Any]:
         if not ours:
             return
         counts.update(ours["counts"])
+        latency_hist.update(_histogram(ours["latency_hist"]))
         unanswered[client_id] = unanswered.get(client_id, 0) + ours["unanswered"]
         reports[client_id] += 1
         for key in ("failure", "slow"):
@@ -253,9 +286,10 @@ def run_master(config: dict[str, Any]) -> dict[str, Any]:
     runner.quit()
     total_unanswered = sum(unanswered.values())
     if total_unanswered:
-        counts["error:unanswered"] += total_unanswered
+        counts[f"{ERROR_PREFIX}unanswered"] += total_unanswered
     return _result(
-        env, counts, first["failure"], first["slow"], started_at, stopped_at, workers=config["workers"]
+        counts, latency_hist, first["failure"], first["slow"], started_at, stopped_at,
+        workers=config["workers"],
     )
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from stress.bars import DEFAULT_BARS, Bars
 from stress.context import StressContext
 from stress.evidence import ScenarioResult
+from stress.preflight import PREFLIGHT_ROW, Preflight, check_target_answers
 from stress.scenarios import BY_NAME, SCENARIO_NAMES, SCENARIOS
 from stress.target import DEFAULT_POINTER, TargetSpec
 
@@ -76,6 +77,8 @@ class StressReport:
     finished_at: datetime | None = None
     status: str = "running"  # running, finished, interrupted, failed
     results: list[ScenarioResult] = field(default_factory=list)
+    error: str | None = None  # one line: why a failed run stopped (the target did not answer)
+    preflight: Preflight | None = None
 
     @property
     def score(self) -> int:
@@ -94,6 +97,7 @@ class StressReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "status": self.status,
+            "error": self.error,
             "score": self.score,
             "out_of": len(SCENARIOS),
             "results": [r.to_dict() for r in self.results],
@@ -160,6 +164,10 @@ def run_stress(
 ) -> StressReport:
     """Run the scenarios one after another; store the run and each result when ``database_url``.
 
+    First the target must answer at all (``check_target_answers``); when nothing answers, no
+    scenario runs, the report (and the stored run) is ``failed`` with ``error`` the one-line
+    reason, and the stored run holds only a ``preflight`` row with that reason as its summary.
+
     ``workers`` 0 runs Locust in one process, N runs a master and N workers on loopback.
     ``spec`` replaces the lookup (tests, or a caller that resolved the target itself); a spec
     that is not loopback must come from a registered target (its ``target_id`` set).
@@ -177,6 +185,14 @@ def run_stress(
         report.run_id = _store(database_url, "create", spec=spec, started_at=report.started_at)
     status = "failed"
     try:
+        report.preflight = check_target_answers(spec, ctx.bars.preflight_budget_s)
+        if not report.preflight.answered:
+            # no scenario runs; the run is stored as failed, its reason in the one preflight row
+            report.error = report.preflight.reason
+            log.debug("event=stress_preflight_failed url=%s", spec.base_url)
+            if database_url and report.run_id is not None:
+                _store(database_url, "preflight", run_id=report.run_id, preflight=report.preflight)
+            return report
         for name in names:
             scenario = BY_NAME[name]
             t0 = time.monotonic()
@@ -236,6 +252,13 @@ def _store(database_url: str, what: str, **kw: Any) -> int | None:
                 scenario=result.scenario,
                 passed=result.passed,
                 evidence=result.evidence,
+            )
+            return None
+        if what == "preflight":
+            preflight: Preflight = kw["preflight"]
+            add_stress_result(
+                session, run_id=kw["run_id"], scenario=PREFLIGHT_ROW, passed=False,
+                evidence=preflight.evidence,
             )
             return None
         finish_stress_run(session, run_id=kw["run_id"], status=kw["status"])

@@ -2,7 +2,9 @@
 
 One line per scenario as it finishes, then a table; with ``--format json`` the lines go to
 stderr and stdout holds exactly one JSON document (for a team's own CI). Exit 0 when every
-scenario passed, 1 when one failed, 130 when interrupted with Ctrl-C.
+scenario passed, 1 when one failed, 2 when the target does not answer at all (one line on
+stderr, no scenario run; with ``--format json`` the document still goes to stdout), 130 when
+interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stress.runner import StressError, StressReport, run_stress
 from stress.scenarios import SCENARIO_NAMES
 
 EXIT_FAILED = 1
+EXIT_NO_ANSWER = 2  # the target did not answer at all: one line, no scenario run
 EXIT_INTERRUPTED = 130
 SUMMARY_CHARS = 100
 
@@ -45,14 +48,18 @@ def _line(result: ScenarioResult) -> str:
 
 
 def _table(report: StressReport) -> str:
-    rows = [("scenario", "verdict", "requests", "p95 ms", "summary")]
+    """One row per scenario; ``p95 ms`` is over answered requests, shown beside what was not."""
+    rows = [("scenario", "verdict", "requests", "answered", "refused", "timeouts", "other errors",
+             "p95 ms", "summary")]
     for r in report.results:
         ev = r.evidence
         p95 = ev["latency_ms"].get("p95") if isinstance(ev["latency_ms"], dict) else None
-        rows.append((r.scenario, "pass" if r.passed else "FAIL", str(ev["requests"]),
+        rows.append((r.scenario, "pass" if r.passed else "FAIL", str(ev["requests"]), str(ev["answered"]),
+                     str(ev["refused"]), str(ev["timeouts"]), str(ev["transport_errors"]),
                      "-" if p95 is None else f"{p95:g}", r.summary[:SUMMARY_CHARS]))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(4)), row[4]]) for row in rows]
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(last)), row[last]]) for row in rows]
     lines.append(f"score {report.score}/{len(SCENARIO_NAMES)} for {report.target} ({report.status})")
     for r in report.results:
         failure = r.evidence["first_failure"]
@@ -90,6 +97,10 @@ def run_stress_command(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"database not usable ({type(exc).__name__}); run `clfwatch db upgrade` first"
         ) from None
+    if report.status == "failed" and report.error:  # nothing answered: no scenario ran
+        if as_json:
+            print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        raise CommandError(report.error, exit_code=EXIT_NO_ANSWER)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

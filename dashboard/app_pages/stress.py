@@ -11,6 +11,12 @@ from dashboard import data, ui
 
 ALL_TARGETS = "(all targets)"
 REFRESH_S = 2  # while a run is in progress, its verdicts are re-read this often
+# evidence key -> column; rows stored before these counts existed show them empty
+COUNT_COLUMNS = (("requests", "requests"), ("answered", "answered"), ("refused", "refused"),
+                 ("timeouts", "timeouts"), ("transport_errors", "other errors"))
+# A run that stopped because the target did not answer stores one row of this name with the
+# reason (stress.preflight.PREFLIGHT_ROW; not imported: stress brings Locust's world with it).
+PREFLIGHT_ROW = "preflight"
 
 st.title("Stress")
 settings = ui.page_settings()
@@ -46,6 +52,22 @@ def any_running(runs: list[dict[str, Any]] | None) -> bool:
     return launched or any(r["status"] == "running" for r in runs or [])
 
 
+def counts(result: dict[str, Any]) -> dict[str, Any]:
+    """Answered requests beside refused, timed-out and other failed ones: never one "requests"."""
+    evidence = result["evidence"] if isinstance(result["evidence"], dict) else {}
+    return {label: evidence.get(key) for key, label in COUNT_COLUMNS}
+
+
+def stopped_reason(run: dict[str, Any]) -> str:
+    """Why a failed run ran no scenario (the target did not answer), from its ``preflight`` row."""
+    if run["status"] != "failed":
+        return ""
+    for result in run["results"]:
+        if result["scenario"] == PREFLIGHT_ROW and result["summary"]:
+            return str(result["summary"])
+    return ""
+
+
 def render_runs(runs: list[dict[str, Any]]) -> None:
     if not runs:
         st.info("No stress runs yet.")
@@ -59,7 +81,10 @@ def render_runs(runs: list[dict[str, Any]]) -> None:
         title = (f"{run['target'] or run['url']} · {ui.time_text(run['started_at'])} · {run['status']} · "
                  f"{run['score']}/10")
         with st.expander(title, expanded=i == 0):
-            verdicts = pd.DataFrame([{"scenario": r["scenario"], "verdict": r["verdict"]}
+            reason = stopped_reason(run)
+            if reason:
+                st.error(f"Stopped before any scenario: {reason}")
+            verdicts = pd.DataFrame([{"scenario": r["scenario"], "verdict": r["verdict"], **counts(r)}
                                      for r in run["results"]])
             st.dataframe(verdicts, hide_index=True, width="stretch")
             for result in run["results"]:

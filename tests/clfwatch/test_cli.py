@@ -112,3 +112,46 @@ def test_db_upgrade_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     r = clfwatch(env, "db", "upgrade")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "new.db").exists()
+
+
+MANY_TARGETS = 3000  # enough output (> 200 kB) that a reader gone after 3 lines breaks the pipe
+
+
+@pytest.fixture
+def many_targets_env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    from storage.engine import engine_for, upgrade_database
+    from storage.targets import add_target
+
+    url = f"sqlite:///{tmp_path / 'many.db'}"
+    upgrade_database(url)
+    with session_scope(url) as s:
+        for i in range(MANY_TARGETS):
+            add_target(s, name=f"team-{i:05d}-with-a-longish-name", base_url=f"http://127.0.0.1:{1024 + i}")
+    engine_for(url).dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env["CLFWATCH_DATABASE_URL"] = url
+    return env
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["score --format csv", "score", "targets list", "targets list --format json"],
+)
+def test_a_closed_stdout_ends_quietly(many_targets_env: dict[str, str], command: str) -> None:
+    """``clfwatch score --format csv | head -3``: no BrokenPipeError traceback, exit 0 or 141."""
+    shell = f"{sys.executable} -m clfwatch.cli {command} | head -3 >/dev/null; exit ${{PIPESTATUS[0]}}"
+    r = subprocess.run(
+        ["bash", "-c", shell], env=many_targets_env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode in (0, 141), r.stderr
+    assert r.stderr == ""  # no traceback, no "Exception ignored", nothing at all
+
+
+def test_the_whole_output_without_a_pipe_reader_gone(many_targets_env: dict[str, str]) -> None:
+    """The same command, read to the end: every target is there (the test above truly cuts it)."""
+    r = clfwatch(many_targets_env, "targets", "list", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == MANY_TARGETS
+    assert len(r.stdout.encode()) > 200_000

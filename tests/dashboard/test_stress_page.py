@@ -75,6 +75,29 @@ def test_a_running_run_shows_pending_verdicts_and_hides_tokens(dashboard_env: Se
     assert "curl -H 'Authorization: Bearer <token>' http://127.0.0.1:9/predict" in [c.value for c in at.code]
 
 
+def test_a_run_against_a_silent_target_shows_why_and_the_counts(dashboard_env: SeededDashboard) -> None:
+    """The preflight row of a run that stopped before any scenario; counts apart for every row."""
+    from storage.stress import finish_stress_run
+
+    reason = "http://127.0.0.1:9 does not answer: connection refused (10 tries over 4.0 s)"
+    with session_scope(dashboard_env.url) as session:
+        alpha = get_target(session, "alpha-team")
+        run_id = create_stress_run(session, target_url=alpha.base_url, target_id=alpha.id,
+                                   started_at=dashboard_env.now - timedelta(seconds=30))
+        add_stress_result(session, run_id=run_id, scenario="preflight", passed=False, evidence={
+            "summary": reason, "requests": 10, "answered": 0, "refused": 10, "timeouts": 0,
+            "transport_errors": 0, "status_counts": {"error:refused": 10},
+        })
+        finish_stress_run(session, run_id=run_id, status="failed")
+    at = open_page("stress")
+    assert not at.exception
+    assert f"Stopped before any scenario: {reason}" in [e.value for e in at.error]
+    verdicts = at.dataframe[1].value.set_index("scenario")
+    assert verdicts.loc["preflight", "verdict"] == "FAIL"
+    assert (verdicts.loc["preflight", "answered"], verdicts.loc["preflight", "refused"]) == (0, 10)
+    assert (verdicts.loc[list(SCENARIO_NAMES), "verdict"] == "not run").all()
+
+
 def test_starting_a_run_needs_the_admin(admin_env: SeededDashboard) -> None:
     at = open_page("stress")
     assert not [b for b in at.button if b.label == "Start stress run"]

@@ -376,3 +376,47 @@ def raw_server(*, early_413_over: int | None = None, max_connections: int | None
     finally:
         loop.call_soon_threadsafe(stop["event"].set)
         thread.join(timeout=10)
+
+
+def flaky_app(*, first_503_on: str) -> FastAPI:
+    """Healthy, except one 503 to the first request on ``first_503_on`` (``/health`` or
+    ``/predict``): a service that is still warming up just before the burst."""
+    app = healthy_app()
+    state = {"tripped": False}
+
+    @app.middleware("http")
+    async def one_503(request: Request, call_next: Any) -> Any:
+        if request.url.path == first_503_on and not state["tripped"]:
+            state["tripped"] = True
+            return JSONResponse({"detail": "warming up"}, status_code=503)
+        return await call_next(request)
+
+    return app
+
+
+def never_healthy_app() -> FastAPI:
+    """Predicts fine, but its health check always answers 503."""
+    app = healthy_app()
+
+    @app.middleware("http")
+    async def unhealthy(request: Request, call_next: Any) -> Any:
+        if request.url.path == "/health":
+            return JSONResponse({"detail": "not ready"}, status_code=503)
+        return await call_next(request)
+
+    return app
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A port that accepts connections (the kernel's backlog) but never answers: every request
+    times out."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()

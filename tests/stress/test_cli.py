@@ -16,9 +16,12 @@ import pytest
 from storage.engine import session_scope
 from storage.stress import list_stress_runs
 from storage.targets import add_target
+from stress.preflight import PREFLIGHT_ROW
+from stress.runner import run_stress
+from stress.scenarios import SCENARIO_NAMES
 from tests.conftest import REPO_ROOT
-from tests.servers import stop_group, uvicorn_thread
-from tests.stress.apps import healthy_app, naive_app
+from tests.servers import free_port, stop_group, uvicorn_thread
+from tests.stress.apps import healthy_app, naive_app, silent_server
 
 CLI = [sys.executable, "-m", "clfwatch.cli", "stress", "run"]
 TOKEN = "tok-3f9a7c1e-never-printed"
@@ -100,6 +103,91 @@ def test_unregistered_non_loopback_url_is_refused(sqlite_url: str, url: str) -> 
 def test_bad_arguments_are_one_line_errors(sqlite_url: str, args: list[str], message: str) -> None:
     out = clfwatch(args, env_for(sqlite_url))
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+NO_ANSWER_WALL_S = 10.0  # the issue's bound for a run against a target that does not answer
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_dead_port_stops_with_one_line_fast_and_stores_no_scenario(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    out = clfwatch([url], cli_env)
+    wall_s = time.monotonic() - started
+    assert out.returncode == 2, out.stderr
+    line = _one_line(out.stderr)
+    assert line.startswith("clfwatch: error: ") and url in line and "connection refused" in line
+    assert out.stdout == ""
+    assert wall_s < NO_ANSWER_WALL_S
+    with session_scope(db_url) as session:
+        (run,) = list_stress_runs(session)
+        assert run.status == "failed" and run.score == 0 and run.finished_at is not None
+        assert [r.scenario for r in run.results] == [PREFLIGHT_ROW]  # the reason, no scenario row
+        assert not {r.scenario for r in run.results} & set(SCENARIO_NAMES)
+        evidence = run.results[0].evidence
+        assert line.endswith(evidence["summary"])
+        assert evidence["answered"] == 0 and evidence["refused"] == evidence["requests"] > 1  # a few tries
+
+
+def test_silent_target_stops_with_timed_out_and_json_document(sqlite_url: str) -> None:
+    with silent_server() as url:
+        started = time.monotonic()
+        out = clfwatch([url, "--format", "json"], env_for(sqlite_url))
+        wall_s = time.monotonic() - started
+    assert out.returncode == 2, out.stderr
+    line = _one_line(out.stderr)
+    assert url in line and "timed out" in line
+    assert wall_s < NO_ANSWER_WALL_S
+    document = json.loads(out.stdout)
+    assert document["status"] == "failed" and document["results"] == [] and document["score"] == 0
+    assert line.endswith(document["error"])
+
+
+def test_any_http_answer_counts_as_answering(sqlite_url: str) -> None:
+    """A target answering 404 to everything answers: the scenarios run (and judge it)."""
+    from fastapi import FastAPI
+
+    with uvicorn_thread(FastAPI(), timeout_graceful_shutdown=1) as url:
+        out = clfwatch([url, "--only", "contract", "--format", "json"], env_for(sqlite_url))
+    assert out.returncode == 1, out.stderr
+    document = json.loads(out.stdout)
+    assert document["status"] == "finished" and document["error"] is None
+    (result,) = document["results"]
+    assert result["scenario"] == "contract" and result["passed"] is False
+    assert result["evidence"]["answered"] == result["evidence"]["requests"] > 0
+    assert result["evidence"]["status_counts"].get("404", 0) > 0
+
+
+def test_runner_api_records_a_failed_run_with_the_reason(db_url: str) -> None:
+    """What the dashboard's launcher relies on: the stored run says why it failed."""
+    url = f"http://127.0.0.1:{free_port()}"
+    seen: list[str] = []
+    report = run_stress(url, database_url=db_url, on_result=lambda r: seen.append(r.scenario))
+    assert report.status == "failed" and report.results == [] and seen == []
+    assert report.error is not None and url in report.error and "connection refused" in report.error
+    assert "\n" not in report.error
+    with session_scope(db_url) as session:
+        (run,) = list_stress_runs(session)
+        assert (run.id, run.status) == (report.run_id, "failed")
+        assert [(r.scenario, r.passed, r.evidence["summary"]) for r in run.results] == [
+            (PREFLIGHT_ROW, False, report.error)
+        ]
+
+
+def test_table_separates_answered_refused_and_timeouts(sqlite_url: str, healthy_url: str) -> None:
+    out = clfwatch([healthy_url, "--only", "contract"], env_for(sqlite_url))
+    assert out.returncode == 0, out.stderr
+    header = next(line for line in out.stdout.splitlines() if line.startswith("scenario"))
+    columns = ["scenario", "verdict", "requests", "answered", "refused", "timeouts", "other"]
+    assert header.split()[:7] == columns
 
 
 def test_registered_target_by_name_in_table_format(sqlite_url: str, healthy_url: str) -> None:

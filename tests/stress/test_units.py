@@ -10,6 +10,7 @@ import pytest
 
 from clfwatch.contract import find_pointer
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
+from stress.client import connect_error_kind
 from stress.context import StressContext
 from stress.crafted import (
     ACCEPT_501,
@@ -22,7 +23,15 @@ from stress.crafted import (
     huge_payload_cases,
     schema_violation_cases,
 )
-from stress.evidence import Answer, SentRequest, curl_command, excerpt, percentiles_ms
+from stress.evidence import (
+    Answer,
+    SentRequest,
+    curl_command,
+    excerpt,
+    outcome_counts,
+    percentiles_from_histogram,
+    percentiles_ms,
+)
 from stress.runner import StressError, check_url, is_loopback_host, parse_only, resolve_spec
 from stress.scenarios import SCENARIO_NAMES, SCENARIOS
 from stress.target import DROP, TargetSpec, predict_body_problem
@@ -60,7 +69,8 @@ JUDGE_TABLE = [
     ("200 not JSON", REFUSE_OR_VALID, Answer(200, 1.0, b"<html>ok</html>"), False),
     ("422 where valid 200 expected", frozenset({ACCEPT_VALID}), Answer(422, 1.0, b""), False),
     ("hang", REFUSE, Answer(None, None, error="timeout"), False),
-    ("connection refused", REFUSE, Answer(None, None, error="connect_error"), False),
+    ("connection refused", REFUSE, Answer(None, None, error="refused"), False),
+    ("could not connect", REFUSE, Answer(None, None, error="connect_error"), False),
     (
         "closed on garbage, allowed",
         frozenset({"4xx", ACCEPT_CLOSED}),
@@ -284,3 +294,59 @@ def test_probability_pointer_and_body_checks() -> None:
     )
     assert predict_body_problem(custom, json.dumps(document).encode(), "ignored") is None
     assert predict_body_problem(SPEC, b'{"id": "1", "probability": NaN}', "1") is not None
+
+
+OUTCOME_TABLE = [
+    # (status counts, answered, refused, timeouts, transport errors)
+    ({}, 0, 0, 0, 0),
+    ({"200": 5, "422": 2, "200:bad_body": 1, "503": 1}, 9, 0, 0, 0),
+    ({"error:refused": 8898}, 0, 8898, 0, 0),
+    ({"200": 3, "error:timeout": 2, "error:unanswered": 1}, 3, 0, 3, 0),
+    (
+        {"error:dns": 1, "error:closed": 2, "error:httpconnectionclosed": 1, "error:connect_error": 1},
+        0, 0, 0, 5,
+    ),
+]
+
+
+@pytest.mark.parametrize(("counts", "answered", "refused", "timeouts", "other"), OUTCOME_TABLE)
+def test_outcome_counts_keep_answers_apart_from_failures(
+    counts: dict[str, int], answered: int, refused: int, timeouts: int, other: int
+) -> None:
+    assert outcome_counts(counts) == {
+        "answered": answered, "refused": refused, "timeouts": timeouts, "transport_errors": other
+    }
+
+
+def test_percentiles_from_histogram_match_nearest_rank() -> None:
+    assert percentiles_from_histogram({})["p95"] is None
+    latencies = [float(v) for v in range(1, 101)]
+    assert percentiles_from_histogram(dict.fromkeys(latencies, 1)) == percentiles_ms(latencies)
+    expected = {"p50": 5.0, "p95": 5.0, "p99": 400.0, "max": 400.0}
+    assert percentiles_from_histogram({5.0: 95, 400.0: 5}) == expected
+
+
+def _wrapped(cause: BaseException) -> BaseException:
+    import httpx
+
+    try:
+        try:
+            raise cause
+        except OSError as exc:
+            raise httpx.ConnectError(str(exc)) from exc
+    except httpx.ConnectError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (_wrapped(ConnectionRefusedError(111, "Connection refused")), "refused"),
+        (_wrapped(__import__("socket").gaierror(-2, "Name or service not known")), "dns"),
+        (_wrapped(OSError(113, "No route to host")), "connect_error"),
+        (ConnectionRefusedError(111, "Connection refused"), "refused"),
+    ],
+    ids=["refused", "dns", "no-route", "bare-refused"],
+)
+def test_connect_error_kind(error: BaseException, kind: str) -> None:
+    assert connect_error_kind(error) == kind
