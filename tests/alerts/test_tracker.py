@@ -69,7 +69,8 @@ def test_the_incident_starts_at_the_first_failure_and_ends_at_the_first_ok() -> 
     results = [("x", 1), ("x", 2), ("x", 3), ("x", 4), (".", 5), (".", 6)]
     notices = []
     for c, i in results:
-        d = t.observe(ProbeResult(1, "health", c == ".", "connect_error", "refused", T0 + timedelta(seconds=i)))
+        at = T0 + timedelta(seconds=i)
+        d = t.observe(ProbeResult(1, "health", c == ".", "connect_error", "refused", at))
         notices += d.notices
     down, back = notices
     assert down.event == NOTIFY_DOWN and down.started_at == T0 + timedelta(seconds=1)
