@@ -23,6 +23,7 @@ if settings is None:
 
 try:
     view = data.scoreboard_view(settings.database_url)
+    incidents = data.open_incident_rows(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -42,6 +43,11 @@ m2.metric("Down now", len(down))
 m3.metric("Leader", rows[0]["target"])
 if down:
     st.error("Down now: " + ", ".join(down))
+if incidents:
+    st.warning("Open incidents: " + "; ".join(
+        f"{name} {data.down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
+        for name, i in incidents.items()
+    ))
 
 
 def _pct(value: float | None) -> float | None:
@@ -54,6 +60,8 @@ table = pd.DataFrame(
             "rank": r["rank"],
             "target": r["target"],
             "status": STATUS_TEXT.get(r["status"], r["status"]),
+            "incident": data.down_text(incidents[r["target"]]["started_at"], now)
+            if r["target"] in incidents else "",
             "latency (s)": r.get("latency_raw"),
             "latency pts": r.get("latency_points"),
             "uptime (%)": _pct(r.get("uptime_raw")),
@@ -84,7 +92,7 @@ st.dataframe(
     },
 )
 
-export = table.drop(columns=["status", "last probe"]).assign(
+export = table.drop(columns=["status", "incident", "last probe"]).assign(
     status=[r["status"] for r in rows],
     last_probe_at=[r["last_probe_at"].isoformat() if r["last_probe_at"] else "" for r in rows],
 )
