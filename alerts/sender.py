@@ -130,6 +130,15 @@ def send_blocking(url: str, title: str, body: str) -> str | None:
     return None if ok else _reason(lines, "the provider refused the message")
 
 
+def warm_up() -> None:
+    """Load Apprise's plugins now (about a second of CPU), not at the first incident.
+
+    Loading holds the GIL for most of that second; done at the first send, it would delay the
+    probes due meanwhile. At start it overlaps the prober's own start-up instead.
+    """
+    check_url("json://127.0.0.1/")
+
+
 # --- the background sender ------------------------------------------------------------------
 
 
@@ -155,6 +164,8 @@ class AlertSender:
         self.backoff_base_s = backoff_base_s
         self._send = send
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alert-send")
+        if send is send_blocking:
+            self._pool.submit(warm_up)
         self._queues: dict[int, deque[Message]] = {}
         self._drainers: dict[int, asyncio.Task[None]] = {}
         self.sent = 0
