@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "clfwatch.commands.stress",
     "clfwatch.commands.drift",
     "clfwatch.commands.probe",
+    "clfwatch.commands.alerts",
     "clfwatch.commands.dashboard",
 )
 

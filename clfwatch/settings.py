@@ -28,6 +28,8 @@ DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 DEFAULT_MODEL_DIR = Path("./var/model")
 DEFAULT_SPILL_DIR = Path("./var/spill")
 DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
+DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
+DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin"}
 
 
@@ -59,6 +61,12 @@ class Settings(BaseSettings):
     service_max_body_bytes: int = Field(DEFAULT_SERVICE_MAX_BODY_BYTES, ge=1024)
     service_max_text_chars: int = Field(DEFAULT_SERVICE_MAX_TEXT_CHARS, ge=1)
     log_level: str = "INFO"
+    alert_failure_threshold: int = Field(DEFAULT_ALERT_FAILURE_THRESHOLD, ge=1, le=1000)
+    alert_success_threshold: int = Field(DEFAULT_ALERT_SUCCESS_THRESHOLD, ge=1, le=1000)
+    # Minutes between reminders while an incident stays open; unset: no reminders.
+    alert_repeat_min: float | None = Field(None, gt=0, le=7 * 24 * 60)
+    # clfwatch's dashboard as its users reach it, for the team-page link in messages.
+    public_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -67,7 +75,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// SQLAlchemy URL")
         return value
 
-    @field_validator("prometheus_url", "evidently_url")
+    @field_validator("alert_repeat_min", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("prometheus_url", "evidently_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

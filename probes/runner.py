@@ -26,6 +26,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.hub import AlertHub
 from clfwatch.settings import Settings
 from probes.metrics import observe_probe
 from probes.outcome import HEALTH, KINDS, OK, PREDICT
@@ -141,6 +142,7 @@ class Prober:
             spill_dir=settings.probe_spill_dir,
             interval_s=self.interval_s,
         )
+        self.alerts = AlertHub(settings, self.writer.session)  # incidents and messages, off the probe path
         self._targets: dict[int, PreparedTarget] = {}
         self._samples: list[EvalText] = []
         self._semaphore = asyncio.Semaphore(settings.probe_concurrency)
@@ -249,6 +251,7 @@ class Prober:
         await asyncio.gather(*jobs)
         self._summary()
         await self._close_client()
+        await self.alerts.close()
         await self.writer.close(datetime.now(UTC))
 
     async def _shutdown(self, writer_task: asyncio.Task[Any]) -> None:
@@ -278,6 +281,7 @@ class Prober:
         with contextlib.suppress(asyncio.CancelledError):
             await writer_task
         await self._close_client()
+        await self.alerts.close()
         await self.writer.close(datetime.now(UTC))
         self._summary()
         log.info("event=prober_stopped session=%s", self.session_id[:8])
@@ -389,6 +393,7 @@ class Prober:
 
     def _record(self, target: ProbeTarget, row: ProbeRow) -> None:
         self.writer.add(row)
+        self.alerts.observe(target.name, row)
         stats = self.stats
         stats.sent += 1
         stats.by_outcome[row.outcome] += 1

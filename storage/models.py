@@ -246,3 +246,73 @@ class DriftReport(Base):
     # Per column: method, score, threshold, drifted; or {"error": "..."}.
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     html_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+
+
+# --- alerts (issue 16) ---------------------------------------------------------------------
+
+REASON_MAX_CHARS = 300
+ALERT_URL_MAX_CHARS = 4096  # Apprise URLs carry tokens and query options
+MASKED_URL_MAX_CHARS = 300
+ALERT_ERROR_MAX_CHARS = 500
+
+
+class Incident(Base):
+    """A stretch of time in which one kind of probe of one target kept failing.
+
+    Opened after the failure threshold of consecutive failed probes, resolved after the success
+    threshold of consecutive ok ones; ``resolved_at`` is None while it is open.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_target_kind_resolved", "target_id", "kind", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "health" or "predict"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the first failed probe's start
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)  # first ok probe
+    outcome: Mapped[str] = mapped_column(String(32))  # of the probe that opened it
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))  # a phrase, never a body or secret
+    failed_probes: Mapped[int] = mapped_column(Integer, default=0)  # failed probes while open
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)  # last message
+
+
+class AlertChannel(Base):
+    """Where messages go: an Apprise URL, for one target or (target_id None) for every target.
+
+    The URL holds provider secrets: only ``masked`` ever leaves storage in a listing.
+    """
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), default=None, index=True
+    )
+    url: Mapped[str] = mapped_column(String(ALERT_URL_MAX_CHARS))
+    masked: Mapped[str] = mapped_column(String(MASKED_URL_MAX_CHARS))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertDelivery(Base):
+    """One message to one channel and how it ended: sent, or failed after its retries."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_channels.id", ondelete="SET NULL"), default=None, index=True
+    )
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), default=None
+    )
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), default=None
+    )
+    event: Mapped[str] = mapped_column(String(16))  # down, resolved, repeat, test
+    status: Mapped[str] = mapped_column(String(16))  # sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(String(ALERT_ERROR_MAX_CHARS), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # first attempt
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -31,8 +31,8 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 names = [r["name"] for r in rows]
 
-targets_tab, eval_tab, grading_tab, stress_tab, drift_tab = st.tabs(
-    ["Targets", "Evaluation set", "Grading", "Stress", "Drift"]
+targets_tab, eval_tab, grading_tab, stress_tab, drift_tab, alerts_tab = st.tabs(
+    ["Targets", "Evaluation set", "Grading", "Stress", "Drift", "Alerts"]
 )
 
 with targets_tab:
@@ -170,3 +170,22 @@ with drift_tab:
                 ui.show_error(exc)
             else:
                 st.success(f"Drift recomputed: {made} report(s).")
+
+with alerts_tab:
+    try:
+        channels = data.alert_channel_rows(url)
+        failures = data.delivery_failure_rows(url)
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc)
+        channels, failures = [], []
+    st.subheader("Alert channels")
+    if channels:
+        st.dataframe(pd.DataFrame(channels), hide_index=True, width="stretch")
+    else:
+        st.caption("No alert channels. Add one with: clfwatch alerts add NAME URL (or --all URL).")
+    st.subheader("Delivery failures")
+    if failures:
+        st.error(f"{len(failures)} message(s) did not get through after their retries.")
+        st.dataframe(pd.DataFrame(failures), hide_index=True, width="stretch")
+    else:
+        st.caption("Every alert message got through.")

@@ -23,6 +23,7 @@ if settings is None:
 
 try:
     view = data.scoreboard_view(settings.database_url)
+    incidents = data.open_incident_rows(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -43,6 +44,11 @@ m2.metric("Down now", len(down))
 m3.metric("Leader", rows[0]["target"])
 if down:
     st.error("Down now: " + ", ".join(down))
+if incidents:
+    st.warning("Open incidents: " + "; ".join(
+        f"{name} {data.down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
+        for name, i in incidents.items()
+    ))
 
 
 def _pct(value: float | None) -> float | None:
@@ -55,6 +61,8 @@ table = pd.DataFrame(
             "rank": r["rank"],
             "target": r["target"],
             "status": STATUS_TEXT.get(r["status"], r["status"]),
+            "incident": data.down_text(incidents[r["target"]]["started_at"], now)
+            if r["target"] in incidents else "",
             "latency (s)": r.get("latency_raw"),
             "latency pts": r.get("latency_points"),
             "uptime (%)": _pct(r.get("uptime_raw")),
@@ -95,7 +103,7 @@ if ruled:
     st.caption("Graded 0 by a rule, not by a measure (no place in the AUC ranking for AUC):")
     st.dataframe(pd.DataFrame(ruled), hide_index=True, width="stretch")
 
-export = table.drop(columns=["status", "last probe"]).assign(
+export = table.drop(columns=["status", "incident", "last probe"]).assign(
     status=[r["status"] for r in rows],
     last_probe_at=[r["last_probe_at"].isoformat() if r["last_probe_at"] else "" for r in rows],
 )

@@ -3,12 +3,14 @@ of its grade."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from alerts.messages import duration_text
 from dashboard import data, ui
 
 WINDOW_LABELS = {24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
@@ -41,12 +43,17 @@ st.query_params["target"] = name
 try:
     team = data.team_view(url, name, window_h)
     board = data.scoreboard_view(url)
+    incidents = data.incident_rows(url, name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
 
 row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {})
 st.subheader(name)
+now = datetime.now(UTC)
+for incident in (i for i in incidents if i["resolved_at"] is None):
+    st.error(f"Incident: {incident['kind']} probes failing, {data.down_text(incident['started_at'], now)} "
+             f"(since {ui.time_text(incident['started_at'])}; {incident['reason']}).")
 if row:
     cols = st.columns(6)
     cols[0].metric("Rank", row["rank"])
@@ -127,6 +134,16 @@ with right:
     else:
         failures["started_at"] = failures["started_at"].map(ui.time_text)
         st.dataframe(failures, hide_index=True, width="stretch")
+
+st.markdown("**Incidents**")
+if incidents:
+    table = pd.DataFrame(incidents)
+    table["started_at"] = table["started_at"].map(ui.time_text)
+    table["resolved_at"] = table["resolved_at"].map(lambda t: "open" if pd.isna(t) else ui.time_text(t))
+    table["lasted"] = table["lasted_s"].map(lambda s: "" if pd.isna(s) else duration_text(s))
+    st.dataframe(table.drop(columns=["lasted_s"]), hide_index=True, width="stretch")
+else:
+    st.caption("No incidents: never down for long enough to open one.")
 
 st.markdown("**Why this grade**")
 why = board["why"].get(name, [])

@@ -35,7 +35,9 @@ DASHBOARD_REQUIRED = ("CLFWATCH_PROMETHEUS_URL", "CLFWATCH_EVIDENTLY_URL", "CLFW
 LONG_RUNNING_RESTARTS = {"always", "unless-stopped", "on-failure"}
 ALL_INTERFACES = {"0.0.0.0", "::", ""}
 # Listening ports of the images we do not build, when their command does not say otherwise.
-IMAGE_PORTS = {"postgres": 5432, "prom/prometheus": 9090}
+IMAGE_PORTS = {"postgres": 5432, "prom/prometheus": 9090, "prom/alertmanager": 9093}
+ALERTMANAGER_IMAGE = "prom/alertmanager"
+ALERTMANAGER_CONFIG = "/etc/alertmanager/alertmanager.yml"
 # Defaults of the clfwatch commands that open a port (interfaces brief), if the parser has none.
 COMMAND_PORTS = {("service", "serve"): 8080, ("dashboard",): 8501}
 EVIDENTLY_DEFAULT_PORT = 8000
@@ -454,6 +456,81 @@ def prometheus_config_path(dep: Deployment) -> tuple[str, Path] | None:
     return None
 
 
+def mounted_file(svc: dict[str, Any], root: Path, container_path: str) -> Path | None:
+    """The repository file bind-mounted at ``container_path`` in a service, or None."""
+    for volume in svc.get("volumes") or []:
+        parts = str(volume).split(":")
+        if len(parts) >= 2 and parts[1] == container_path and parts[0].startswith((".", "/")):
+            return root / parts[0]
+    return None
+
+
+def check_alertmanager(dep: Deployment) -> dict[str, Listener]:
+    """Each Alertmanager service with a readable config whose routes name real receivers."""
+    found: dict[str, Listener] = {}
+    for name, svc in dep.services.items():
+        if not str(svc.get("image", "")).startswith(ALERTMANAGER_IMAGE):
+            continue
+        listening = listener(dep, name, svc)
+        if listening is not None:
+            found[name] = listening
+        config_in_container = option(command_argv(svc), "--config.file") or ALERTMANAGER_CONFIG
+        path = mounted_file(svc, dep.root, config_in_container)
+        if path is None:
+            dep.problem(f"{name}: no repository file is mounted at {config_in_container}")
+            continue
+        if not path.is_file():
+            continue  # reported as a missing bind mount source
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            dep.problem(f"{name}: its config {path.name} is not YAML")
+            continue
+        receivers = {str(r.get("name")) for r in config.get("receivers") or []}
+        if not receivers:
+            dep.problem(f"{name}: {path.name} defines no receiver")
+        routes = [config.get("route") or {}]
+        if not config.get("route"):
+            dep.problem(f"{name}: {path.name} has no route")
+        while routes:
+            route = routes.pop()
+            wanted = route.get("receiver")
+            if wanted is not None and str(wanted) not in receivers:
+                dep.problem(f"{name}: {path.name} routes to receiver {wanted!r}, which it does not define")
+            routes.extend(route.get("routes") or [])
+    if not found:
+        dep.problem(f"no Alertmanager service (image {ALERTMANAGER_IMAGE}) in the compose file")
+    return found
+
+
+def check_alerting(dep: Deployment, name: str, svc: dict[str, Any], config: dict[str, Any]) -> None:
+    """Prometheus loads rule files that are mounted, and sends alerts to the Alertmanager service."""
+    rule_files = [str(r) for r in config.get("rule_files") or []]
+    if not rule_files:
+        dep.problem("prometheus: loads no alerting rules (rule_files)")
+    for rule_file in rule_files:
+        source = mounted_file(svc, dep.root, rule_file)
+        if source is None:
+            dep.problem(f"{name}: rule file {rule_file} is not mounted from the repository")
+    managers = check_alertmanager(dep)
+    targets = [
+        str(t)
+        for am in (config.get("alerting") or {}).get("alertmanagers") or []
+        for static in am.get("static_configs") or []
+        for t in static.get("targets") or []
+    ]
+    if not targets:
+        dep.problem("prometheus: sends alerts to no Alertmanager (alerting.alertmanagers)")
+    for target in targets:
+        host, _, port = target.rpartition(":")
+        if host not in managers:
+            dep.problem(f"prometheus: sends alerts to {target}: {host!r} is not an Alertmanager service")
+        elif str(managers[host].port) != port:
+            dep.problem(
+                f"prometheus: sends alerts to {target} but {host} listens on {managers[host].port}"
+            )
+
+
 def check_prometheus(dep: Deployment) -> None:
     found = prometheus_config_path(dep)
     if found is None:
@@ -463,6 +540,7 @@ def check_prometheus(dep: Deployment) -> None:
         dep.problem(f"{name}: its config {path.name} does not exist")
         return
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    check_alerting(dep, name, dep.services[name], config)
     jobs = {str(j.get("job_name")): j for j in config.get("scrape_configs") or []}
     for job, service in REQUIRED_SCRAPE_JOBS.items():
         if job not in jobs:

@@ -42,6 +42,9 @@ def broken_copy(tmp_path: Path, mutate: Mutation) -> Path:
         if entry.name not in ("docker-compose.yml", "deploy", ".git", ".venv"):
             os.symlink(entry, root / entry.name)
     (root / "deploy").mkdir()
+    for entry in (REPO_ROOT / "deploy").iterdir():  # rules, Alertmanager: as they are
+        if entry.name != "prometheus.yml":
+            os.symlink(entry, root / "deploy" / entry.name)
     (root / "deploy" / "prometheus.yml").write_text(yaml.safe_dump(prom), encoding="utf-8")
     (root / "docker-compose.yml").write_text(yaml.safe_dump(compose, sort_keys=False), encoding="utf-8")
     return root
@@ -87,6 +90,31 @@ def set_key(service: str, key: str, value: Any) -> Mutation:
 def scrape(job_name: str, targets: list[str]) -> Mutation:
     def mutate(_compose: dict[str, Any], prom: dict[str, Any]) -> None:
         job(prom, job_name)["static_configs"] = [{"targets": targets}]
+
+    return mutate
+
+
+def set_prom(key: str, value: Any) -> Mutation:
+    def mutate(_compose: dict[str, Any], prom: dict[str, Any]) -> None:
+        if value is None:
+            prom.pop(key)
+        else:
+            prom[key] = value
+
+    return mutate
+
+
+def alert_to(targets: list[str]) -> Mutation:
+    return set_prom("alerting", {"alertmanagers": [{"static_configs": [{"targets": targets}]}]})
+
+
+def drop_service(name: str) -> Mutation:
+    def mutate(compose: dict[str, Any], _prom: dict[str, Any]) -> None:
+        compose["services"].pop(name)
+        for other in compose["services"].values():
+            deps = other.get("depends_on")
+            if isinstance(deps, dict):
+                deps.pop(name, None)
 
     return mutate
 
@@ -252,6 +280,38 @@ BROKEN = [
         set_key("evidently", "build", None),
         "evidently: uses the locally built image clfwatch:latest without a build section",
     ),
+    ("no alerting rules", set_prom("rule_files", None), "prometheus: loads no alerting rules"),
+    (
+        "rule file not mounted",
+        set_key("prometheus", "volumes", ["./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro"]),
+        "prometheus: rule file /etc/prometheus/alerts.yml is not mounted from the repository",
+    ),
+    ("no alertmanager wired", set_prom("alerting", None), "sends alerts to no Alertmanager"),
+    (
+        "alertmanager on a wrong port",
+        alert_to(["alertmanager:9094"]),
+        "sends alerts to alertmanager:9094 but alertmanager listens on 9093",
+    ),
+    (
+        "alerts to a service that is not alertmanager",
+        alert_to(["prober:9101"]),
+        "'prober' is not an Alertmanager service",
+    ),
+    (
+        "no alertmanager service",
+        drop_service("alertmanager"),
+        "no Alertmanager service (image prom/alertmanager)",
+    ),
+    (
+        "alertmanager config not mounted",
+        set_key("alertmanager", "volumes", []),
+        "alertmanager: no repository file is mounted at /etc/alertmanager/alertmanager.yml",
+    ),
+    (
+        "alertmanager config missing",
+        set_key("alertmanager", "volumes", ["./deploy/nope.yml:/etc/alertmanager/alertmanager.yml:ro"]),
+        "alertmanager: bind mount source ./deploy/nope.yml does not exist",
+    ),
     (
         "missing Prometheus config",
         set_key("prometheus", "volumes", ["./deploy/nope.yml:/etc/prometheus/prometheus.yml:ro"]),
@@ -382,4 +442,16 @@ def test_shell_commands_split_at_operators() -> None:
         ["clfwatch", "service", "train"],
         ["true"],
         ["cat"],
+    ]
+
+
+def test_alertmanager_route_to_an_undefined_receiver_is_caught(tmp_path: Path) -> None:
+    root = broken_copy(tmp_path, lambda c, p: None)
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "alertmanager.yml").read_text(encoding="utf-8"))
+    config["route"]["receiver"] = "nobody"
+    (root / "deploy" / "alertmanager.yml").unlink()
+    (root / "deploy" / "alertmanager.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    problems = check_deployment(root)
+    assert problems == [
+        "alertmanager: alertmanager.yml routes to receiver 'nobody', which it does not define"
     ]

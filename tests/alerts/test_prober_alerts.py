@@ -1,0 +1,151 @@
+"""The real prober, a real target stopped and started again, a real receiver behind Apprise.
+
+Issue 16's "done when": one "down" message after the threshold and one "resolved" message, in
+that order, with the right target and durations; a target that stays up gets none; a receiver
+that answers 500 (slowly) to its first deliveries still gets both, and probing keeps its cadence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from alerts.channels import add_channel
+from probes.runner import Prober
+from storage.alerts import deliveries, incidents_of, open_incidents
+from storage.engine import engine_for, session_scope, upgrade_database
+from tests.alerts.servers import Receiver, RestartableServer, classifier_app, receiver_app
+from tests.probes.helpers import EVAL_ROWS, load_eval, make_settings, register, rows_of, run_prober
+from tests.servers import free_port, uvicorn_thread
+
+pytestmark = pytest.mark.slow
+
+INTERVAL_S = 1.0
+TIMEOUT_S = 0.8
+HEALTHY_BEFORE_S = 3.0
+STOPPED_S = 8.0
+WAIT_MESSAGES_S = 25.0
+QUIET_AFTER_S = 2.5  # after the second message: nothing more may arrive
+LATENESS_P99_BAR_MS = 250.0  # bench/probes.py's goal
+TOKEN = "tok-never-in-a-message-8f3a"
+PUBLIC_URL = "http://clfwatch.example"
+DURATION = re.compile(r"down for (\d+) s")
+
+
+@dataclass
+class AlertRun:
+    url: str
+    receiver: Receiver
+    falls_id: int
+    steady_id: int
+    prober: Prober
+
+
+def run_outage(tmp_path: Path, receiver: Receiver) -> AlertRun:
+    url = f"sqlite:///{tmp_path / 'clfwatch.db'}"
+    upgrade_database(url)
+    load_eval(url)
+    target = RestartableServer(classifier_app(), free_port())
+    target.start()
+    try:
+        with uvicorn_thread(classifier_app()) as steady_url, uvicorn_thread(receiver_app(receiver)) as hook:
+            falls_id = register(url, "falls", target.url, token=TOKEN)
+            steady_id = register(url, "steady", steady_url)
+            json_url = hook.replace("http://", "json://") + "/hook"
+            with session_scope(url) as session:
+                add_channel(session, None, json_url)  # every target: steady would hear too
+                add_channel(session, steady_id, json_url)
+            settings = make_settings(
+                url, tmp_path, probe_interval_s=INTERVAL_S, probe_timeout_s=TIMEOUT_S, public_url=PUBLIC_URL
+            )
+
+            async def outage(prober: Prober) -> None:
+                await asyncio.sleep(HEALTHY_BEFORE_S)
+                await asyncio.to_thread(target.stop)
+                await asyncio.sleep(STOPPED_S)
+                await asyncio.to_thread(target.start)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + WAIT_MESSAGES_S
+                while len(receiver.received) < 2 and loop.time() < deadline:
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(QUIET_AFTER_S)
+
+            seconds = HEALTHY_BEFORE_S + STOPPED_S + WAIT_MESSAGES_S + QUIET_AFTER_S
+            prober = run_prober(settings, seconds, during=outage)
+        return AlertRun(url, receiver, falls_id, steady_id, prober)
+    finally:
+        target.stop()
+
+
+@pytest.fixture(params=[0, 2], ids=["receiver-ok", "receiver-500-twice"], scope="module")
+def alert_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AlertRun:
+    tmp = tmp_path_factory.mktemp(f"alerts{request.param}")
+    receiver = Receiver(fail_first=request.param, fail_delay_s=0.5 if request.param else 0.0)
+    run = run_outage(tmp, receiver)
+    yield run
+    engine_for(run.url).dispose()
+
+
+def test_one_down_then_one_resolved_for_the_stopped_target_only(alert_run: AlertRun) -> None:
+    assert alert_run.receiver.titles() == ["clfwatch: falls is DOWN", "clfwatch: falls is back up"]
+    down, resolved = (m["message"] for m in alert_run.receiver.received)
+    assert down.startswith("falls: ") and "since" in down
+    assert "connection refused" in down
+    assert f"{PUBLIC_URL}/team?target=falls" in down and f"{PUBLIC_URL}/team?target=falls" in resolved
+    assert all("steady" not in str(m) for m in alert_run.receiver.received)
+
+
+def test_the_resolved_message_says_how_long_it_lasted(alert_run: AlertRun) -> None:
+    resolved = alert_run.receiver.received[1]["message"]
+    match = DURATION.search(resolved)
+    assert match, resolved
+    # Down from the first refused probe to the first answered one: the 8 s stop, give or take
+    # an interval at each end.
+    assert STOPPED_S - 2 * INTERVAL_S <= int(match.group(1)) <= STOPPED_S + 2 * INTERVAL_S
+
+
+def test_messages_carry_no_token_label_or_sample_text(alert_run: AlertRun) -> None:
+    text = str(alert_run.receiver.received)
+    assert TOKEN not in text
+    for sample_id, sample_text, _label in EVAL_ROWS:
+        assert sample_text not in text
+        assert sample_id not in text
+
+
+def test_incidents_are_stored_and_resolved(alert_run: AlertRun) -> None:
+    with session_scope(alert_run.url) as session:
+        assert open_incidents(session) == []
+        falls = incidents_of(session, alert_run.falls_id)
+        steady = incidents_of(session, alert_run.steady_id)
+    assert steady == []
+    assert {i.kind for i in falls} <= {"health", "predict"} and falls
+    for incident in falls:
+        assert incident.resolved_at is not None
+        assert incident.outcome == "connect_error"
+        assert incident.failed_probes >= 3
+        lasted_s = (incident.resolved_at - incident.started_at).total_seconds()
+        assert STOPPED_S - 2 * INTERVAL_S <= lasted_s <= STOPPED_S + 2 * INTERVAL_S
+
+
+def test_every_delivery_is_recorded_with_its_attempts(alert_run: AlertRun) -> None:
+    with session_scope(alert_run.url) as session:
+        rows = deliveries(session)
+    assert [(d.event, d.status, d.target_id) for d in rows] == [
+        ("down", "sent", alert_run.falls_id), ("resolved", "sent", alert_run.falls_id),
+    ]
+    assert rows[0].attempts == 1 + alert_run.receiver.fail_first
+    assert rows[1].attempts == 1
+
+
+def test_probing_keeps_its_cadence_while_alerts_go_out(alert_run: AlertRun) -> None:
+    lateness = sorted(alert_run.prober.stats.lateness_ms)
+    p99 = lateness[int(0.99 * (len(lateness) - 1))]
+    assert p99 < LATENESS_P99_BAR_MS
+    steady = rows_of(alert_run.url, alert_run.steady_id, "health")
+    span_s = (steady[-1].started_at - steady[0].started_at).total_seconds()
+    assert len(steady) >= span_s / INTERVAL_S  # one health probe per interval, none skipped
+    assert all(r.outcome == "ok" for r in steady)
