@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "clfwatch.commands.drift",
     "clfwatch.commands.probe",
     "clfwatch.commands.dashboard",
+    "clfwatch.commands.api",
 )
 
 
