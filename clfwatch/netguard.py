@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -211,3 +212,16 @@ def check_url(url: str, networks: AllowedNetworks) -> list[str]:
         ) from None
     except UnicodeError:
         raise AddressRefused(f"{host[:100]} is not a valid host name", host=host) from None
+
+
+def resolver_for(networks: AllowedNetworks) -> Callable[[str, int], Awaitable[list[str]]]:
+    """The prober's resolver for self-registered targets: ``resolve_allowed`` bound to ``networks``.
+
+    Plug it into the connection backend (``probes.netio.AsyncioBackend(resolver=...)``) of
+    every self-registered target's probe; AddressRefused from it is the refused probe's outcome.
+    """
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return await resolve_allowed(host, port, networks)
+
+    return resolve

@@ -139,3 +139,11 @@ def test_a_name_that_does_not_resolve() -> None:
 def test_urls_without_a_usable_host_or_port(url: str) -> None:
     with pytest.raises(AddressRefused):
         check_url(url, PUBLIC)
+
+
+def test_the_probers_resolver_refuses_like_resolve_allowed() -> None:
+    from clfwatch.netguard import resolver_for
+
+    assert asyncio.run(resolver_for(LOOPBACK)("127.0.0.1", 80)) == ["127.0.0.1"]
+    with pytest.raises(AddressRefused, match="loopback"):
+        asyncio.run(resolver_for(PUBLIC)("127.0.0.1", 80))
