@@ -100,7 +100,8 @@ st.markdown("**Changes to your target**")
 if me["changes"]:
     changes = pd.DataFrame(me["changes"])
     changes["fields"] = changes["fields"].map(", ".join)
-    st.dataframe(changes, hide_index=True, width="stretch")
+    # A plain table: who changed which fields when (field names and actors are ours, not typed).
+    st.table(changes.set_index("at"))
 else:
     st.caption("No changes since registration.")
 
