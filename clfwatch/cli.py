@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "clfwatch.commands.probe",
     "clfwatch.commands.alerts",
     "clfwatch.commands.dashboard",
+    "clfwatch.commands.api",
 )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clfwatch.netguard import DEFAULT_SELF_SERVICE_NETWORKS, AllowedNetworks, parse_networks
+
 ENV_PREFIX = "CLFWATCH_"
 DEFAULT_DATABASE_URL = "sqlite:///./clfwatch.db"
 DEFAULT_EVIDENTLY_PROJECT = "clfwatch-drift"
@@ -30,6 +32,7 @@ DEFAULT_SPILL_DIR = Path("./var/spill")
 DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
 DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
 DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
+DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin"}
 
 
@@ -67,6 +70,13 @@ class Settings(BaseSettings):
     alert_repeat_min: float | None = Field(None, gt=0, le=7 * 24 * 60)
     # clfwatch's dashboard as its users reach it, for the team-page link in messages.
     public_url: str | None = None
+    # The course's registration code for the team API and the Register page; unset: no
+    # self-registration (POST /api/v1/teams answers 403).
+    registration_code: SecretStr | None = None
+    api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65535)
+    public_board: bool = False  # GET /api/v1/board answers anyone when true
+    # Where self-registered URLs may lead: "public" (public unicast only) and/or CIDR networks.
+    self_service_networks: str = DEFAULT_SELF_SERVICE_NETWORKS
 
     @field_validator("database_url")
     @classmethod
@@ -96,7 +106,18 @@ class Settings(BaseSettings):
             raise ValueError("must carry a time zone, e.g. 2026-12-01T10:00:00+00:00")
         return value
 
-    @field_validator("admin_password", "service_api_key")
+    @field_validator("self_service_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError names the bad item
+        return value
+
+    @property
+    def allowed_networks(self) -> AllowedNetworks:
+        """The parsed ``CLFWATCH_SELF_SERVICE_NETWORKS``."""
+        return parse_networks(self.self_service_networks)
+
+    @field_validator("admin_password", "service_api_key", "registration_code")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":

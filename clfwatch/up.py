@@ -1,13 +1,15 @@
 """``make up``: the whole system on the embedded default (SQLite), on loopback, in one command.
 
-Prepares what is missing (schema, reference model, evaluation set, the three demo targets)
-and then supervises the reference service, two demo targets, the prober and the dashboard
-as child processes. Each child runs in its own process group, so Ctrl-C in the terminal
-reaches only this supervisor, which then stops every child in order instead of leaving a
-half-stopped tree behind. Running it again keeps the data: every step checks before it acts.
+Prepares what is missing (schema, reference model, evaluation set, the three demo targets,
+an admin password and a registration code) and then supervises the reference service, two
+demo targets, the prober, the team API and the dashboard as child processes. Each child runs
+in its own process group, so Ctrl-C in the terminal reaches only this supervisor, which then
+stops every child in order instead of leaving a half-stopped tree behind. Running it again
+keeps the data: every step checks before it acts.
 
     python -m clfwatch.up [--host 127.0.0.1] [--service-port 8080] [--dashboard-port 8501]
                           [--slow-port 8081] [--flaky-port 8082] [--prober-metrics-port 9101]
+                          [--api-port 8088]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +33,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from clfwatch.settings import Settings, SettingsError, get_settings
+from clfwatch.settings import DEFAULT_API_PORT, Settings, SettingsError, get_settings
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
 from storage.targets import TargetError, add_target, list_targets, update_target
@@ -41,6 +44,11 @@ DEFAULT_SLOW_PORT = 8081
 DEFAULT_FLAKY_PORT = 8082
 DEFAULT_DASHBOARD_PORT = 8501
 LOG_DIR = Path("var/logs")
+SECRETS_DIR = Path("var")
+ADMIN_PASSWORD_FILE = "admin-password"
+REGISTRATION_CODE_FILE = "registration-code"
+SECRET_BYTES = 18  # 24 URL-safe characters
+SECRET_FILE_MODE = 0o600
 READY_TIMEOUT_S = 120.0  # streamlit on a busy two-core machine needs tens of seconds
 READY_POLL_S = 0.25
 WATCH_POLL_S = 0.25
@@ -148,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow-port", type=int, default=DEFAULT_SLOW_PORT)
     parser.add_argument("--flaky-port", type=int, default=DEFAULT_FLAKY_PORT)
     parser.add_argument("--prober-metrics-port", type=int, help="default: CLFWATCH_PROBE_METRICS_PORT (9101)")
+    parser.add_argument(
+        "--api-port", type=int, help=f"team API; default: CLFWATCH_API_PORT ({DEFAULT_API_PORT})"
+    )
     return parser
 
 
@@ -155,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def migrate(settings: Settings) -> None:
-    say(f"step 1/5: migrating the database {safe_url(settings.database_url)}")
+    say(f"step 1/6: migrating the database {safe_url(settings.database_url)}")
     try:
         wait_for_database(settings.database_url, tries=DB_WAIT_TRIES)
     except OperationalError:
@@ -187,9 +198,9 @@ def run_step(argv: list[str], stop: StopFlag, *, timeout_s: float) -> None:
 def ensure_model(settings: Settings, stop: StopFlag) -> None:
     model_dir = settings.service_model_dir
     if model_present(model_dir):
-        say(f"step 2/5: reference model found in {model_dir}")
+        say(f"step 2/6: reference model found in {model_dir}")
         return
-    say(f"step 2/5: training the reference model into {model_dir} (clfwatch service train)")
+    say(f"step 2/6: training the reference model into {model_dir} (clfwatch service train)")
     run_step(clfwatch_argv("service", "train"), stop, timeout_s=TRAIN_TIMEOUT_S)
     if not model_present(model_dir):
         raise UpError(f"clfwatch service train wrote nothing to {model_dir}")
@@ -205,10 +216,10 @@ def ensure_eval_set(settings: Settings) -> None:
     with session_scope(settings.database_url) as session:
         count = eval_count(session)
     if count:
-        say(f"step 3/5: evaluation set already loaded ({count} samples), kept as is")
+        say(f"step 3/6: evaluation set already loaded ({count} samples), kept as is")
         return
     path = eval_file()
-    say(f"step 3/5: loading the evaluation set from {path}")
+    say(f"step 3/6: loading the evaluation set from {path}")
     try:
         rows = parse_eval_csv(path.read_text(encoding="utf-8"))
     except (OSError, EvalSetError) as exc:
@@ -220,7 +231,7 @@ def ensure_eval_set(settings: Settings) -> None:
 
 def ensure_targets(settings: Settings, wanted: dict[str, str]) -> None:
     """Register each wanted target once; a target whose port changed gets the new URL."""
-    say("step 4/5: registering the reference service and the two demo targets")
+    say("step 4/6: registering the reference service and the two demo targets")
     token = settings.service_api_key.get_secret_value() if settings.service_api_key else None
     try:
         with session_scope(settings.database_url) as session:
@@ -240,6 +251,60 @@ def ensure_targets(settings: Settings, wanted: dict[str, str]) -> None:
                     say(f"  {name} already registered at {url}" + ("" if view.active else " (inactive)"))
     except TargetError as exc:
         raise UpError(str(exc)) from None
+
+
+def stored_secret(path: Path) -> tuple[str, bool]:
+    """The secret kept in ``path`` (mode 0600), made on first use; (value, newly made).
+
+    Kept under var/ so a second ``make up`` reuses it: a course's registration code must not
+    change under the students' feet, nor the admin password under the instructor's.
+    """
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        value = ""
+    if value:
+        os.chmod(path, SECRET_FILE_MODE)  # a copy that lost its mode gets it back
+        return value, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(SECRET_BYTES)
+    path.unlink(missing_ok=True)  # an empty file left by a crash
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(value + "\n")
+    return value, True
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What the admin page and self-registration need; each from the environment or var/."""
+
+    admin_password: str
+    admin_from: str  # where it came from, to print
+    registration_code: str
+    code_from: str
+
+    def env(self) -> dict[str, str]:
+        return {"CLFWATCH_ADMIN_PASSWORD": self.admin_password,
+                "CLFWATCH_REGISTRATION_CODE": self.registration_code}
+
+
+def ensure_secrets(settings: Settings, directory: Path = SECRETS_DIR) -> Secrets:
+    """An admin password and a registration code: the environment's if set, else var/'s."""
+    say("step 5/6: admin password and registration code")
+    found: list[tuple[str, str]] = []
+    for value, file_name, variable in (
+        (settings.admin_password, ADMIN_PASSWORD_FILE, "CLFWATCH_ADMIN_PASSWORD"),
+        (settings.registration_code, REGISTRATION_CODE_FILE, "CLFWATCH_REGISTRATION_CODE"),
+    ):
+        if value is not None:
+            found.append((value.get_secret_value(), f"from {variable}"))
+            continue
+        path = directory / file_name
+        secret, made = stored_secret(path)
+        found.append((secret, f"{'generated into' if made else 'kept in'} {path} (mode 0600)"))
+    (admin, admin_from), (code, code_from) = found
+    return Secrets(admin, admin_from, code, code_from)
 
 
 # --- supervising ----------------------------------------------------------------------------
@@ -396,6 +461,7 @@ def child_specs(args: argparse.Namespace, metrics_port: int) -> tuple[list[Child
     ]
     watchers = [
         spec("prober", "prober metrics", clfwatch_argv("probe", "run"), metrics_port, "/metrics"),
+        spec("api", "team API", clfwatch_argv("api", *on(args.api_port)), args.api_port, "/health"),
         spec(
             "dashboard",
             "dashboard",
@@ -421,11 +487,13 @@ def check_ports(host: str, ports: dict[str, int]) -> None:
 
 def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
     metrics_port = args.prober_metrics_port or settings.probe_metrics_port
+    args.api_port = args.api_port or settings.api_port
     ports = {
         "service": args.service_port,
         "slow": args.slow_port,
         "flaky": args.flaky_port,
         "prober-metrics": metrics_port,
+        "api": args.api_port,
         "dashboard": args.dashboard_port,
     }
     check_ports(args.host, ports)
@@ -441,15 +509,17 @@ def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
             FLAKY_TARGET: f"http://{reach}:{args.flaky_port}",
         },
     )
+    keys = ensure_secrets(settings)
     if stop.is_set:
         raise StopRequested
 
     env = dict(os.environ)
+    env.update(keys.env())
     env["CLFWATCH_PROBE_METRICS_PORT"] = str(metrics_port)
     env["CLFWATCH_PROBE_METRICS_HOST"] = args.host
     env["PYTHONUNBUFFERED"] = "1"
     targets, watchers = child_specs(args, metrics_port)
-    say(f"step 5/5: starting {len(targets) + len(watchers)} processes; logs in {LOG_DIR.resolve()}/")
+    say(f"step 6/6: starting {len(targets) + len(watchers)} processes; logs in {LOG_DIR.resolve()}/")
     children: list[Child] = []
     try:
         for group in (targets, watchers):
@@ -460,6 +530,9 @@ def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
         for child in children:
             url = child.spec.ready_url if child.spec.name == "prober" else child.spec.base_url
             say(f"  {child.spec.label:<20} {url}   (log: {child.spec.log_path})")
+        say(f"  admin password       {keys.admin_password}   ({keys.admin_from}; Admin page)")
+        say(f"  registration code    {keys.registration_code}   ({keys.code_from}; give it to the teams)")
+        say("  teams register on the dashboard's Register page or with curl (README, Self-service for teams)")
         say("press Ctrl-C to stop everything")
         died = watch(children, stop)
         if died is not None:

@@ -20,6 +20,8 @@ PAGES = (
     ("stress.py", "Stress", ":material/bolt:", False),
     ("drift.py", "Drift", ":material/trending_up:", False),
     ("live.py", "Live", ":material/speed:", False),
+    ("register.py", "Register", ":material/how_to_reg:", False),
+    ("my_team.py", "My team", ":material/badge:", False),
     ("admin.py", "Admin", ":material/admin_panel_settings:", False),
 )
 

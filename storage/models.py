@@ -33,6 +33,10 @@ NAMING_CONVENTION = {
 }
 
 NAME_MAX_CHARS = 64
+# Course team names such as "PROD_ML_FALL_25|IVANOV_PETROV", Cyrillic surnames included.
+TARGET_NAME_MAX_CHARS = 100
+# sha256 hex of a team key: the key itself is never stored.
+KEY_HASH_CHARS = 64
 URL_MAX_CHARS = 2048
 PATH_MAX_CHARS = 256
 DETAIL_MAX_CHARS = 300
@@ -78,7 +82,7 @@ class Target(Base):
     __tablename__ = "targets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS), unique=True)
+    name: Mapped[str] = mapped_column(String(TARGET_NAME_MAX_CHARS), unique=True)
     base_url: Mapped[str] = mapped_column(String(URL_MAX_CHARS))
     predict_path: Mapped[str] = mapped_column(String(PATH_MAX_CHARS), default="/predict")
     health_path: Mapped[str] = mapped_column(String(PATH_MAX_CHARS), default="/health")
@@ -91,6 +95,25 @@ class Target(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Registered by the team itself through the team API (its URL is held to the allowed networks).
+    self_service: Mapped[bool] = mapped_column(Boolean, default=False)
+    # sha256 hex of the team's key; the key is shown once and never stored.
+    key_hash: Mapped[str | None] = mapped_column(String(KEY_HASH_CHARS), unique=True, default=None)
+    key_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class TargetChange(Base):
+    """One change of a target: who, when, which fields. Never a value (tokens stay secret)."""
+
+    __tablename__ = "target_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # "operator", "team" or "admin"
+    fields: Mapped[list[str]] = mapped_column(JSON)  # names of the changed fields
 
 
 class Probe(Base):

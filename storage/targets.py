@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-import re
-from dataclasses import dataclass
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import NAME_MAX_CHARS, URL_MAX_CHARS, Target, utcnow
+from storage.models import TARGET_NAME_MAX_CHARS, URL_MAX_CHARS, Target, TargetChange, utcnow
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+NAME_MAX_CHARS = TARGET_NAME_MAX_CHARS
+Actor = Literal["operator", "team", "admin"]
+ACTORS: tuple[str, ...] = ("operator", "team", "admin")
+# 32 random bytes: far beyond guessing, short enough to paste into a curl line.
+TEAM_KEY_BYTES = 32
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 DEFAULT_PREDICT_PATH = "/predict"
 DEFAULT_HEALTH_PATH = "/health"
 DEFAULT_PROBABILITY_POINTER = "/probability"
@@ -37,6 +50,19 @@ class TargetView:
     has_token: bool
     registered_at: datetime
     active: bool
+    self_service: bool = False
+    key_issued_at: datetime | None = None
+    # Likely mistakes in the URL (e.g. the base URL already ends in the predict path).
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class TargetChangeView:
+    """One audited change: when, who, which fields (never a value)."""
+
+    at: datetime
+    actor: str
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,25 +77,71 @@ class ProbeTarget:
     request_template: str | None
     probability_pointer: str
     token: str | None = None
+    # Registered by the team: every probe must re-check its address against the allowed networks.
+    self_service: bool = False
 
     def __repr__(self) -> str:  # keeps the token out of logs and tracebacks
         return f"ProbeTarget(id={self.id}, name={self.name!r}, base_url={self.base_url!r})"
 
 
+def _char_problem(ch: str) -> str | None:
+    code = f"U+{ord(ch):04X}"
+    if ch in ZERO_WIDTH:
+        return f"a zero-width character ({code})"
+    if ch in BIDI_CONTROLS:
+        return f"a bidirectional control character ({code})"
+    if unicodedata.category(ch) == "Cc":
+        return f"a control character ({code})"
+    if ch != " " and not ch.isprintable():
+        return f"a non-printable character ({code})"
+    return None
+
+
+def normalise_name(name: str) -> str:
+    """NFC form of ``name``: the same letters typed two ways are one name."""
+    return unicodedata.normalize("NFC", name)
+
+
 def validate_name(name: str) -> str:
-    """A short, printable team name."""
-    name = name.strip()
-    if not name or len(name) > NAME_MAX_CHARS or not NAME_PATTERN.match(name):
+    """A team name: printable Unicode (``|`` and any script), NFC, 1-100 characters, no edge space."""
+    name = normalise_name(name)
+    shown = name[:TARGET_NAME_MAX_CHARS].encode("unicode_escape").decode("ascii")
+    if not name.strip():
+        raise TargetError("invalid name: it is empty; give 1-100 printable characters")
+    if name != name.strip():
+        raise TargetError(f"invalid name '{shown}': it starts or ends with a space; remove it")
+    if len(name) > TARGET_NAME_MAX_CHARS:
         raise TargetError(
-            f"invalid name {name[:NAME_MAX_CHARS]!r}: 1-{NAME_MAX_CHARS} characters, "
-            "letters, digits, space, '.', '_' or '-', starting with a letter or digit"
+            f"invalid name: {len(name)} characters, at most {TARGET_NAME_MAX_CHARS} allowed"
         )
+    for pos, ch in enumerate(name, 1):
+        problem = _char_problem(ch)
+        if problem:
+            raise TargetError(
+                f"invalid name '{shown}': {problem} at position {pos}; remove it"
+            )
     return name
 
 
+def _check_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
+    folded = name.casefold()
+    for other_id, other in session.execute(select(Target.id, Target.name)):
+        if other_id != except_id and other.casefold() == folded:
+            if other == name:
+                raise TargetError(f"a target named {name!r} exists already")
+            raise TargetError(
+                f"the name {name!r} is taken: it equals the existing target {other!r} "
+                "ignoring case; choose another name"
+            )
+
+
 def validate_url(url: str) -> str:
-    """An http(s) URL with a host, no query or fragment; returned without a trailing slash."""
-    url = url.strip()
+    """An http(s) URL with a host, no query or fragment, no whitespace; without trailing slash."""
+    for pos, ch in enumerate(url, 1):
+        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf"):
+            what = "a space" if ch == " " else f"a whitespace or control character (U+{ord(ch):04X})"
+            shown = url[:200].encode("unicode_escape").decode("ascii")
+            raise TargetError(f"invalid URL '{shown}': {what} at position {pos}; remove it")
     if len(url) > URL_MAX_CHARS:
         raise TargetError(f"URL longer than {URL_MAX_CHARS} characters")
     parts = urlsplit(url)
@@ -86,8 +158,26 @@ def validate_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def url_warnings(base_url: str, predict_path: str, health_path: str) -> list[str]:
+    """Likely mistakes in a valid target URL; empty when none. Warnings, not refusals."""
+    path = urlsplit(base_url).path.rstrip("/")
+    warnings = []
+    for what, suffix in (("predict", predict_path), ("health", health_path)):
+        suffix = suffix.rstrip("/")
+        if suffix and path.endswith(suffix):
+            base = base_url.rstrip("/")[: -len(suffix)] or base_url
+            warnings.append(
+                f"warning: the base URL {base_url} already ends in the {what} path {suffix}; "
+                f"probes will go to {base_url.rstrip('/')}{predict_path}. "
+                f"Did you mean the base URL {base}?"
+            )
+    return warnings
+
+
 def validate_path(path: str, what: str) -> str:
-    if not path.startswith("/") or any(c.isspace() for c in path):
+    if not path.startswith("/") or any(
+        c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in path
+    ):
         raise TargetError(f"invalid {what} {path[:100]!r}: must start with '/' and hold no spaces")
     return path
 
@@ -124,6 +214,9 @@ def _view(t: Target) -> TargetView:
         has_token=bool(t.token),
         registered_at=t.registered_at,
         active=t.active,
+        self_service=bool(t.self_service),
+        key_issued_at=t.key_issued_at,
+        warnings=tuple(url_warnings(t.base_url, t.predict_path, t.health_path)),
     )
 
 
@@ -138,8 +231,13 @@ def add_target(
     request_template: str | None = None,
     probability_pointer: str = DEFAULT_PROBABILITY_POINTER,
     registered_at: datetime | None = None,
+    self_service: bool = False,
 ) -> TargetView:
-    """Register a target; TargetError if anything is invalid or the name is taken."""
+    """Register a target; TargetError if anything is invalid or the name is taken.
+
+    ``self_service`` marks a team's own registration (team API, Register page).
+    The returned view's ``warnings`` name likely URL mistakes.
+    """
     name = validate_name(name)
     target = Target(
         name=name,
@@ -151,45 +249,141 @@ def add_target(
         probability_pointer=validate_pointer(probability_pointer),
         registered_at=registered_at or utcnow(),
         active=True,
+        self_service=self_service,
     )
-    if session.scalar(select(Target.id).where(Target.name == name)) is not None:
-        raise TargetError(f"a target named {name!r} exists already")
+    _check_name_free(session, name)
     session.add(target)
     session.flush()
     return _view(target)
 
 
 def _get(session: Session, name: str) -> Target:
-    target = session.scalar(select(Target).where(Target.name == name))
+    target = session.scalar(select(Target).where(Target.name == normalise_name(name)))
     if target is None:
-        raise TargetError(f"no target named {name[:NAME_MAX_CHARS]!r}")
+        raise TargetError(f"no target named {name[:TARGET_NAME_MAX_CHARS]!r}")
     return target
 
 
-def update_target(session: Session, name: str, **changes: object) -> TargetView:
-    """Change fields of a target (same validation as ``add_target``); token None keeps it."""
+def _audit(session: Session, target: Target, actor: str, fields: list[str]) -> None:
+    if actor not in ACTORS:
+        raise TargetError(f"unknown actor {actor!r}: one of {', '.join(ACTORS)}")
+    if fields:
+        session.add(TargetChange(target_id=target.id, at=utcnow(), actor=actor, fields=fields))
+
+
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "name": validate_name,
+    "base_url": validate_url,
+    "predict_path": lambda v: validate_path(v, "predict path"),
+    "health_path": lambda v: validate_path(v, "health path"),
+    "request_template": validate_template,
+    "probability_pointer": validate_pointer,
+}
+
+
+def update_target(
+    session: Session,
+    name: str,
+    /,
+    *,
+    actor: Actor | str = "operator",
+    clear_token: bool = False,
+    clear_template: bool = False,
+    **changes: object,
+) -> TargetView:
+    """Change fields of a target in place: id, registered_at and history stay.
+
+    ``token=None`` (or absent) keeps the stored token, ``clear_token`` removes it; likewise
+    ``clear_template``. Each call that changes something writes one audit row naming the
+    changed fields (never a value). TargetError on an invalid value or unknown field.
+    """
     target = _get(session, name)
-    validators = {
-        "base_url": validate_url,
-        "predict_path": lambda v: validate_path(v, "predict path"),
-        "health_path": lambda v: validate_path(v, "health path"),
-        "request_template": validate_template,
-        "probability_pointer": validate_pointer,
-        "name": validate_name,
-    }
+    changed: list[str] = []
     for key, value in changes.items():
         if key == "token":
-            if value is not None:
-                target.token = str(value) or None
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                raise TargetError("invalid token: give a non-empty token, or clear it instead")
+            if value != target.token:
+                target.token = value
+                changed.append("token")
             continue
-        if key in ("active", "registered_at"):
-            setattr(target, key, value)
+        if key == "active":
+            if bool(value) != target.active:
+                target.active = bool(value)
+                changed.append("active")
             continue
-        if key not in validators:
+        if key not in _VALIDATORS:
             raise TargetError(f"unknown target field {key!r}")
-        setattr(target, key, validators[key](value))  # type: ignore[operator,arg-type]
+        if value is None:
+            continue
+        new = _VALIDATORS[key](value)
+        if key == "name":
+            _check_name_free(session, new, except_id=target.id)
+        if new != getattr(target, key):
+            setattr(target, key, new)
+            changed.append(key)
+    if clear_token and target.token is not None:
+        if "token" in changed:
+            raise TargetError("give either a new token or clear it, not both")
+        target.token = None
+        changed.append("token")
+    if clear_template and target.request_template is not None:
+        if "request_template" in changed:
+            raise TargetError("give either a new template or clear it, not both")
+        target.request_template = None
+        changed.append("request_template")
+    _audit(session, target, actor, changed)
     session.flush()
     return _view(target)
+
+
+def get_target_by_id(session: Session, target_id: int) -> TargetView:
+    """One target by id, without its token; TargetError if unknown."""
+    target = session.get(Target, target_id)
+    if target is None:
+        raise TargetError(f"no target with id {target_id}")
+    return _view(target)
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def issue_team_key(session: Session, name: str, *, actor: Actor | str) -> str:
+    """A new random key for the team; only its hash is stored, the old key stops working.
+
+    The key is returned once: nobody can read it back later.
+    """
+    target = _get(session, name)
+    key = secrets.token_urlsafe(TEAM_KEY_BYTES)
+    target.key_hash = _key_hash(key)
+    target.key_issued_at = utcnow()
+    _audit(session, target, actor, ["key"])
+    session.flush()
+    return key
+
+
+def target_for_key(session: Session, key: str) -> TargetView | None:
+    """The target whose key this is, or None. Looked up by hash, confirmed in constant time."""
+    if not key:
+        return None
+    digest = _key_hash(key)
+    target = session.scalar(select(Target).where(Target.key_hash == digest))
+    if target is None or not hmac.compare_digest(target.key_hash or "", digest):
+        return None
+    return _view(target)
+
+
+def target_changes(session: Session, target_id: int) -> list[TargetChangeView]:
+    """The audited changes of one target, newest first; empty list when none."""
+    rows = session.scalars(
+        select(TargetChange)
+        .where(TargetChange.target_id == target_id)
+        .order_by(TargetChange.at.desc(), TargetChange.id.desc())
+    )
+    return [TargetChangeView(at=r.at, actor=r.actor, fields=tuple(r.fields)) for r in rows]
 
 
 def set_active(session: Session, name: str, active: bool) -> TargetView:
@@ -234,6 +428,7 @@ def probe_targets(session: Session, *, ids: list[int] | None = None) -> list[Pro
             request_template=t.request_template,
             probability_pointer=t.probability_pointer,
             token=t.token,
+            self_service=bool(t.self_service),
         )
         for t in session.scalars(query)
     ]

@@ -1,7 +1,7 @@
 """alerts: incidents, alert channels and alert deliveries
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02 22:30:00
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from storage.models import UTCDateTime
 
 revision = "0004"
-down_revision = "0002"  # re-chained after 0003 at merge
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

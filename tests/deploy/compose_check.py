@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from clfwatch.settings import ENV_PREFIX, Settings
+from clfwatch.settings import DEFAULT_API_PORT, ENV_PREFIX, Settings
 
 COMPOSE_FILE = "docker-compose.yml"
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "CLFWATCH_ADMIN_PASSWORD")
@@ -39,7 +39,7 @@ IMAGE_PORTS = {"postgres": 5432, "prom/prometheus": 9090, "prom/alertmanager": 9
 ALERTMANAGER_IMAGE = "prom/alertmanager"
 ALERTMANAGER_CONFIG = "/etc/alertmanager/alertmanager.yml"
 # Defaults of the clfwatch commands that open a port (interfaces brief), if the parser has none.
-COMMAND_PORTS = {("service", "serve"): 8080, ("dashboard",): 8501}
+COMMAND_PORTS = {("service", "serve"): 8080, ("dashboard",): 8501, ("api",): DEFAULT_API_PORT}
 EVIDENTLY_DEFAULT_PORT = 8000
 PYTHON_BASE = "python:3.11-slim"
 DUMMY_SECRET = "not-a-placeholder-4f2a"

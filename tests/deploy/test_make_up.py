@@ -166,13 +166,14 @@ DEMO_TARGETS = {up.REFERENCE_TARGET, up.SLOW_TARGET, up.FLAKY_TARGET}
 def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     copy_worktree(REPO_ROOT, repo)
-    service, slow, flaky, metrics, dashboard, slow_moved = distinct_free_ports(6)
+    service, slow, flaky, metrics, dashboard, slow_moved, api = distinct_free_ports(7)
     ports = {
         "service": service,
         "slow": slow,
         "flaky": flaky,
         "prober-metrics": metrics,
         "dashboard": dashboard,
+        "api": api,
     }
     db_url = f"sqlite:///{tmp_path / 'up.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
@@ -184,6 +185,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         f"{base}:{metrics}/metrics",
         f"{base}:{dashboard}/_stcore/health",
         f"{base}:{slow}/health",
+        f"{base}:{api}/health",
     ]
     proc = start_make_up(repo, env, ports, log)
     try:
@@ -198,7 +200,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
             log,
         )
         running = processes_under(repo)
-        assert len(running) >= 6, running  # make, up, service, two demos, prober, dashboard
+        assert len(running) >= 7, running  # make, up, service, two demos, prober, API, dashboard
         listening = listening_sockets(list(running))
         assert {port for _, port in listening} >= set(ports.values())
         assert all(address == LOOPBACK_V4 for address, _ in listening), listening
@@ -210,8 +212,16 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         assert "was killed" not in said, said[-3000:]  # everything stopped on SIGTERM, in the grace time
         wait_gone(repo)
         assert all(not answers(u) for u in urls)
-        for name in ("service", "demo-slow", "demo-flaky", "prober", "dashboard"):
+        for name in ("service", "demo-slow", "demo-flaky", "prober", "api", "dashboard"):
             assert (repo / "var" / "logs" / f"{name}.log").is_file()
+        # The admin password and the registration code: made once, mode 0600, printed.
+        made = {}
+        for file_name in (up.ADMIN_PASSWORD_FILE, up.REGISTRATION_CODE_FILE):
+            path = repo / "var" / file_name
+            assert path.stat().st_mode & 0o777 == 0o600
+            made[file_name] = path.read_text().strip()
+            assert len(made[file_name]) >= 20 and made[file_name] in said
+        assert f"team API             {base}:{api}" in said
         first_urls, _, samples = target_state(db_url)
         assert set(first_urls) == DEMO_TARGETS and samples > 0
 
@@ -222,6 +232,22 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         wait_until(lambda: "press Ctrl-C" in log.read_text(), START_TIMEOUT_S, "the second start", proc, log)
         said = log.read_text()
         assert "reference model found" in said and "already loaded" in said, said
+        for file_name, value in made.items():  # reused, not made again
+            assert (repo / "var" / file_name).read_text().strip() == value and value in said
+        code = made[up.REGISTRATION_CODE_FILE]
+        registered = httpx.post(
+            f"{base}:{api}/api/v1/teams",
+            json={"name": "team-up", "url": "http://127.0.0.1:9/", "registration_code": code},
+            timeout=10,
+        )
+        # make up keeps the default networks: a loopback URL is refused, with the right code.
+        assert registered.status_code == 422 and "loopback" in registered.json()["detail"], registered.text
+        wrong = httpx.post(
+            f"{base}:{api}/api/v1/teams",
+            json={"name": "team-up", "url": "http://127.0.0.1:9/", "registration_code": code + "x"},
+            timeout=10,
+        )
+        assert wrong.status_code == 403
         second_urls, _, samples_again = target_state(db_url)
         assert second_urls == {**first_urls, up.SLOW_TARGET: f"{base}:{slow_moved}"}
         assert samples_again == samples

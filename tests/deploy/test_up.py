@@ -260,3 +260,30 @@ def test_parser_defaults_match_the_agreed_ports() -> None:
     )
     assert args.prober_metrics_port is None  # falls back to CLFWATCH_PROBE_METRICS_PORT
     assert isinstance(args, argparse.Namespace)
+
+
+def test_secrets_are_made_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
+    settings = Settings(database_url="sqlite:///unused.db")
+    first = up.ensure_secrets(settings, tmp_path)
+    assert first.admin_password != first.registration_code
+    for name, value in ((up.ADMIN_PASSWORD_FILE, first.admin_password),
+                        (up.REGISTRATION_CODE_FILE, first.registration_code)):
+        path = tmp_path / name
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.read_text().strip() == value and len(value) >= 20
+    assert "generated into" in first.admin_from
+    (tmp_path / up.ADMIN_PASSWORD_FILE).chmod(0o644)
+    again = up.ensure_secrets(settings, tmp_path)
+    assert again.env() == first.env()
+    assert "kept in" in again.code_from
+    assert (tmp_path / up.ADMIN_PASSWORD_FILE).stat().st_mode & 0o777 == 0o600  # mode restored
+
+
+def test_secrets_from_the_environment_win_and_are_not_written(tmp_path: Path) -> None:
+    settings = Settings(database_url="sqlite:///unused.db", admin_password="pw-7f3a9c1d",  # type: ignore[arg-type]
+                        registration_code="course-code-4411")
+    found = up.ensure_secrets(settings, tmp_path)
+    assert found.env() == {"CLFWATCH_ADMIN_PASSWORD": "pw-7f3a9c1d",
+                           "CLFWATCH_REGISTRATION_CODE": "course-code-4411"}
+    assert "from CLFWATCH_REGISTRATION_CODE" in found.code_from
+    assert list(tmp_path.iterdir()) == []

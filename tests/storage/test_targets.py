@@ -50,7 +50,7 @@ def test_good_urls_are_normalised(url: str, expected: str) -> None:
     assert validate_url(url) == expected
 
 
-@pytest.mark.parametrize("name", ["", " ", "x" * 65, "-lead", "tab\there", "bell\x07", "a/b", "ünï"])
+@pytest.mark.parametrize("name", ["", " ", "x" * 101, " lead", "trail ", "tab\there", "bell\x07"])
 def test_bad_names_are_refused(name: str) -> None:
     with pytest.raises(TargetError):
         validate_name(name)
@@ -94,4 +94,4 @@ def test_lifecycle_and_token_stays_hidden(db_url: str) -> None:
 )
 def test_bad_target_shapes_are_refused(db_url: str, field: str, value: str) -> None:
     with session_scope(db_url) as s, pytest.raises(TargetError):
-        add_target(s, name="t", base_url="http://127.0.0.1:1", **{field: value})
+        add_target(s, name="t", base_url="http://127.0.0.1:1", **{field: value})  # type: ignore[arg-type]

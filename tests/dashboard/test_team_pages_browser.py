@@ -1,0 +1,113 @@
+"""A team registers on the Register page and signs in on My team: real ``clfwatch dashboard``, Chromium."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
+
+from storage.engine import engine_for, session_scope, upgrade_database
+from storage.models import Target
+from tests.conftest import free_port
+from tests.dashboard.conftest import REPO_ROOT
+from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.servers import process
+
+CODE = "course-code-b7e1"
+# Cyrillic, the course's "|", and markdown that must show as typed, not as emphasis.
+TEAM_NAME = "PROD_ML_FALL_25|ИВАНОВ_*ПЕТРОВ*"
+NEW_URL = "http://127.0.0.1:9/moved"
+
+
+@pytest.fixture(scope="module")
+def db_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('team-pages') / 'clfwatch.db'}"
+    upgrade_database(url)
+    yield url
+    engine_for(url).dispose()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(CLFWATCH_DATABASE_URL=db_file, DO_NOT_TRACK="1", CLFWATCH_REGISTRATION_CODE=CODE,
+               CLFWATCH_SELF_SERVICE_NETWORKS="127.0.0.0/8")
+    log_path = tmp_path_factory.mktemp("team-pages-log") / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
+    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
+                 timeout_s=START_TIMEOUT_S):
+        yield base
+    log_text = log_path.read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-2000:]
+    assert CODE not in log_text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    yield context.new_page()
+    context.close()
+
+
+def fill(page: Page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")
+
+
+def test_register_then_sign_in_on_my_team(dashboard_url: str, db_file: str, page: Page,
+                                          tmp_path: Path) -> None:
+    page.goto(dashboard_url + "/register")
+    page.wait_for_selector("text=Register your team", timeout=RENDER_TIMEOUT_MS)
+    fill(page, "Team name", TEAM_NAME)
+    fill(page, "Base URL of your service", "http://127.0.0.1:9")
+    fill(page, "Registration code (from your instructor)", "wrong-code")
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_selector("text=wrong registration code", timeout=RENDER_TIMEOUT_MS)
+
+    fill(page, "Registration code (from your instructor)", CODE)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_selector("text=Your team key", timeout=RENDER_TIMEOUT_MS)
+    body = page.inner_text("body")
+    assert f"Registered {TEAM_NAME}" in body  # markdown shown as typed
+    key = page.locator("[data-testid='stCode'] code").first.inner_text().strip()
+    assert len(key) >= 32
+    with session_scope(db_file) as session:
+        stored = session.scalars(select(Target)).one()
+        assert stored.name == TEAM_NAME and stored.self_service is True
+        assert key not in (stored.key_hash or "")
+
+    page.goto(dashboard_url + "/my_team")
+    page.wait_for_selector("text=Team key", timeout=RENDER_TIMEOUT_MS)
+    fill(page, "Team key", "not-the-key")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=missing or unknown team key", timeout=RENDER_TIMEOUT_MS)
+    fill(page, "Team key", key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=Changes to your target", timeout=RENDER_TIMEOUT_MS)
+    body = page.inner_text("body")
+    assert TEAM_NAME in body and "No failed probes." in body
+    assert page.locator("h3 em").count() == 0  # the asterisks did not become emphasis
+    assert key not in page.content()  # the key is not echoed back once signed in
+
+    fill(page, "Base URL", NEW_URL)
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_selector("text=Saved: url.", timeout=RENDER_TIMEOUT_MS)
+    with session_scope(db_file) as session:
+        assert session.scalars(select(Target)).one().base_url == NEW_URL
+    assert "base_url" in page.inner_text("body")  # the audit row on the page
