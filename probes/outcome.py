@@ -20,9 +20,11 @@ HTTP_ERROR = "http_error"
 BAD_BODY = "bad_body"
 TOO_LARGE = "too_large"
 PROTOCOL_ERROR = "protocol_error"
-OUTCOMES = (OK, TIMEOUT, CONNECT_ERROR, HTTP_ERROR, BAD_BODY, TOO_LARGE, PROTOCOL_ERROR)
+# A self-registered target whose host resolves outside the allowed networks: never sent.
+REFUSED_ADDRESS = "refused_address"
+OUTCOMES = (OK, TIMEOUT, CONNECT_ERROR, HTTP_ERROR, BAD_BODY, TOO_LARGE, PROTOCOL_ERROR, REFUSED_ADDRESS)
 # Transport failures a request can end with before any usable answer.
-TRANSPORT_ERRORS = (TIMEOUT, CONNECT_ERROR, PROTOCOL_ERROR, TOO_LARGE)
+TRANSPORT_ERRORS = (TIMEOUT, CONNECT_ERROR, PROTOCOL_ERROR, TOO_LARGE, REFUSED_ADDRESS)
 
 HEALTH = "health"
 PREDICT = "predict"
@@ -67,7 +69,7 @@ def decide_outcome(
     predict probe is ok on 200 with a finite number in [0, 1] at ``pointer`` and, when the
     answer carries a top-level ``id``, the id that was sent.
     """
-    if error in (TIMEOUT, CONNECT_ERROR, PROTOCOL_ERROR):
+    if error in (TIMEOUT, CONNECT_ERROR, PROTOCOL_ERROR, REFUSED_ADDRESS):
         return Verdict(error, error_detail or error.replace("_", " "))
     if status_code is None:
         return Verdict(PROTOCOL_ERROR, error_detail or "no status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from probes.outcome import HEALTH, OK, PREDICT, decide_outcome
+from clfwatch.netguard import AddressRefused, AllowedNetworks, resolve_allowed
+from probes.outcome import CONNECT_ERROR, HEALTH, OK, PREDICT, REFUSED_ADDRESS, decide_outcome
 from probes.request import Exchange, build_predict_body, send_probe
 from storage.evalset import EvalText
 from storage.models import BODY_EXCERPT_MAX_CHARS
@@ -63,11 +65,21 @@ async def probe_target(
     sample: EvalText | None,
     timeout_s: float,
     cap_bytes: int,
+    networks: AllowedNetworks | None = None,
 ) -> ProbeRow:
-    """Send one health or predict probe and turn its answer into a row."""
+    """Send one health or predict probe and turn its answer into a row.
+
+    ``networks`` is where a self-registered target may lead; its host is resolved and checked
+    before every probe, since DNS can change after registration.
+    """
     request = build_request(client, prepared, kind, sample)
     started_at = datetime.now(UTC)
-    exchange: Exchange = await send_probe(client, request, timeout_s=timeout_s, cap_bytes=cap_bytes)
+    refused = None
+    if prepared.target.self_service and networks is not None:
+        refused = await pin_allowed_address(request, networks, timeout_s=timeout_s)
+    exchange: Exchange = refused or await send_probe(
+        client, request, timeout_s=timeout_s, cap_bytes=cap_bytes
+    )
     verdict = decide_outcome(
         kind=kind,
         status_code=exchange.status_code,
@@ -98,3 +110,29 @@ async def probe_target(
 def body_excerpt(body: bytes) -> str:
     """The start of a failed answer as text, for the team's own page: what their server said."""
     return body[:BODY_EXCERPT_MAX_CHARS].decode("utf-8", errors="replace")
+
+
+async def pin_allowed_address(
+    request: httpx.Request, networks: AllowedNetworks, *, timeout_s: float
+) -> Exchange | None:
+    """Point ``request`` at its host's checked address, or say why the probe is not sent.
+
+    The request then connects to the very address that was checked (a second lookup could
+    answer otherwise: DNS rebinding), keeps its ``Host`` header, and TLS still verifies the
+    certificate for the host name (``sni_hostname``). The prober never follows redirects, so
+    a redirect cannot lead anywhere either.
+    """
+    host = request.url.host
+    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(timeout_s):
+            addresses = await resolve_allowed(host, port, networks)
+    except AddressRefused as exc:
+        return Exchange(None, None, None, REFUSED_ADDRESS, str(exc)[:200])
+    except (OSError, TimeoutError, UnicodeError):
+        return Exchange(None, None, None, CONNECT_ERROR, "host name does not resolve")
+    address = addresses[0]
+    if address != host:
+        request.url = request.url.copy_with(host=address)
+        request.extensions = {**request.extensions, "sni_hostname": host}
+    return None

@@ -146,6 +146,7 @@ class Prober:
         self._targets: dict[int, PreparedTarget] = {}
         self._samples: list[EvalText] = []
         self._semaphore = asyncio.Semaphore(settings.probe_concurrency)
+        self._networks = settings.allowed_networks  # where self-registered targets may lead
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self._open_done = False
@@ -388,6 +389,7 @@ class Prober:
                 sample=sample,
                 timeout_s=self.settings.probe_timeout_s,
                 cap_bytes=self.settings.probe_max_body_bytes,
+                networks=self._networks,
             )
         self._record(prepared.target, row)
 
