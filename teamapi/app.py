@@ -78,6 +78,13 @@ class PatchBody(BaseModel):
     probability_pointer: str | None = Field(None, max_length=1000)
 
 
+class NotificationBody(BaseModel):
+    """``POST /api/v1/teams/me/notifications``: one Apprise URL (json://, mailto://, tgram://, ...)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(max_length=2000)
+
+
 class ApiMetrics:
     """The API's own Prometheus metrics, in a registry of their own."""
 
@@ -313,6 +320,22 @@ def create_app(settings: Settings) -> FastAPI:
         with session() as s:
             key = service.rotate_key(s, team)
         return {"id": team, "key": key}
+
+    @app.post(f"{API_PREFIX}/teams/me/notifications", status_code=201)
+    def add_notification(body: NotificationBody, team: TeamId) -> dict[str, Any]:
+        with session() as s:
+            return service.add_notification(s, settings, team, body.url)
+
+    @app.get(f"{API_PREFIX}/teams/me/notifications")
+    def notifications(team: TeamId) -> list[dict[str, Any]]:
+        with session() as s:
+            return service.list_notifications(s, team)
+
+    @app.delete(f"{API_PREFIX}/teams/me/notifications/{{channel_id}}", status_code=204)
+    def remove_notification(channel_id: int, team: TeamId) -> Response:
+        with session() as s:
+            service.remove_notification(s, team, channel_id)
+        return Response(status_code=204)
 
     @app.get(f"{API_PREFIX}/board")
     def board() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from slowapi import Limiter
 from slowapi.util import get_remote_address
 from sqlalchemy.orm import Session
 
+from alerts import channels
 from clfwatch.netguard import AddressRefused, check_url
 from clfwatch.settings import Settings
 from scoring.board import Scoreboard, TargetScore, grade_now
@@ -412,3 +413,44 @@ def badge_svg(
         f'<text x="{left / 2}" y="14">{label}</text>'
         f'<text x="{left + right / 2}" y="14">{value}</text></g></svg>'
     )
+
+
+# Apprise schemes that post to a host the team names: the same SSRF guard as its target's URL.
+WEBHOOK_SCHEMES = {"json": "http", "jsons": "https", "xml": "http", "xmls": "https",
+                   "form": "http", "forms": "https"}
+
+
+def add_notification(session: Session, settings: Settings, target_id: int, url: str) -> dict[str, Any]:
+    """Add an Apprise channel for the team's own target; Invalid with Apprise's reason.
+
+    Blocking (Apprise loads its plugins once): the API calls it from a sync route.
+    """
+    scheme, _, rest = url.strip().partition("://")
+    web = WEBHOOK_SCHEMES.get(scheme.lower())
+    if web is not None:
+        try:
+            check_url(f"{web}://{rest}", settings.allowed_networks)
+        except AddressRefused as exc:
+            raise Invalid(f"notification URL refused: {exc}") from None
+    try:
+        view = channels.add_channel(session, target_id, url)
+    except channels.ChannelURLError as exc:
+        raise Invalid(str(exc)) from None
+    return _channel_document(view)
+
+
+def list_notifications(session: Session, target_id: int) -> list[dict[str, Any]]:
+    """The team's own channels, masked: a URL once given is never shown back in full."""
+    return [_channel_document(v) for v in channels.list_channels(session, target_id)]
+
+
+def remove_notification(session: Session, target_id: int, channel_id: int) -> None:
+    """Delete one of the team's own channels; another target's reads as "no such channel"."""
+    try:
+        channels.remove_channel(session, channel_id, target_id=target_id)
+    except channels.ChannelError:
+        raise NotFound(f"no notification channel {channel_id} on your team") from None
+
+
+def _channel_document(view: channels.ChannelView) -> dict[str, Any]:
+    return {"id": view.id, "url": view.masked, "created_at": _iso(view.created_at)}

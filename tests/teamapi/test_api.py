@@ -272,3 +272,40 @@ def test_board_badge_health_and_metrics(api: httpx.Client) -> None:
     badge_route = "/api/v1/teams/{target_id}/badge.svg"
     assert f'clfwatch_api_requests_total{{method="GET",route="{badge_route}",status="200"}}' in metrics
     assert "clfwatch_api_registrations_total 1.0" in metrics
+
+
+def test_a_team_manages_its_own_notification_channels(api: httpx.Client) -> None:
+    ours = register(api, "PROD_ML_FALL_25|OWN_CHANNELS").json()
+    theirs = register(api, "PROD_ML_FALL_25|OTHER_TEAM").json()
+    channels = f"{ME}/notifications"
+    secret_url = "json://127.0.0.1:9/hook?token=s3cret-hook-token"
+
+    r = api.post(channels, json={"url": secret_url}, headers=bearer(ours["key"]))
+    assert r.status_code == 201, r.text
+    added = r.json()
+    assert set(added) == {"id", "url", "created_at"}
+    assert "s3cret" not in added["url"] and added["url"].startswith("json://127.0.0.1")
+
+    listed = api.get(channels, headers=bearer(ours["key"])).json()
+    assert [c["id"] for c in listed] == [added["id"]] and "s3cret" not in str(listed)
+    assert api.get(channels, headers=bearer(theirs["key"])).json() == []  # not visible to another team
+
+    # Another team cannot remove it, and learns nothing from trying.
+    r = api.delete(f"{channels}/{added['id']}", headers=bearer(theirs["key"]))
+    assert r.status_code == 404 and "s3cret" not in r.text
+    r = api.post(channels, json={"url": "nosuchscheme://x"}, headers=bearer(ours["key"]))
+    assert r.status_code == 422 and "Apprise" in r.json()["detail"]
+    assert api.post(channels, json={"url": secret_url}).status_code == 401  # no key: nothing
+    assert api.delete(f"{channels}/{added['id']}", headers=bearer(ours["key"])).status_code == 204
+    assert api.get(channels, headers=bearer(ours["key"])).json() == []
+
+
+def test_a_team_webhook_may_not_lead_outside_the_networks(start_api: Api) -> None:
+    """A json:// hook outside the networks is refused, as a target URL there would be."""
+    # TEST-NET-3 stands for the course's network: checked without DNS, never called here.
+    api = start_api(registration_code=CODE, self_service_networks="203.0.113.0/24")
+    r = register(api, "PROD_ML_FALL_25|PUBLIC_ONLY", url="http://203.0.113.7:8000")
+    assert r.status_code == 201, r.text
+    r = api.post(f"{ME}/notifications", json={"url": "json://127.0.0.1:5432/hook"},
+                 headers=bearer(r.json()["key"]))
+    assert r.status_code == 422 and "127.0.0.1" in r.json()["detail"], r.text
