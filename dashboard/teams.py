@@ -104,3 +104,24 @@ def new_key(settings: Settings, key: str) -> str:
     team = _team_id(settings, key)
     with session_scope(settings.database_url) as session:
         return service.rotate_key(session, team)
+
+
+def notifications(settings: Settings, key: str) -> list[dict[str, Any]]:
+    """``GET /api/v1/teams/me/notifications``: the team's own channels, masked."""
+    team = _team_id(settings, key)
+    with session_scope(settings.database_url) as session:
+        return service.list_notifications(session, team)
+
+
+def add_notification(settings: Settings, key: str, url: str) -> dict[str, Any]:
+    """``POST /api/v1/teams/me/notifications``: checked by Apprise and the network guard."""
+    team = _team_id(settings, key)
+    with session_scope(settings.database_url) as session:
+        return service.add_notification(session, settings, team, url)
+
+
+def remove_notification(settings: Settings, key: str, channel_id: int) -> None:
+    """``DELETE /api/v1/teams/me/notifications/ID``: only the team's own."""
+    team = _team_id(settings, key)
+    with session_scope(settings.database_url) as session:
+        service.remove_notification(session, team, channel_id)

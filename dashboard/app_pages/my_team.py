@@ -154,3 +154,38 @@ if st.button("Make a new key (the old one stops working at once)", key="team_rot
         st.session_state[KEY_STATE] = fresh
         st.session_state[NEW_KEY_STATE] = fresh
         st.rerun()
+
+st.markdown("**Tell us where to tell you**")
+st.caption("When your classifier goes down, and when it is back, a message goes to each channel below. "
+           "A channel is an Apprise URL: `tgram://BOT_TOKEN/CHAT_ID`, `mailto://user:password@example.com`, "
+           "`json://your-host/hook`, ... (https://github.com/caronc/apprise/wiki). It is never shown back "
+           "in full.")
+try:
+    own_channels = teams.notifications(settings, key)
+except TeamError as exc:
+    st.error(str(exc))
+    own_channels = []
+for channel in own_channels:
+    c1, c2 = st.columns([5, 1])
+    c1.text(f"{channel['url']}  (added {channel['created_at']})")
+    if c2.button("Remove", key=f"team_channel_remove_{channel['id']}"):
+        try:
+            teams.remove_notification(settings, key, int(channel["id"]))
+        except TeamError as exc:
+            st.error(str(exc))
+        else:
+            ui.flash_success("Channel removed.")
+if not own_channels:
+    st.caption("No channels yet: nobody is told when your classifier goes down.")
+with st.form("team_channel_add", clear_on_submit=True):
+    channel_url = st.text_input("Apprise URL", type="password", key="team_channel_url")
+    add = st.form_submit_button("Add channel")
+if add and channel_url.strip():
+    try:
+        teams.add_notification(settings, key, channel_url)
+    except TeamError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        ui.show_error(exc)
+    else:
+        ui.flash_success("Channel added; you will get a message when an incident opens or ends.")
