@@ -116,11 +116,11 @@ def schema_revisions(url: str) -> tuple[str | None, str]:
 
     Raises OperationalError when the database does not answer.
     """
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # runs before every command: no noise
     from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the check runs before every command
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
     head = ScriptDirectory.from_config(config).get_current_head() or ""
