@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from clfwatch.commands import CommandError
 from clfwatch.logs import setup_logging
-from clfwatch.settings import SettingsError, get_settings
+from clfwatch.settings import Settings, SettingsError, get_settings
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a command cut off by a pipe
 
@@ -33,6 +33,54 @@ COMMAND_MODULES = (
     "clfwatch.commands.dashboard",
     "clfwatch.commands.api",
 )
+
+# Command groups that need no database, or (db) manage the schema themselves.
+NO_DATABASE_GROUPS = frozenset({"db", "service"})
+
+
+def ensure_database_schema(args: argparse.Namespace, settings: Settings) -> None:
+    """Before any command that uses the database: SQLite is migrated on first use (one line on
+    stderr); any other database not at the newest schema stops the command with one line
+    naming ``clfwatch db upgrade``. An unreachable database is left to the command.
+    """
+    if args.group in NO_DATABASE_GROUPS:
+        return
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from storage.engine import engine_for, schema_revisions, upgrade_database
+
+    url = settings.database_url
+    parsed = make_url(url)
+    sqlite_file = None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        sqlite_file = Path(str(parsed.database))
+    created = sqlite_file is not None and not sqlite_file.exists()
+    try:
+        current, head = schema_revisions(url)
+    except OperationalError:
+        if created and sqlite_file is not None and sqlite_file.exists():
+            engine_for(url).dispose()
+            sqlite_file.unlink()
+        return
+    if current == head:
+        return
+    if sqlite_file is None:
+        state = "was never migrated" if current is None else f"is at schema {current}, not {head}"
+        raise CommandError(f"the database {parsed.render_as_string(hide_password=True)} {state}; "
+                           "run: clfwatch db upgrade", exit_code=2)
+    try:
+        upgrade_database(url)
+    except Exception:
+        if created and sqlite_file.exists():
+            engine_for(url).dispose()
+            sqlite_file.unlink()
+        raise CommandError(f"could not migrate the SQLite database {sqlite_file}; "
+                           "run: clfwatch db upgrade") from None
+    print(f"clfwatch: migrated the SQLite database {sqlite_file} to the newest schema ({head})",
+          file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
         setup_logging(settings.log_level)
+        ensure_database_schema(args, settings)
         code = int(args.handler(args, settings) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
     except BrokenPipeError:

@@ -109,3 +109,21 @@ def upgrade_database(url: str) -> None:
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
+
+
+def schema_revisions(url: str) -> tuple[str | None, str]:
+    """(the database's alembic revision or None when never migrated, the newest revision).
+
+    Raises OperationalError when the database does not answer.
+    """
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # runs before every command: no noise
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
+    head = ScriptDirectory.from_config(config).get_current_head() or ""
+    with engine_for(url).connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head

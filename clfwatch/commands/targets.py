@@ -1,9 +1,10 @@
-"""``clfwatch targets add|list|remove|set-active``."""
+"""``clfwatch targets add|update|key|list|remove|set-active``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 
 from clfwatch.commands import CommandError
@@ -14,10 +15,13 @@ from storage.targets import (
     DEFAULT_PREDICT_PATH,
     DEFAULT_PROBABILITY_POINTER,
     TargetError,
+    TargetView,
     add_target,
+    issue_team_key,
     list_targets,
     remove_target,
     set_active,
+    update_target,
 )
 
 
@@ -46,6 +50,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("--probability-pointer", default=DEFAULT_PROBABILITY_POINTER)
     add.add_argument("--registered-at", type=parse_time, help="ISO 8601 with zone; default now")
     add.set_defaults(handler=run_add)
+
+    up = sub.add_parser("update", help="change a classifier in place; id, history and lifetime stay")
+    up.add_argument("name")
+    up.add_argument("--name", dest="new_name", metavar="NEW", help="new team name")
+    up.add_argument("--url", help="new base URL, http or https")
+    tok = up.add_mutually_exclusive_group()
+    tok.add_argument("--token", help="new bearer token sent to the target (never listed)")
+    tok.add_argument("--no-token", action="store_true", help="send no token any more")
+    up.add_argument("--predict-path")
+    up.add_argument("--health-path")
+    tpl = up.add_mutually_exclusive_group()
+    tpl.add_argument("--template", help="request body, JSON with {text} and {id} placeholders")
+    tpl.add_argument("--no-template", action="store_true", help="back to the contract's body")
+    up.add_argument("--probability-pointer")
+    up.set_defaults(handler=run_update)
+
+    key = sub.add_parser("key", help="issue a new team key (the old one stops working)")
+    key.add_argument("name")
+    key.set_defaults(handler=run_key)
 
     ls = sub.add_parser("list", help="list registered classifiers")
     ls.add_argument("--format", choices=("table", "json"), default="table")
@@ -77,22 +100,66 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
             )
     except TargetError as exc:
         raise CommandError(str(exc)) from None
+    _warn(view)
     print(f"registered {view.name} at {view.base_url}")
+    return 0
+
+
+def _warn(view: TargetView) -> None:
+    for warning in view.warnings:
+        print(f"clfwatch: {warning}", file=sys.stderr)
+
+
+def run_update(args: argparse.Namespace, settings: Settings) -> int:
+    changes = {
+        "name": args.new_name,
+        "base_url": args.url,
+        "token": args.token,
+        "predict_path": args.predict_path,
+        "health_path": args.health_path,
+        "request_template": args.template,
+        "probability_pointer": args.probability_pointer,
+    }
+    try:
+        with session_scope(settings.database_url) as session:
+            view = update_target(
+                session, args.name, actor="operator", clear_token=args.no_token,
+                clear_template=args.no_template, **changes,
+            )
+    except TargetError as exc:
+        raise CommandError(str(exc)) from None
+    _warn(view)
+    print(f"updated {view.name} (id {view.id}) at {view.base_url}")
+    return 0
+
+
+def run_key(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        with session_scope(settings.database_url) as session:
+            key = issue_team_key(session, args.name, actor="operator")
+    except TargetError as exc:
+        raise CommandError(str(exc)) from None
+    print(key)
+    print("clfwatch: the key is shown once; the previous key no longer works", file=sys.stderr)
     return 0
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
         views = list_targets(session)
+    now = datetime.now(UTC)
     rows = [
         {
+            "id": v.id,
             "name": v.name,
             "url": v.base_url,
             "predict_path": v.predict_path,
             "health_path": v.health_path,
             "token": "set" if v.has_token else "none",
-            "registered_at": v.registered_at.isoformat(),
+            "registered_at": v.registered_at.astimezone(UTC).isoformat(),
+            "lifetime_s": round(max(0.0, (now - v.registered_at).total_seconds()), 1),
             "active": v.active,
+            "self_service": v.self_service,
         }
         for v in views
     ]

@@ -42,7 +42,7 @@ def test_targets_add_list_and_token_never_listed(cli_env: dict[str, str], db_url
     [
         ("team-b", "ftp://127.0.0.1"),
         ("team-b", "not a url"),
-        ("bad/name", "http://127.0.0.1:1"),
+        ("bad\u202ename", "http://127.0.0.1:1"),  # bidi control; "/" is allowed now
         ("team-b", "http://127.0.0.1:1", "--registered-at", "2026-01-01T00:00:00"),
         ("team-b", "http://127.0.0.1:1", "--template", '{"q": 1}'),
     ],
