@@ -29,6 +29,7 @@ from scoring.board import Scoreboard, TargetScore, grade_now
 from scoring.rules import RulesError
 from storage.targets import (
     TargetError,
+    TargetView,
     add_target,
     get_target_by_id,
     issue_team_key,
@@ -256,11 +257,11 @@ def rotate_key(session: Session, target_id: int) -> str:
     return issue_team_key(session, target.name, actor=TEAM_ACTOR)
 
 
-def _target(session: Session, target_id: int) -> Any:
-    target = get_target_by_id(session, target_id)
-    if target is None:
-        raise NotFound("your team's target no longer exists; ask the instructor")
-    return target
+def _target(session: Session, target_id: int) -> TargetView:
+    try:
+        return get_target_by_id(session, target_id)
+    except TargetError:
+        raise NotFound("your team's target no longer exists; ask the instructor") from None
 
 
 # --- changes -----------------------------------------------------------------------------------
@@ -315,9 +316,9 @@ def target_document(session: Session, target_id: int) -> dict[str, Any]:
         "health_path": t.health_path,
         "template": t.request_template,
         "probability_pointer": t.probability_pointer,
-        "has_token": bool(t.token),
+        "has_token": t.has_token,
         "active": bool(t.active),
-        "self_service": bool(getattr(t, "self_service", False)),
+        "self_service": t.self_service,
         "registered_at": _iso(t.registered_at),
     }
 
@@ -395,8 +396,10 @@ def badge_svg(
     session: Session, settings: Settings, target_id: int, *, board: Scoreboard | None = None
 ) -> str:
     """A shields-style SVG with the target's uptime and rank; NotFound for an unknown id."""
-    if get_target_by_id(session, target_id) is None:
-        raise NotFound(f"no target with id {target_id}")
+    try:
+        get_target_by_id(session, target_id)
+    except TargetError:
+        raise NotFound(f"no target with id {target_id}") from None
     if board is None:
         board = BoardCache(ttl_s=0).get(session, settings)
     found = _entry(board, target_id)
