@@ -305,7 +305,7 @@ def register_target(url: str, **fields: Any) -> tuple[str, list[str]]:
     return view.name, list(view.warnings)
 
 
-def edit_target(url: str, name: str, **changes: Any) -> tuple[str, list[str]]:
+def edit_target(url: str, name: str, /, **changes: Any) -> tuple[str, list[str]]:
     """Change fields of a target as the admin page (audited); token None or "" keeps the stored one.
 
     A new ``name`` renames in place: id, registration time and probes stay. Returns the name

@@ -101,7 +101,8 @@ with targets_tab:
         if save:
             try:
                 saved, warnings = data.edit_target(
-                    url, chosen, name=new_name, base_url=new_url, predict_path=new_predict, health_path=new_health,
+                    url, chosen, name=new_name, base_url=new_url, predict_path=new_predict,
+                    health_path=new_health,
                     probability_pointer=new_pointer, request_template=new_template.strip() or None,
                     token=new_token or None,
                 )
