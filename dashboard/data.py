@@ -49,6 +49,7 @@ from storage.targets import (
     list_targets,
     probe_targets,
     set_active,
+    target_changes,
     update_target,
 )
 
@@ -292,23 +293,39 @@ def target_names(url: str) -> list[str]:
     return [r["name"] for r in target_rows(url)]
 
 
-def register_target(url: str, **fields: Any) -> str:
-    """Register a target; TargetError (safe to show) when a field is invalid or the name taken."""
+def register_target(url: str, **fields: Any) -> tuple[str, list[str]]:
+    """Register a target; TargetError (safe to show) when a field is invalid or the name taken.
+
+    Returns the stored name and the likely URL mistakes, so the page can warn right away.
+    """
     with _session(url, "register the target") as session:
         view = add_target(session, **fields)
     log.info("event=target_registered name=%s", view.name)
     clear_caches()
-    return view.name
+    return view.name, list(view.warnings)
 
 
-def edit_target(url: str, name: str, **changes: Any) -> None:
-    """Change fields of a target; token None or "" keeps the stored one."""
+def edit_target(url: str, name: str, /, **changes: Any) -> tuple[str, list[str]]:
+    """Change fields of a target as the admin page (audited); token None or "" keeps the stored one.
+
+    A new ``name`` renames in place: id, registration time and probes stay. Returns the name
+    after saving and the likely URL mistakes.
+    """
     if not changes.get("token"):
         changes.pop("token", None)
     with _session(url, "save the target") as session:
-        update_target(session, name, **changes)
-    log.info("event=target_updated name=%s fields=%s", name, ",".join(sorted(changes)))
+        view = update_target(session, name, actor="admin", **changes)
+    log.info("event=target_updated name=%s fields=%s", view.name, ",".join(sorted(changes)))
     clear_caches()
+    return view.name, list(view.warnings)
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def target_change_rows(url: str, name: str) -> list[dict[str, Any]]:
+    """A target's audited changes, newest first: when, who, which fields (never a value)."""
+    with _session(url, "load the change history") as session:
+        changes = target_changes(session, get_target(session, name).id)
+    return [{"at": c.at, "who": c.actor, "fields": ", ".join(c.fields)} for c in changes]
 
 
 def set_target_active(url: str, name: str, active: bool) -> None:

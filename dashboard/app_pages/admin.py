@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from dashboard.teams import plain
 from scoring.rules import RulesError
 from storage.evalset import EvalSetError
 from storage.targets import (
@@ -16,6 +17,9 @@ from storage.targets import (
 )
 
 ALL_TARGETS = "(all targets)"
+# Carried over the rerun after a save: URL warnings to show, and the target to keep selected.
+WARNINGS_KEY = "admin_url_warnings"
+RENAMED_KEY = "admin_renamed_to"
 
 st.title("Admin")
 settings = ui.page_settings()
@@ -23,6 +27,8 @@ if settings is None or not ui.admin_gate(settings, key="admin"):
     st.stop()
 url = settings.database_url
 ui.show_flash()
+for url_warning in st.session_state.pop(WARNINGS_KEY, []):
+    st.warning(plain(url_warning))  # it quotes a URL a team may have chosen
 
 try:
     rows = data.target_rows(url)
@@ -58,7 +64,7 @@ with targets_tab:
     if register:
         try:
             registered_at = data.parse_defense_at(registered_text)
-            created = data.register_target(
+            created, warnings = data.register_target(
                 url, name=name, base_url=base_url, token=token or None, predict_path=predict_path,
                 health_path=health_path, request_template=template.strip() or None,
                 probability_pointer=pointer, registered_at=registered_at,
@@ -68,13 +74,19 @@ with targets_tab:
         except Exception as exc:  # noqa: BLE001
             ui.show_error(exc)
         else:
-            ui.flash_success(f"Registered {created}.")
+            st.session_state[WARNINGS_KEY] = warnings
+            ui.flash_success(f"Registered {plain(created)}.")
 
     if names:
         st.subheader("Edit a target")
+        renamed = st.session_state.pop(RENAMED_KEY, None)
+        if renamed in names:
+            st.session_state["edit_target"] = renamed
         chosen = st.selectbox("Target", names, key="edit_target")
         current = next(r for r in rows if r["name"] == chosen)
         with st.form(f"edit_{chosen}"):
+            new_name = st.text_input("Name (renaming keeps id, history and registration time)", chosen,
+                                     key=f"edit_name_{chosen}")
             new_url = st.text_input("Base URL", current["base_url"], key=f"edit_url_{chosen}")
             e1, e2, e3 = st.columns(3)
             new_predict = e1.text_input("Predict path", current["predict_path"], key=f"edit_predict_{chosen}")
@@ -88,8 +100,9 @@ with targets_tab:
             save = st.form_submit_button("Save changes")
         if save:
             try:
-                data.edit_target(
-                    url, chosen, base_url=new_url, predict_path=new_predict, health_path=new_health,
+                saved, warnings = data.edit_target(
+                    url, chosen, name=new_name, base_url=new_url, predict_path=new_predict,
+                    health_path=new_health,
                     probability_pointer=new_pointer, request_template=new_template.strip() or None,
                     token=new_token or None,
                 )
@@ -98,7 +111,23 @@ with targets_tab:
             except Exception as exc:  # noqa: BLE001
                 ui.show_error(exc)
             else:
-                ui.flash_success(f"Saved {chosen}.")
+                st.session_state[WARNINGS_KEY] = warnings
+                st.session_state[RENAMED_KEY] = saved
+                ui.flash_success(f"Saved {plain(saved)}." if saved == chosen
+                                 else f"Renamed {plain(chosen)} to {plain(saved)}.")
+
+        st.markdown("**Change history**")
+        try:
+            changes = data.target_change_rows(url, chosen)
+        except Exception as exc:  # noqa: BLE001
+            ui.show_error(exc)
+            changes = []
+        if changes:
+            history = pd.DataFrame(changes)
+            history["at"] = history["at"].map(ui.time_text)
+            st.dataframe(history, hide_index=True, width="stretch")
+        else:
+            st.caption("No changes recorded since registration.")
 
         st.subheader("Activate or deactivate")
         a1, a2 = st.columns([3, 1])

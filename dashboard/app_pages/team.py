@@ -148,3 +148,16 @@ else:
 st.markdown("**Why this grade**")
 why = board["why"].get(name, [])
 st.markdown("\n".join(f"- {line}" for line in why) if why else "No explanation available yet.")
+
+st.markdown("**Change history**")
+try:
+    changes = data.target_change_rows(url, name)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    changes = []
+if changes:  # which fields changed, by whom and when; never a value
+    history = pd.DataFrame(changes)
+    history["at"] = history["at"].map(ui.time_text)
+    st.dataframe(history, hide_index=True, width="stretch")
+else:
+    st.caption("No changes recorded since registration.")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
+from dashboard.teams import plain
 from storage.engine import session_scope
 from storage.evalset import eval_count
 from storage.grading import get_grading_config
-from storage.targets import list_targets
+from storage.models import Probe
+from storage.targets import get_target, list_targets, target_changes
 from tests.dashboard.apptest import button, everything_rendered, open_page, shown_text
 from tests.dashboard.conftest import ADMIN_PASSWORD, SeededDashboard
 
@@ -53,7 +56,7 @@ def test_admin_registers_a_target(admin_env: SeededDashboard) -> None:
     at.text_input(key="reg_token").input("tok-delta-NEW-secret")
     button(at, "Register").click()
     at.run()
-    assert "Registered delta-team." in shown_text(at)
+    assert f"Registered {plain('delta-team')}." in shown_text(at)
     with session_scope(admin_env.url) as session:
         views = {v.name: v for v in list_targets(session)}
     assert views["delta-team"].base_url == "http://127.0.0.1:8099"
@@ -96,7 +99,7 @@ def test_admin_edits_and_deactivates_a_target(admin_env: SeededDashboard) -> Non
     at.text_input(key="edit_url_bravo-team").input("http://127.0.0.1:8100")
     button(at, "Save changes").click()
     at.run()
-    assert "Saved bravo-team." in shown_text(at)
+    assert f"Saved {plain('bravo-team')}." in shown_text(at)
     at.selectbox(key="active_target").select("charlie-team")
     at.run()
     button(at, "Deactivate").click()
@@ -107,6 +110,73 @@ def test_admin_edits_and_deactivates_a_target(admin_env: SeededDashboard) -> Non
     assert views["bravo-team"].base_url == "http://127.0.0.1:8100"
     assert views["charlie-team"].active is False
     assert views["alpha-team"].has_token  # editing others never touched the token
+
+
+COURSE_NAME = "PROD_ML_FALL_25|ИВАНОВ_PETROV"
+
+
+def history_table(at):  # type: ignore[no-untyped-def]
+    """The change-history table: the one with columns at, who, fields."""
+    found = [f.value for f in at.dataframe if list(f.value.columns) == ["at", "who", "fields"]]
+    assert len(found) == 1, [list(f.value.columns) for f in at.dataframe]
+    return found[0]
+
+
+def test_admin_renames_a_target_keeping_id_probes_and_history(admin_env: SeededDashboard) -> None:
+    with session_scope(admin_env.url) as session:
+        before = get_target(session, "bravo-team")
+        probes = session.scalar(select(func.count()).select_from(Probe).where(Probe.target_id == before.id))
+    assert probes
+    at = signed_in()
+    at.selectbox(key="edit_target").select("bravo-team")
+    at.run()
+    assert "No changes recorded since registration." in shown_text(at)
+    at.text_input(key="edit_name_bravo-team").input(COURSE_NAME)
+    at.text_input(key="edit_url_bravo-team").input("http://127.0.0.1:8100/predict")
+    button(at, "Save changes").click()
+    at.run()
+    assert not at.exception
+    text = shown_text(at)
+    assert f"Renamed {plain('bravo-team')} to {plain(COURSE_NAME)}." in text
+    # the URL warning survives the rerun after saving
+    assert [w for w in at.warning if "already ends in the predict path" in w.value]
+    assert at.selectbox(key="edit_target").value == COURSE_NAME
+    history = history_table(at)
+    assert history["who"].tolist() == ["admin"]
+    assert set(history["fields"][0].split(", ")) == {"name", "base_url"}
+    with session_scope(admin_env.url) as session:
+        after = get_target(session, COURSE_NAME)
+        assert session.scalar(
+            select(func.count()).select_from(Probe).where(Probe.target_id == after.id)) == probes
+        changes = target_changes(session, after.id)
+        assert sorted(v.name for v in list_targets(session)) == sorted(
+            [COURSE_NAME, *(n for n in admin_env.targets if n != "bravo-team")])
+    assert (after.id, after.registered_at) == (before.id, before.registered_at)
+    assert [(c.actor, set(c.fields)) for c in changes] == [("admin", {"name", "base_url"})]
+
+
+RENAME_REFUSALS = [
+    # (new name, message shown)
+    ("", "invalid name"),
+    ("alpha-team", "exists already"),
+    ("ALPHA-TEAM", "alpha-team"),
+    ("bad\u202ename", "invalid name"),
+]
+
+
+def test_admin_rename_refusals_are_one_line(admin_env: SeededDashboard) -> None:
+    at = signed_in()
+    at.selectbox(key="edit_target").select("bravo-team")
+    at.run()
+    for new_name, message in RENAME_REFUSALS:
+        at.text_input(key="edit_name_bravo-team").input(new_name)
+        button(at, "Save changes").click()
+        at.run()
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and message in errors[0] and "\n" not in errors[0], (new_name, errors)
+    with session_scope(admin_env.url) as session:
+        view = get_target(session, "bravo-team")
+        assert target_changes(session, view.id) == []
 
 
 EVAL_UPLOADS = [

@@ -11,7 +11,7 @@ from clfwatch.settings import get_settings
 from scoring.board import grade_now
 from storage.engine import session_scope
 from tests.dashboard.apptest import everything_rendered, open_page, shown_text
-from tests.dashboard.conftest import SeededDashboard
+from tests.dashboard.conftest import SeededDashboard, clear_dashboard_caches
 
 
 def chart_specs(at) -> dict[str, dict]:  # type: ignore[no-untyped-def]
@@ -104,3 +104,26 @@ def test_team_page_never_shows_labels_or_tokens(dashboard_env: SeededDashboard) 
         for sample_id in dashboard_env.sample_ids:
             assert sample_id not in rendered
         assert "evaluation text number" not in rendered
+
+
+def test_team_page_lists_the_targets_changes(dashboard_env: SeededDashboard) -> None:
+    from storage.targets import update_target
+
+    at = open_page("team")
+    at.selectbox(key="team_target").select("charlie-team")
+    at.run()
+    assert "No changes recorded since registration." in shown_text(at)
+    with session_scope(dashboard_env.url) as session:
+        update_target(session, "charlie-team", actor="team", base_url="http://127.0.0.1:8111",
+                      token="tok-charlie-never-shown")
+    clear_dashboard_caches()
+    at.run()
+    assert not at.exception
+    found = [f.value for f in at.dataframe if list(f.value.columns) == ["at", "who", "fields"]]
+    assert len(found) == 1
+    history = found[0]
+    assert history["who"].tolist() == ["team"]
+    assert set(history["fields"][0].split(", ")) == {"base_url", "token"}
+    rendered = everything_rendered(at)
+    assert "tok-charlie-never-shown" not in rendered  # a field's name, never its value
+    assert "127.0.0.1:8111" not in rendered
