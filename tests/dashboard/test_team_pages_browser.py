@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
 from storage.engine import engine_for, session_scope, upgrade_database
-from storage.models import Target
+from storage.models import AlertChannel, Target
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT
 from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
@@ -111,3 +111,16 @@ def test_register_then_sign_in_on_my_team(dashboard_url: str, db_file: str, page
     with session_scope(db_file) as session:
         assert session.scalars(select(Target)).one().base_url == NEW_URL
     assert "base_url" in page.inner_text("body")  # the audit row on the page
+
+    # A notification channel: added through the page, listed masked, removed again.
+    assert "No channels yet" in page.inner_text("body")
+    fill(page, "Apprise URL", "json://127.0.0.1:9/hook?token=hook-secret-42")
+    page.get_by_role("button", name="Add channel").click()
+    page.wait_for_selector("text=Channel added", timeout=RENDER_TIMEOUT_MS)
+    body = page.inner_text("body")
+    assert "json://127.0.0.1" in body and "hook-secret-42" not in page.content()
+    page.get_by_role("button", name="Remove").click()
+    page.wait_for_selector("text=Channel removed.", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("text=No channels yet", timeout=RENDER_TIMEOUT_MS)  # the rerun's list
+    with session_scope(db_file) as session:
+        assert session.scalars(select(AlertChannel)).all() == []
