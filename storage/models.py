@@ -144,7 +144,7 @@ class Probe(Base):
 
 
 class ProbeRollup(Base):
-    """Per target, kind and hour: counts and latency sums, written beside the raw rows.
+    """Per target, kind and hour: counts and latency sums (of ok probes only), beside the raw rows.
 
     Kept in the same transaction as the raw rows, so the two never disagree.
     """
@@ -166,7 +166,8 @@ class ProbeRollup(Base):
 class ProbeLatencyBin(Base):
     """Per target, kind and hour: how many latencies of ok probes fell at or below each bin edge.
 
-    Only ok probes, like ``ProbeRollup.latency_n``: the graded latency. Lets percentiles come from rollups instead of millions of raw rows.
+    Only ok probes, like ``ProbeRollup.latency_n``: the graded latency. Lets percentiles come
+    from rollups instead of millions of raw rows.
     """
 
     __tablename__ = "probe_latency_bins"

@@ -183,7 +183,8 @@ def test_latency_series(loaded: tuple[str, int, list[ProbeRow]]) -> None:
     assert [p.bucket_start for p in series] == [T0 + timedelta(hours=h) for h in range(0, 10, 2)]
     for point in series:
         lat = [r.latency_ms for r in rows if r.kind == "predict" and r.outcome == "ok"
-               and r.latency_ms is not None and point.bucket_start <= r.started_at < point.bucket_start + timedelta(hours=2)]
+               and r.latency_ms is not None
+               and point.bucket_start <= r.started_at < point.bucket_start + timedelta(hours=2)]
         assert point.n == len(lat) and point.mean_ms == pytest.approx(sum(lat) / len(lat))
         assert point.p50_ms == pytest.approx(nearest_rank(lat, 0.5), rel=0.10)
         assert point.p95_ms == pytest.approx(nearest_rank(lat, 0.95), rel=0.10)
