@@ -3,7 +3,8 @@
 Loads 100 targets x 7 days x one health + one predict probe every 10 s (~12 M rows) into a
 dedicated Postgres database (created here, dropped at the end unless --keep), with COPY via
 psycopg; the hourly rollups and latency bins are then built with INSERT ... SELECT ... GROUP BY,
-so they match the raw rows exactly (latency of ok answers only, as storage.probes writes them). Then, in the same run, times:
+so they match the raw rows exactly (latency of ok answers only, as storage.probes writes them).
+Then, in the same run, times:
 
 * ``compute_scoreboard`` (rollups + raw edge rows + latest probabilities, in SQL), and
 * pandas: read the same rows (COPY to CSV, ``read_csv``) and compute the same components with
