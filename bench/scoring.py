@@ -3,7 +3,8 @@
 Loads 100 targets x 7 days x one health + one predict probe every 10 s (~12 M rows) into a
 dedicated Postgres database (created here, dropped at the end unless --keep), with COPY via
 psycopg; the hourly rollups and latency bins are then built with INSERT ... SELECT ... GROUP BY,
-so they match the raw rows exactly. Then, in the same run, times:
+so they match the raw rows exactly (latency of ok answers only, as storage.probes writes them).
+Then, in the same run, times:
 
 * ``compute_scoreboard`` (rollups + raw edge rows + latest probabilities, in SQL), and
 * pandas: read the same rows (COPY to CSV, ``read_csv``) and compute the same components with
@@ -120,8 +121,8 @@ def load(n_targets: int, days: float) -> int:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO targets (id, name, base_url, predict_path, health_path, probability_pointer,"
-                " registered_at, active, updated_at) VALUES (%s, %s, %s, '/predict', '/health',"
-                " '/probability', %s, true, %s)",
+                " registered_at, active, updated_at, self_service) VALUES (%s, %s, %s, '/predict', '/health',"
+                " '/probability', %s, true, %s, false)",
                 [(i, f"team-{i:03d}", f"http://127.0.0.1:{20000 + i}", start, start)
                  for i in range(1, n_targets + 1)],
             )
@@ -169,7 +170,8 @@ def load(n_targets: int, days: float) -> int:
             " SELECT target_id, kind, date_trunc('hour', started_at), count(*),"
             " sum(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END),"
             " sum(CASE WHEN status_code = 200 THEN 1 ELSE 0 END),"
-            " count(latency_ms), coalesce(sum(latency_ms), 0)"
+            " count(CASE WHEN outcome = 'ok' THEN latency_ms END),"
+            " coalesce(sum(CASE WHEN outcome = 'ok' THEN latency_ms END), 0)"
             " FROM probes GROUP BY 1, 2, 3"
         )
         # storage.probes.latency_bin_edge is bisect_left over the edges: the first edge >= x.
@@ -180,7 +182,7 @@ def load(n_targets: int, days: float) -> int:
             "INSERT INTO probe_latency_bins (target_id, kind, bucket_start, le_ms, n)"
             " SELECT target_id, kind, date_trunc('hour', started_at),"
             " (%(edges)s::float8[])[%(m)s - width_bucket(-latency_ms, %(neg)s::float8[]) + 1], count(*)"
-            " FROM probes WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3, 4",
+            " FROM probes WHERE latency_ms IS NOT NULL AND outcome = 'ok' GROUP BY 1, 2, 3, 4",
             {"edges": edges, "neg": negated, "m": len(edges)},
         )
         conn.commit()

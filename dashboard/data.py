@@ -340,7 +340,7 @@ def set_target_active(url: str, name: str, active: bool) -> None:
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def team_view(url: str, name: str, window_h: int) -> dict[str, Any]:
-    """One target's recent history: latency p50/p95, uptime and 200-rate per hour, recent
+    """One target's recent history: latency p50/p95 of ok answers, uptime and 200-rate per hour, recent
     failures, prober gaps, and the ROC curve of its latest answers.
 
     The ROC curve is computed here from the hidden labels; only the curve's points and the AUC

@@ -19,27 +19,13 @@ left out (a gap is neither the target's uptime nor its downtime), and the gaps a
 they can be listed. Predict counts (200-rate, latency) use the whole window.
 
 Latency for grading counts only ``ok`` predict probes: a 404 in 5 ms is not a fast answer. The
-rollups sum the latency of every probe that got an answer, whatever its outcome, so they are
-used only where that sum is the ok probes' sum. Per rollup hour:
+rollups' latency (``latency_n``, ``latency_sum_ms``, the latency bins) counts ok probes only
+(``storage.probes``; migration 0005 rebuilt older rollups so), so whole hours are read from the
+rollups whatever their outcomes, and the raw rows of the edge hours count their ok probes only.
+A target that fails a few per cent of its predict probes costs no more than a healthy one.
 
-- ``n_ok == 0``: nothing to time; the hour adds nothing (and is not read raw).
-- ``latency_n == n_ok``: every answered probe of the hour was ok, so the rollup's latency sum and
-  bins are exactly those of the ok probes. This rests on the prober's rule that an ok probe
-  always has a latency (``ok`` needs a whole answer; a probe without an answer has none).
-- otherwise the hour mixes ok and failed answers: its ok probes are counted from raw rows (the
-  mean), or its bins less the raw failed answers' latencies (percentiles from bins: failures are
-  few, so few rows leave the database). When a target's mixed hours are scattered over more
-  than ``MAX_MIXED_SPANS`` separate spans, its whole window is read as one raw range instead
-  (for percentiles: all its bins, less all its failed answers), which the index serves faster
-  than many small ranges.
-
-So a healthy target still costs a few hundred rollup rows a week, a broken one too, and only
-hours that really mix outcomes are read raw. A target that fails a few per cent of its predict
-probes all week costs a scan of its raw predict rows (about 60 k a week at 10 s); keeping an
-ok-only rollup beside the others at write time would make that free again.
-
-The team page's latency chart (``latency_series``) still shows every answered predict probe: it
-shows what the target did, not what is graded.
+The team page's latency chart (``latency_series``) reads the same rollups, so it shows the
+latency of ok answers, the latency that is graded.
 """
 
 from __future__ import annotations
@@ -67,12 +53,6 @@ LOOKBACK_PER_SAMPLE = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SORT_WORK_MEM = "64MB"  # Postgres, for this transaction only
 IN_LIST_CHUNK = 500
-# Raw-row span conditions per statement (one per target and edge or mixed span of hours).
-RAW_TERMS_PER_QUERY = 400
-# A target whose mixed hours fall into more separate spans than this is read raw over its whole
-# window in one range: many small ranges OR-ed together cost far more than one long index range
-# (30 targets x 7 days at up to 8 % failures: 3.4 s as fragments, 0.6 s as whole windows).
-MAX_MIXED_SPANS = 4
 # Targets per batched count query: bounds the statement's size and bind parameters.
 TARGETS_PER_QUERY = 200
 LATENCY_STATISTICS = ("mean", "p50", "p95")
@@ -86,12 +66,12 @@ class ProbeCounts:
     n_total: int = 0
     n_ok: int = 0  # outcome == "ok"
     n_200: int = 0  # status_code == 200
-    latency_n: int = 0  # probes with a latency
-    latency_sum_ms: float = 0.0
+    latency_n: int = 0  # ok probes with a latency (the rollups time ok answers only)
+    latency_sum_ms: float = 0.0  # over those ok probes
 
     @property
     def mean_latency_ms(self) -> float | None:
-        """Mean latency in ms; None when no probe had a latency."""
+        """Mean latency of ok answers in ms; None when no ok probe had a latency."""
         return self.latency_sum_ms / self.latency_n if self.latency_n else None
 
     def __add__(self, other: ProbeCounts) -> ProbeCounts:
@@ -224,9 +204,12 @@ def probe_counts_many(
 ) -> dict[int, ProbeCounts]:
     """Counts of ``kind`` probes per target inside that target's spans, a few round trips for all.
 
-    Every target asked for is in the result, with zeros when it had no probes there.
+    Every target asked for is in the result, with zeros when it had no probes there. Latency
+    counts ok probes only, from rollups and edge rows alike.
     """
     out = {target_id: ProbeCounts() for target_id in spans_by_target}
+    # Raw edge rows time ok probes only, as the rollups do.
+    ok_latency = case((Probe.outcome == "ok", Probe.latency_ms), else_=None)
     # Targets sharing the same spans (same registration, same coverage) share one condition, so
     # the composite index serves ``target_id IN (...)`` once per span instead of once per target.
     groups: dict[tuple[Span, ...], list[int]] = defaultdict(list)
@@ -265,8 +248,8 @@ def probe_counts_many(
                     func.count(),
                     func.sum(case((Probe.outcome == "ok", 1), else_=0)),
                     func.sum(case((Probe.status_code == 200, 1), else_=0)),
-                    func.count(Probe.latency_ms),
-                    func.sum(Probe.latency_ms),
+                    func.count(ok_latency),
+                    func.sum(ok_latency),
                 ).where(or_(*edge_terms)).group_by(Probe.target_id)
             )
         if not parts:
@@ -282,86 +265,6 @@ def probe_counts_many(
 # --- latency of ok probes -----------------------------------------------------------------------
 
 
-@dataclass
-class _HourSplit:
-    """One target's whole hours sorted by what their rollups can tell about ok latencies."""
-
-    pure: LatencySums = field(default_factory=LatencySums)  # rollup sums of the pure hours
-    pure_hours: list[datetime] = field(default_factory=list)
-    mixed_hours: list[datetime] = field(default_factory=list)
-
-
-def _hour_spans(hours: Iterable[datetime]) -> list[Span]:
-    """Sorted hour starts as merged ``[start, end)`` spans, so adjacent hours make one condition."""
-    spans: list[Span] = []
-    for hour in sorted(hours):
-        if spans and spans[-1][1] == hour:
-            spans[-1] = (spans[-1][0], hour + ROLLUP_BUCKET)
-        else:
-            spans.append((hour, hour + ROLLUP_BUCKET))
-    return spans
-
-
-def _split_rollup_hours(
-    session: Session, kind: str, hours_by_target: Mapping[int, Sequence[Span]]
-) -> dict[int, _HourSplit]:
-    """Each target's rollup hours inside its hour spans: pure, mixed, or (left out) nothing ok."""
-    out = {target_id: _HourSplit() for target_id in hours_by_target}
-    groups: dict[tuple[Span, ...], list[int]] = defaultdict(list)
-    for target_id, hours in hours_by_target.items():
-        if hours:
-            groups[tuple(hours)].append(target_id)
-    items = list(groups.items())
-    for i in range(0, len(items), TARGETS_PER_QUERY):
-        terms = []
-        for hours, ids in items[i : i + TARGETS_PER_QUERY]:
-            for chunk in range(0, len(ids), IN_LIST_CHUNK):
-                terms += [
-                    and_(ProbeRollup.target_id.in_(ids[chunk : chunk + IN_LIST_CHUNK]),
-                         ProbeRollup.bucket_start >= s, ProbeRollup.bucket_start < e)
-                    for s, e in hours
-                ]
-        query = select(
-            ProbeRollup.target_id, ProbeRollup.bucket_start, ProbeRollup.n_ok, ProbeRollup.latency_n,
-            ProbeRollup.latency_sum_ms,
-        ).where(ProbeRollup.kind == kind, ProbeRollup.n_ok > 0, or_(*terms))
-        for target_id, hour, n_ok, latency_n, latency_sum in session.execute(query).tuples():
-            split = out[target_id]
-            if int(latency_n) == int(n_ok):
-                split.pure = split.pure + LatencySums(int(latency_n), float(latency_sum or 0.0))
-                split.pure_hours.append(hour)
-            else:
-                split.mixed_hours.append(hour)
-    return out
-
-
-def _raw_ok_sums(
-    session: Session, kind: str, spans_by_target: Mapping[int, Sequence[Span]]
-) -> dict[int, LatencySums]:
-    """Latency sums of ok raw rows per target inside its spans; targets without rows absent."""
-    out: dict[int, LatencySums] = {}
-    # Targets with the same spans (the same window's edges, no mixed hour) share one condition.
-    groups: dict[tuple[Span, ...], list[int]] = defaultdict(list)
-    for target_id, spans in spans_by_target.items():
-        groups[tuple(spans)].append(target_id)
-    terms = [
-        and_(Probe.target_id.in_(ids[chunk : chunk + IN_LIST_CHUNK]), Probe.started_at >= s,
-             Probe.started_at < e)
-        for spans, ids in groups.items() for chunk in range(0, len(ids), IN_LIST_CHUNK)
-        for s, e in spans
-    ]
-    for i in range(0, len(terms), RAW_TERMS_PER_QUERY):
-        query = (
-            select(Probe.target_id, func.count(Probe.latency_ms), func.sum(Probe.latency_ms))
-            .where(Probe.kind == kind, Probe.outcome == "ok", Probe.latency_ms.is_not(None),
-                   or_(*terms[i : i + RAW_TERMS_PER_QUERY]))
-            .group_by(Probe.target_id)
-        )
-        for target_id, n, total in session.execute(query).tuples():
-            out[target_id] = out.get(target_id, LatencySums()) + LatencySums(int(n or 0), float(total or 0.0))
-    return out
-
-
 def ok_latency_sums(session: Session, target_id: int, kind: str, spans: Sequence[Span]) -> LatencySums:
     """Count and sum (ms) of the latencies of ok ``kind`` probes inside ``spans``; zeros when none."""
     return ok_latency_sums_many(session, kind, {target_id: spans})[target_id]
@@ -370,23 +273,12 @@ def ok_latency_sums(session: Session, target_id: int, kind: str, spans: Sequence
 def ok_latency_sums_many(
     session: Session, kind: str, spans_by_target: Mapping[int, Sequence[Span]]
 ) -> dict[int, LatencySums]:
-    """``ok_latency_sums`` of many targets: pure rollup hours, raw rows for mixed hours and edges.
+    """``ok_latency_sums`` of many targets: rollups for whole hours, raw ok rows for the edges.
 
     Every target asked for is in the result, zeros when it had no ok probe with a latency.
     """
-    cut = {target_id: _split_hours(spans) for target_id, spans in spans_by_target.items()}
-    splits = _split_rollup_hours(session, kind, {t: hours for t, (hours, _) in cut.items()})
-    raw_spans: dict[int, list[Span]] = {}
-    from_rollups: dict[int, LatencySums] = {}
-    for t, (_, edges) in cut.items():
-        mixed = _hour_spans(splits[t].mixed_hours)
-        if len(mixed) > MAX_MIXED_SPANS:  # outcomes mixed all over: one raw range is cheaper
-            raw_spans[t] = list(spans_by_target[t])
-        else:
-            raw_spans[t] = [*edges, *mixed]
-            from_rollups[t] = splits[t].pure
-    raw = _raw_ok_sums(session, kind, {t: spans for t, spans in raw_spans.items() if spans})
-    return {t: from_rollups.get(t, LatencySums()) + raw.get(t, LatencySums()) for t in spans_by_target}
+    counts = probe_counts_many(session, kind, spans_by_target)
+    return {t: LatencySums(c.latency_n, c.latency_sum_ms) for t, c in counts.items()}
 
 
 # --- latency percentiles --------------------------------------------------------------------
@@ -438,28 +330,24 @@ def latency_percentile_ms(
     *,
     latency_n: int | None = None,
     exact_max_rows: int = EXACT_PERCENTILE_MAX_ROWS,
-    ok_only: bool = False,
 ) -> tuple[float | None, str]:
-    """The ``q`` percentile (nearest rank) of latencies in ``spans``, ms, and how it was computed.
+    """The ``q`` percentile (nearest rank) of ok probes' latencies in ``spans``, ms, and how.
 
-    ``(None, reason)`` when no probe had a latency. Exact from raw rows up to ``exact_max_rows``
-    latencies, else from the latency bins, within 10 %. ``ok_only``: only ok probes count (then
-    ``latency_n`` is their count, ``ok_latency_sums(...).n``); bins as the module says.
+    ``(None, reason)`` when no ok probe had a latency. Exact from raw rows up to
+    ``exact_max_rows`` latencies, else from the latency bins (ok probes only, like the rollups),
+    within 10 %. ``latency_n``: their count, ``ok_latency_sums(...).n``, read when None.
     """
     if latency_n is None:
-        latency_n = (ok_latency_sums(session, target_id, kind, spans).n if ok_only
-                     else probe_counts(session, target_id, kind, spans).latency_n)
+        latency_n = ok_latency_sums(session, target_id, kind, spans).n
     if latency_n == 0:
         return None, "no latencies in the window"
-    ok = [Probe.outcome == "ok"] if ok_only else []
+    ok_timed = (Probe.target_id == target_id, Probe.kind == kind, Probe.outcome == "ok",
+                Probe.latency_ms.is_not(None))
     if latency_n <= exact_max_rows:
         k = _nearest_rank(q, latency_n)
         value = session.scalar(
             select(Probe.latency_ms)
-            .where(
-                Probe.target_id == target_id, Probe.kind == kind, Probe.latency_ms.is_not(None),
-                _in_spans(Probe.started_at, spans), *ok,
-            )
+            .where(*ok_timed, _in_spans(Probe.started_at, spans))
             .order_by(Probe.latency_ms)
             .offset(k - 1)
             .limit(1)
@@ -467,49 +355,26 @@ def latency_percentile_ms(
         return (float(value) if value is not None else None), f"exact, rank {k} of {latency_n} raw rows"
     hours, edges = _split_hours(spans)
     counts: dict[float, int] = defaultdict(int)
-    binned_hours = hours
-    mixed: list[Span] = []
-    if ok_only and hours:
-        split = _split_rollup_hours(session, kind, {target_id: hours})[target_id]
-        mixed = _hour_spans(split.mixed_hours)
-        if len(mixed) > MAX_MIXED_SPANS:  # every hour's bins, less every failed answer's latency
-            mixed = hours
-        else:
-            binned_hours = _hour_spans([*split.pure_hours, *split.mixed_hours])
-    if binned_hours:
+    if hours:
         rows = session.execute(
             select(ProbeLatencyBin.le_ms, func.sum(ProbeLatencyBin.n))
             .where(
                 ProbeLatencyBin.target_id == target_id, ProbeLatencyBin.kind == kind,
-                _in_spans(ProbeLatencyBin.bucket_start, binned_hours),
+                _in_spans(ProbeLatencyBin.bucket_start, hours),
             )
             .group_by(ProbeLatencyBin.le_ms)
         ).tuples()
         for edge, n in rows:
             counts[float(edge)] += int(n)
-    if mixed:  # the mixed hours' bins hold their failed answers too: take those out again
-        failed = session.scalars(
-            select(Probe.latency_ms).where(
-                Probe.target_id == target_id, Probe.kind == kind, Probe.latency_ms.is_not(None),
-                Probe.outcome != "ok", _in_spans(Probe.started_at, mixed),
-            )
-        )
-        for latency in failed:
-            if latency is not None:
-                counts[latency_bin_edge(float(latency))] -= 1
     if edges:
         latencies = session.scalars(
-            select(Probe.latency_ms).where(
-                Probe.target_id == target_id, Probe.kind == kind, Probe.latency_ms.is_not(None),
-                _in_spans(Probe.started_at, edges), *ok,
-            )
+            select(Probe.latency_ms).where(*ok_timed, _in_spans(Probe.started_at, edges))
         )
         for latency in latencies:
             if latency is not None:
                 counts[latency_bin_edge(float(latency))] += 1
     value = _percentile_from_bins(_fill_lower_edges(counts), q)
-    what = "ok probes" if ok_only else "probes"
-    return value, f"from latency bins of {latency_n} {what} (within 10 %)"
+    return value, f"from latency bins of {latency_n} ok probes (within 10 %)"
 
 
 # --- one target's window ------------------------------------------------------------------
@@ -557,22 +422,21 @@ def window_aggregates_many(
     covered = {t: clip_spans(coverage or [], s, e) for t, (s, e) in live.items()}
     health = probe_counts_many(session, "health", covered)
     predict = probe_counts_many(session, "predict", {t: [w] for t, w in live.items()})
-    ok_latency = ok_latency_sums_many(session, "predict", {t: [w] for t, w in live.items()})
     out: dict[int, WindowAggregates] = {}
     for target_id, (start, end) in windows.items():
         if target_id not in live:
             out[target_id] = WindowAggregates(target_id, start, end, ProbeCounts(), ProbeCounts(), 0.0, [],
                                               statistic, None, "empty window")
             continue
-        timed = ok_latency[target_id]
+        timed = LatencySums(predict[target_id].latency_n, predict[target_id].latency_sum_ms)
         if statistic == "mean":
             latency_ms = timed.mean_ms
-            method = (f"mean of {timed.n} ok predict latencies, exact (pure rollup hours + raw rows)"
+            method = (f"mean of {timed.n} ok predict latencies, exact (rollup hours + raw edge rows)"
                       if latency_ms is not None else "no ok predict latencies in the window")
         else:
             latency_ms, method = latency_percentile_ms(
                 session, target_id, "predict", [(start, end)], PERCENTILE_Q[statistic],
-                latency_n=timed.n, ok_only=True,
+                latency_n=timed.n,
             )
             method = f"{statistic} of {timed.n} ok predict latencies, {method}"
         out[target_id] = WindowAggregates(
@@ -776,7 +640,7 @@ def latency_series(
     *,
     kind: str = "predict",
 ) -> list[LatencyPoint]:
-    """Mean, p50 and p95 latency (ms) per ``bucket`` of the hours starting in ``[start, end)``.
+    """Mean, p50 and p95 latency (ms) of ok answers per ``bucket`` of the hours in ``[start, end)``.
 
     From rollups and latency bins only (p50/p95 within 10 %), so whole hours; ``bucket`` must be a
     positive whole number of hours. Buckets without probes are absent; empty list when none.

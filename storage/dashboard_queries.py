@@ -45,7 +45,7 @@ class HourCounts:
     n_total: int
     n_ok: int  # outcome ok
     n_200: int  # answered 200
-    latency_n: int  # rows with a latency
+    latency_n: int  # ok rows with a latency (the rollups time ok answers only)
     latency_sum_ms: float
 
 

@@ -144,7 +144,7 @@ class Probe(Base):
 
 
 class ProbeRollup(Base):
-    """Per target, kind and hour: counts and latency sums, written beside the raw rows.
+    """Per target, kind and hour: counts and latency sums (of ok probes only), beside the raw rows.
 
     Kept in the same transaction as the raw rows, so the two never disagree.
     """
@@ -159,14 +159,15 @@ class ProbeRollup(Base):
     n_total: Mapped[int] = mapped_column(BigInteger, default=0)
     n_ok: Mapped[int] = mapped_column(BigInteger, default=0)  # outcome == "ok"
     n_200: Mapped[int] = mapped_column(BigInteger, default=0)  # status_code == 200
-    latency_n: Mapped[int] = mapped_column(BigInteger, default=0)  # rows with a latency
-    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_n: Mapped[int] = mapped_column(BigInteger, default=0)  # ok rows with a latency (ok only)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)  # sum over those ok rows
 
 
 class ProbeLatencyBin(Base):
-    """Per target, kind and hour: how many latencies fell at or below each bin edge.
+    """Per target, kind and hour: how many latencies of ok probes fell at or below each bin edge.
 
-    Lets percentiles come from rollups instead of millions of raw rows.
+    Only ok probes, like ``ProbeRollup.latency_n``: the graded latency. Lets percentiles come
+    from rollups instead of millions of raw rows.
     """
 
     __tablename__ = "probe_latency_bins"

@@ -2,6 +2,8 @@
 
 Raw rows and rollups are written in one transaction, so the two can never disagree;
 a batch replayed after a database outage lands exactly once (``probe_uid`` is unique).
+The rollups' latency (``latency_n``, ``latency_sum_ms``, the latency bins) counts ok probes only,
+the latency that is graded, so whole hours never need their raw rows.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def _add_to_rollups(
         acc[0] += 1
         acc[1] += outcome == "ok"
         acc[2] += status == 200
-        if latency is not None:
+        if outcome == "ok" and latency is not None:  # graded latency: ok answers only
             acc[3] += 1
             acc[4] += latency
             bins[(*key, latency_bin_edge(latency))] += 1

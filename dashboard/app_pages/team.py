@@ -93,9 +93,9 @@ figure = go.Figure()
 if not latency.empty:
     figure.add_scatter(x=latency["bucket_start"], y=latency["p50_ms"], name="p50", mode="lines+markers")
     figure.add_scatter(x=latency["bucket_start"], y=latency["p95_ms"], name="p95", mode="lines+markers")
-st.plotly_chart(layout(figure, "Predict latency per hour", "ms"), width="stretch")
+st.plotly_chart(layout(figure, "Predict latency of ok answers per hour", "ms"), width="stretch")
 if latency.empty:
-    st.caption("No predict latencies in this window.")
+    st.caption("No ok predict answers to time in this window.")
 
 left, right = st.columns(2)
 uptime = pd.DataFrame(team["uptime"])

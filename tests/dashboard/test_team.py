@@ -41,15 +41,16 @@ def test_team_page_of_the_healthy_target(dashboard_env: SeededDashboard) -> None
     assert "AUC coverage: 100.0 % of the evaluation set answered validly" in text
     assert not at.warning  # nothing zeroed by a rule
     specs = chart_specs(at)
-    assert set(specs) == {"Predict latency per hour", "Uptime per hour (health probes ok)",
+    assert set(specs) == {"Predict latency of ok answers per hour",
+                          "Uptime per hour (health probes ok)",
                           "200-rate per hour (predict probes)", "ROC curve of the latest answers"}
-    latency = specs["Predict latency per hour"]
+    latency = specs["Predict latency of ok answers per hour"]
     assert [t["name"] for t in latency["data"]] == ["p50", "p95"]
     p50, p95 = latency["data"][0]["y"], latency["data"][1]["y"]
     assert len(p50) >= 20 and all(a <= b for a, b in zip(p50, p95, strict=True))
     # the prober gap of the seed is shaded on every time chart
     gap_start, gap_end = dashboard_env.gap
-    for title in ("Predict latency per hour", "Uptime per hour (health probes ok)"):
+    for title in ("Predict latency of ok answers per hour", "Uptime per hour (health probes ok)"):
         shapes = specs[title]["layout"]["shapes"]
         assert len(shapes) == 1
         assert abs(datetime.fromisoformat(shapes[0]["x0"]).timestamp() - gap_start.timestamp()) < 2

@@ -51,7 +51,7 @@ def random_rows(target_id: int, n: int, seed: int) -> list[ProbeRow]:
 
 def by_hand(rows: list[ProbeRow], kind: str, start: datetime, end: datetime) -> ProbeCounts:
     sel = [r for r in rows if r.kind == kind and start <= r.started_at < end]
-    lat = [r.latency_ms for r in sel if r.latency_ms is not None]
+    lat = [r.latency_ms for r in sel if r.outcome == "ok" and r.latency_ms is not None]  # ok only
     return ProbeCounts(len(sel), sum(r.outcome == "ok" for r in sel), sum(r.status_code == 200 for r in sel),
                        len(lat), sum(lat))
 
@@ -91,7 +91,7 @@ def test_rollups_match_raw_rows(loaded: tuple[str, int, list[ProbeRow]]) -> None
             want.n_total, want.n_ok, want.n_200, want.latency_n)
         assert got.latency_sum_ms == pytest.approx(want.latency_sum_ms)
         for r in sel:
-            if r.latency_ms is not None:
+            if r.outcome == "ok" and r.latency_ms is not None:
                 want_bins[(kind, hour, latency_bin_edge(r.latency_ms))] += 1
     assert bins == dict(want_bins)
 
@@ -117,7 +117,7 @@ def test_counts_equal_raw(loaded: tuple[str, int, list[ProbeRow]], start_s: int,
                 want.n_total, want.n_ok, want.n_200, want.latency_n)
             assert got.latency_sum_ms == pytest.approx(want.latency_sum_ms)
         lat = [r.latency_ms for r in rows if r.kind == "predict" and start <= r.started_at < end
-               and r.latency_ms is not None]
+               and r.outcome == "ok" and r.latency_ms is not None]
         for q in (0.5, 0.95):
             exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q)
             binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q, exact_max_rows=0)
@@ -182,7 +182,8 @@ def test_latency_series(loaded: tuple[str, int, list[ProbeRow]]) -> None:
             latency_series(s, tid, T0, T0 + timedelta(hours=10), timedelta(minutes=90))
     assert [p.bucket_start for p in series] == [T0 + timedelta(hours=h) for h in range(0, 10, 2)]
     for point in series:
-        lat = [r.latency_ms for r in rows if r.kind == "predict" and r.latency_ms is not None
+        lat = [r.latency_ms for r in rows if r.kind == "predict" and r.outcome == "ok"
+               and r.latency_ms is not None
                and point.bucket_start <= r.started_at < point.bucket_start + timedelta(hours=2)]
         assert point.n == len(lat) and point.mean_ms == pytest.approx(sum(lat) / len(lat))
         assert point.p50_ms == pytest.approx(nearest_rank(lat, 0.5), rel=0.10)
@@ -239,8 +240,8 @@ def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int)
         assert agg.predict.n_total == sum(
             1 for r in rows if r.kind == "predict" and start <= r.started_at < end)
         for q, statistic in ((0.5, "p50"), (0.95, "p95")):
-            exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True)
-            binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
+            exact, how = latency_percentile_ms(s, tid, "predict", [(start, end)], q)
+            binned, how_bins = latency_percentile_ms(s, tid, "predict", [(start, end)], q,
                                                      exact_max_rows=0)
             by_statistic = window_aggregates(s, tid, start, end, statistic=statistic)
             if not ok:
@@ -252,13 +253,7 @@ def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int)
     assert LatencySums().mean_ms is None
 
 
-@pytest.mark.parametrize("max_mixed_spans", [100, 4])  # mixed hours read as spans, or as one range
-def test_ok_latency_with_scattered_mixed_hours(
-    db_url: str, max_mixed_spans: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import storage.aggregates
-
-    monkeypatch.setattr(storage.aggregates, "MAX_MIXED_SPANS", max_mixed_spans)
+def test_ok_latency_with_scattered_mixed_hours(db_url: str) -> None:
     with session_scope(db_url) as s:
         tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
     rng = random.Random(5)
@@ -278,6 +273,6 @@ def test_ok_latency_with_scattered_mixed_hours(
         sums = ok_latency_sums(s, tid, "predict", [(start, end)])
         assert sums.n == len(ok_latencies) and sums.sum_ms == pytest.approx(sum(ok_latencies))
         for q in (0.05, 0.5, 0.95):
-            binned, _ = latency_percentile_ms(s, tid, "predict", [(start, end)], q, ok_only=True,
+            binned, _ = latency_percentile_ms(s, tid, "predict", [(start, end)], q,
                                               exact_max_rows=0)
             assert binned == pytest.approx(nearest_rank(ok_latencies, q), rel=0.10)

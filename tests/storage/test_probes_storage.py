@@ -67,7 +67,7 @@ def assert_rollups_match_raw(url: str) -> None:
             acc[0] += 1
             acc[1] += p.outcome == "ok"
             acc[2] += p.status_code == 200
-            if p.latency_ms is not None:
+            if p.outcome == "ok" and p.latency_ms is not None:  # rollups time ok answers only
                 acc[3] += 1
                 acc[4] += p.latency_ms
         rolled = {
@@ -85,7 +85,7 @@ def assert_rollups_match_raw(url: str) -> None:
             bins[key] = bins.get(key, 0) + b.n
             exact_bins[(b.target_id, b.kind, b.bucket_start, b.le_ms)] = b.n
         expected_bins: dict[tuple[int, str, datetime, float], int] = {}
-        for p in session.scalars(select(Probe).where(Probe.latency_ms.is_not(None))):
+        for p in session.scalars(select(Probe).where(Probe.latency_ms.is_not(None), Probe.outcome == "ok")):
             key = (p.target_id, p.kind, hour_floor(p.started_at), latency_bin_edge(p.latency_ms or 0.0))
             expected_bins[key] = expected_bins.get(key, 0) + 1
         assert exact_bins == expected_bins
