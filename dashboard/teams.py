@@ -8,26 +8,19 @@ and the board cache are one per dashboard process, as in the API. Nothing here c
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
 
 from clfwatch.settings import Settings
+from dashboard.ui import plain  # noqa: F401 - the pages' one escaping rule, re-exported
 from storage.engine import session_scope
 from teamapi import service
 from teamapi.service import BadKey, BoardCache, FailedAuthGuard, Registered, TeamError, WrongCode
 
 log = logging.getLogger(__name__)
 
-# Markdown (and Streamlit's :colour[...] / :icon: directives) must not act on a team's text.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
-
-
-def plain(text: str) -> str:
-    """``text`` escaped for st.markdown/st.subheader: it shows as typed, never as markup."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 @st.cache_resource(show_spinner=False)

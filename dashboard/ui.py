@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from clfwatch.settings import Settings, SettingsError
 from dashboard import data
+
+# Markdown (and Streamlit's :colour[...] / :icon: directives) must not act on a team's text.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def plain(text: str) -> str:
+    """``text`` escaped for st.markdown/st.subheader: it shows as typed, never as markup."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
 
 log = logging.getLogger(__name__)
 

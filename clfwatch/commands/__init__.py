@@ -1,5 +1,9 @@
 """Command groups of the ``clfwatch`` console script."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
 
 class CommandError(Exception):
     """An expected failure: printed as one line, exit code non-zero."""
@@ -7,3 +11,20 @@ class CommandError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def print_rows(rows: Sequence[Mapping[str, object]], *, as_json: bool, empty: str) -> None:
+    """A listing as JSON, or as aligned text columns; ``empty`` says how to add the first one."""
+    import json
+
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print(empty)
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))

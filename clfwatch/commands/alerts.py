@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from alerts.channels import (
     ChannelError,
@@ -12,7 +11,7 @@ from alerts.channels import (
     remove_channel,
     send_test_message,
 )
-from clfwatch.commands import CommandError
+from clfwatch.commands import CommandError, print_rows
 from clfwatch.settings import Settings
 from storage.alerts import all_channels
 from storage.engine import session_scope
@@ -75,17 +74,10 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
          "created_at": v.created_at.isoformat(timespec="seconds")}
         for v in views
     ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no alert channels; add one with: clfwatch alerts add NAME URL (or --all URL)")
-        return 0
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print_rows(
+        rows, as_json=args.format == "json",
+        empty="no alert channels; add one with: clfwatch alerts add NAME URL (or --all URL)",
+    )
     return 0
 
 

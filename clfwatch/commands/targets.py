@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 
-from clfwatch.commands import CommandError
+from clfwatch.commands import CommandError, print_rows
 from clfwatch.settings import Settings
 from storage.engine import session_scope
 from storage.targets import (
@@ -163,17 +162,10 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         }
         for v in views
     ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no targets registered; add one with: clfwatch targets add NAME URL")
-        return 0
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print_rows(
+        rows, as_json=args.format == "json",
+        empty="no targets registered; add one with: clfwatch targets add NAME URL",
+    )
     return 0
 
 

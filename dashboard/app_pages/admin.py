@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
-from dashboard.teams import plain
 from scoring.rules import RulesError
 from storage.evalset import EvalSetError
 from storage.targets import (
@@ -28,7 +27,7 @@ if settings is None or not ui.admin_gate(settings, key="admin"):
 url = settings.database_url
 ui.show_flash()
 for url_warning in st.session_state.pop(WARNINGS_KEY, []):
-    st.warning(plain(url_warning))  # it quotes a URL a team may have chosen
+    st.warning(ui.plain(url_warning))  # it quotes a URL a team may have chosen
 
 try:
     rows = data.target_rows(url)
@@ -75,7 +74,7 @@ with targets_tab:
             ui.show_error(exc)
         else:
             st.session_state[WARNINGS_KEY] = warnings
-            ui.flash_success(f"Registered {plain(created)}.")
+            ui.flash_success(f"Registered {ui.plain(created)}.")
 
     if names:
         st.subheader("Edit a target")
@@ -113,8 +112,8 @@ with targets_tab:
             else:
                 st.session_state[WARNINGS_KEY] = warnings
                 st.session_state[RENAMED_KEY] = saved
-                ui.flash_success(f"Saved {plain(saved)}." if saved == chosen
-                                 else f"Renamed {plain(chosen)} to {plain(saved)}.")
+                ui.flash_success(f"Saved {ui.plain(saved)}." if saved == chosen
+                                 else f"Renamed {ui.plain(chosen)} to {ui.plain(saved)}.")
 
         st.markdown("**Change history**")
         try:

@@ -49,7 +49,7 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 
 row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {})
-st.subheader(name)
+st.subheader(ui.plain(name))  # a team's chosen name: shown as typed, never as markdown
 now = datetime.now(UTC)
 for incident in (i for i in incidents if i["resolved_at"] is None):
     st.error(f"Incident: {incident['kind']} probes failing, {data.down_text(incident['started_at'], now)} "
