@@ -209,12 +209,15 @@ class ProbeWriter:
         """Final flush with a last heartbeat; whatever cannot be written is spilled to disk."""
         if at is not None:
             self.beat(at)
+        await self.spills_done()  # a spill still being written lands on disk first
         for _ in range(3):
             if await self.flush() and not self._pending:
                 break
-        await self.spills_done()
         if self._pending:
             self._spill_pending()
+        elif not self.in_outage:
+            # The database is there: spill files of this run go in now, not at the next start.
+            await self.replay_spilled()
         if self.in_outage:
             log.warning(
                 "event=db_unavailable_at_shutdown spilled_rows=%d spill_dir=%s",
