@@ -12,10 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from probes.outcome import HTTP_ERROR, OK, REFUSED_ADDRESS
 from probes.runner import Prober
+from tests.probes.habits import contract_app
 from tests.probes.helpers import make_settings, register, rows_of
 from tests.servers import uvicorn_thread
 
@@ -23,23 +24,14 @@ LOOPBACK = "127.0.0.0/8"
 
 
 def seen_app(hosts: list[str], paths: list[str]) -> FastAPI:
-    """The contract, noting the Host header and path of every request it gets."""
-    app = FastAPI()
+    """The contract, noting the Host header and path of every request, plus a redirect out."""
+    app = contract_app()
 
     @app.middleware("http")
     async def note(request: Request, call_next):  # type: ignore[no-untyped-def]
         hosts.append(request.headers.get("host", ""))
         paths.append(request.url.path)
         return await call_next(request)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.post("/predict")
-    async def predict(request: Request) -> JSONResponse:
-        body = await request.json()
-        return JSONResponse({"id": body["id"], "probability": 0.5})
 
     @app.get("/moved/health")
     async def moved() -> RedirectResponse:
