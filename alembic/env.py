@@ -13,7 +13,7 @@ def _url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return str(url)
-    from clfwatch.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().database_url
 

@@ -31,7 +31,7 @@ from alerts.tracker import (
     Notice,
     ProbeResult,
 )
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage import alerts as store
 from storage.alerts import ChannelURL
 

@@ -88,7 +88,7 @@ def render(url: str, page: str | None = None, query: dict[str, str] | None = Non
 
     streamlit.logger.set_log_level("error")  # bare-mode warnings on every render drown the numbers
 
-    from clfwatch.settings import get_settings
+    from core.settings import get_settings
     from dashboard.data import clear_caches
 
     os.environ["CLFWATCH_DATABASE_URL"] = url

@@ -214,7 +214,7 @@ def main() -> int:
     args.seconds = min(args.seconds, 120.0)  # bounded whatever is asked
 
     logging.basicConfig(level=logging.WARNING)
-    from clfwatch.settings import Settings
+    from core.settings import Settings
     from probes.runner import run_async
     from tests.conftest import free_port
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from clfwatch.commands import CommandError
-from clfwatch.logs import setup_logging
-from clfwatch.settings import Settings, SettingsError, get_settings
+from core.logs import setup_logging
+from core.settings import Settings, SettingsError, get_settings
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a command cut off by a pipe
 

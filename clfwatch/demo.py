@@ -29,7 +29,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from clfwatch.logs import setup_logging
+from core.logs import setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from clfwatch.settings import DEFAULT_API_PORT, Settings, SettingsError, get_settings
+from core.settings import DEFAULT_API_PORT, Settings, SettingsError, get_settings
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
 from storage.targets import TargetError, add_target, list_targets, update_target

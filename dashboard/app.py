@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from clfwatch.logs import setup_logging
+from core.logs import setup_logging
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 PAGES = (

@@ -29,7 +29,7 @@ import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.messages import duration_text
-from clfwatch.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from storage.alerts import all_channels, delivery_failures, incidents_of, open_incidents
 from storage.dashboard_queries import (
     hourly_counts,
@@ -670,7 +670,7 @@ def curl_commands(evidence: Any) -> list[str]:
 def recompute_drift(url: str, target: str | None) -> int:
     """Run the drift reports now (seconds per target); returns how many summaries were made."""
     try:
-        from dashboard.drift import run_drift
+        from drift.reports import run_drift
 
         summaries = run_drift(url, target_name=target, settings=current_settings())
     except DashboardError:

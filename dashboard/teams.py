@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from dashboard.ui import plain  # noqa: F401 - the pages' one escaping rule, re-exported
 from storage.engine import session_scope
 from teamapi import service

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from clfwatch.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 from dashboard import data
 
 # Markdown (and Streamlit's :colour[...] / :icon: directives) must not act on a team's text.

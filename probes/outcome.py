@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from clfwatch.contract import PointerError, resolve_pointer
+from core.contract import PointerError, resolve_pointer
 
 OK = "ok"
 TIMEOUT = "timeout"

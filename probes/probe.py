@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from clfwatch.netguard import AddressRefused, AllowedNetworks, resolve_allowed
+from core.netguard import AddressRefused, AllowedNetworks, resolve_allowed
 from probes.outcome import CONNECT_ERROR, HEALTH, OK, PREDICT, REFUSED_ADDRESS, decide_outcome
 from probes.request import Exchange, build_predict_body, send_probe
 from storage.evalset import EvalText

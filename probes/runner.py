@@ -27,11 +27,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.hub import AlertHub
-from clfwatch.settings import Settings
+from core.settings import Settings
 from probes.metrics import observe_probe
 from probes.outcome import HEALTH, KINDS, OK, PREDICT
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
 from probes.request import TemplateError, parse_template
+from probes.shard import in_shard
 from probes.writer import ProbeWriter
 from storage.evalset import EvalText, eval_texts
 from storage.probes import ProbeRow
@@ -76,18 +77,6 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` to ``(K, N)`` with 0 <= K < N; ValueError otherwise."""
-    try:
-        k_text, n_text = text.split("/")
-        k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise ValueError(f"shard must look like K/N, got {text[:20]!r}") from None
-    if n < 1 or not 0 <= k < n:
-        raise ValueError(f"shard {k}/{n}: need 0 <= K < N")
-    return k, n
 
 
 def pick_sample(samples: list[EvalText], target_id: int, slot: int) -> EvalText:
@@ -294,9 +283,8 @@ class Prober:
     # --- targets -----------------------------------------------------------------------
 
     def _load(self) -> tuple[list[ProbeTarget], list[EvalText]]:
-        k, n = self.shard
         with self.writer.session() as session:
-            targets = [t for t in probe_targets(session) if t.id % n == k]
+            targets = [t for t in probe_targets(session) if in_shard(t.id, self.shard)]
             return targets, eval_texts(session)
 
     async def reload(self) -> None:
@@ -441,4 +429,4 @@ def _changed(old: ProbeTarget, new: ProbeTarget) -> bool:
     return any(getattr(old, f) != getattr(new, f) for f in fields)
 
 
-__all__ = ["HEALTH", "PREDICT", "Prober", "parse_shard", "probe_phase_s", "slot_of", "target_phase"]
+__all__ = ["HEALTH", "PREDICT", "Prober", "probe_phase_s", "slot_of", "target_phase"]

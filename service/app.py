@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from service.model import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -387,8 +387,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (several workers): settings and logging from the environment."""
-    from clfwatch.logs import setup_logging
-    from clfwatch.settings import get_settings
+    from core.logs import setup_logging
+    from core.settings import get_settings
 
     settings = get_settings()
     setup_logging(settings.log_level)

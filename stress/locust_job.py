@@ -29,7 +29,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
-from clfwatch.contract import find_pointer, valid_probability
+from core.contract import find_pointer, valid_probability
 from stress.evidence import ERROR_PREFIX, describe_error, histogram_bucket_ms, percentiles_from_histogram
 
 log = logging.getLogger("stress.locust_job")

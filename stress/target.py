@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from clfwatch.contract import find_pointer, valid_probability
+from core.contract import find_pointer, valid_probability
 
 DEFAULT_PREDICT_PATH = "/predict"
 DEFAULT_HEALTH_PATH = "/health"

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.engine import session_scope
 from teamapi import service
 from teamapi.service import BadKey, BoardCache, FailedAuthGuard, TeamError, WrongCode
@@ -372,8 +372,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory``: settings and logging from the environment."""
-    from clfwatch.logs import setup_logging
-    from clfwatch.settings import get_settings
+    from core.logs import setup_logging
+    from core.settings import get_settings
 
     settings = get_settings()
     setup_logging(settings.log_level)

@@ -23,8 +23,8 @@ from slowapi.util import get_remote_address
 from sqlalchemy.orm import Session
 
 from alerts import channels
-from clfwatch.netguard import AddressRefused, check_url
-from clfwatch.settings import Settings
+from core.netguard import AddressRefused, check_url
+from core.settings import Settings
 from scoring.board import Scoreboard, TargetScore, grade_now
 from scoring.rules import RulesError
 from storage.targets import (

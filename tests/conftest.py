@@ -75,7 +75,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for running ``clfwatch`` in a subprocess against ``db_url``."""
-    from clfwatch.settings import get_settings
+    from core.settings import get_settings
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
     env["CLFWATCH_DATABASE_URL"] = db_url

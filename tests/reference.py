@@ -8,7 +8,7 @@ Stable API (stress, dashboard, probes and system tests import these; keep the si
 - ``reference_service(model_dir, *, api_key=None, **settings_overrides)``: context manager that
   serves the reference service under a real uvicorn (in a thread) on a free loopback port and
   yields its base URL, e.g. ``http://127.0.0.1:41234``. ``settings_overrides`` are fields of
-  ``clfwatch.settings.Settings`` (``service_max_body_bytes=4096``, ``service_max_text_chars=100``).
+  ``core.settings.Settings`` (``service_max_body_bytes=4096``, ``service_max_text_chars=100``).
 - ``reference_settings(...)``: the ``Settings`` that ``reference_service`` would use, for tests
   that build the app themselves with ``service.app.create_app``.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from service.app import create_app
 from service.data import DATA_DIR
 from service.model import train_model

@@ -12,7 +12,7 @@ from alerts.channels import (
     send_test_message,
 )
 from clfwatch.commands import CommandError, print_rows
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.alerts import all_channels
 from storage.engine import session_scope
 from storage.targets import TargetError, get_target

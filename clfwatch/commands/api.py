@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 
 DEFAULT_API_HOST = "127.0.0.1"
 

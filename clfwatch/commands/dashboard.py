@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DASHBOARD_HOST = "127.0.0.1"

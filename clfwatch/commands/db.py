@@ -7,7 +7,7 @@ import argparse
 from sqlalchemy.exc import OperationalError
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.engine import upgrade_database, wait_for_database
 
 

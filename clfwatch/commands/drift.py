@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 
 
 def _positive_hours(value: str) -> float:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = drift.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = sub.add_parser("run", help="compute a drift report per target (or for one)")
     run.add_argument("target", nargs="?", help="target name; default: every active target")
-    # Defaults live in dashboard.drift; importing it here would load pandas for every command.
+    # Defaults live in drift.reports; importing it here would load pandas for every command.
     run.add_argument("--reference-hours", type=_positive_hours,
                      help="length of the reference window at the start of the history (default 24)")
     run.add_argument("--current-hours", type=_positive_hours,
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_drift_command(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.drift import DriftError, run_drift
+    from drift.reports import DriftError, run_drift
 
     options = {
         key: value

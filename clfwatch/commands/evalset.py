@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.engine import session_scope
 from storage.evalset import EvalSetError, parse_eval_csv, replace_eval_set
 

@@ -8,9 +8,10 @@ import logging
 import signal
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 from probes.metrics import serve_metrics
-from probes.runner import Prober, parse_shard, run_async
+from probes.runner import Prober, run_async
+from probes.shard import parse_shard
 from storage.engine import wait_for_database
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clfwatch.commands import CommandError
 from clfwatch.commands.targets import parse_time
-from clfwatch.settings import Settings
+from core.settings import Settings
 from scoring.board import (
     ComponentScore,
     Scoreboard,

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

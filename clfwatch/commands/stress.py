@@ -16,7 +16,7 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 
 from clfwatch.commands import CommandError
-from clfwatch.settings import Settings
+from core.settings import Settings
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
 from stress.evidence import ScenarioResult
 from stress.runner import StressError, StressReport, run_stress

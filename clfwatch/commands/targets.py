@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 
 from clfwatch.commands import CommandError, print_rows
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.engine import session_scope
 from storage.targets import (
     DEFAULT_HEALTH_PATH,

@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import ui
-from dashboard.drift import (
+from drift.reports import (
     DEFAULT_CURRENT_HOURS,
     DEFAULT_REFERENCE_HOURS,
     KIND_P_VALUE,

@@ -189,7 +189,7 @@ def clear_dashboard_caches() -> None:
     """Forget settings and every Streamlit cache, so a test sees only its own database."""
     import streamlit as st
 
-    from clfwatch.settings import get_settings
+    from core.settings import get_settings
     from dashboard.data import clear_caches
 
     get_settings.cache_clear()

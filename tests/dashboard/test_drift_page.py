@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.drift import (
+from drift.reports import (
     NOT_ENOUGH_TEXT_MESSAGE,
     TEXT_COLUMN,
     DriftSummary,

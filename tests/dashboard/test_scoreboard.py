@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clfwatch.settings import get_settings
+from core.settings import get_settings
 from scoring.board import grade_now
 from storage.engine import session_scope
 from tests.dashboard.apptest import everything_rendered, open_page, shown_text

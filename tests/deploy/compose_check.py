@@ -2,7 +2,7 @@
 
 Compose cannot run here, and a deployment file that drifts from the code fails only on the
 operator's server. So the files are read as data and every name in them is looked up where it
-is defined: settings in ``clfwatch.settings.Settings``, commands in the real argparse parser,
+is defined: settings in ``core.settings.Settings``, commands in the real argparse parser,
 ports in the commands that open them, files on disk. ``check_deployment`` returns a list of
 problems, one readable line each; an empty list means the files agree with the code.
 """
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from clfwatch.settings import DEFAULT_API_PORT, ENV_PREFIX, Settings
+from core.settings import DEFAULT_API_PORT, ENV_PREFIX, Settings
 
 COMPOSE_FILE = "docker-compose.yml"
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "CLFWATCH_ADMIN_PASSWORD")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from clfwatch import up
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.engine import session_scope
 from storage.evalset import eval_count, replace_eval_set
 from storage.targets import add_target, list_targets

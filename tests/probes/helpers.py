@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from probes.runner import Prober
 from storage.engine import session_scope
 from storage.evalset import replace_eval_set

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from probes.shard import shard_owner
 from probes.writer import FLUSH_EVERY_S
 from storage.engine import session_scope
 from storage.probes import prober_coverage, prober_gaps
@@ -135,7 +136,7 @@ def test_bad_shard_is_refused(shard: str, tmp_path: Path) -> None:
 
 def test_shards_split_targets(sqlite_url: str, tmp_path: Path) -> None:
     with uvicorn_thread(create_farm(FarmState())) as base:
-        ids = [register(sqlite_url, f"t{i}", f"{base}/healthy") for i in range(4)]
+        ids = [register(sqlite_url, f"t{i}", f"{base}/healthy") for i in range(6)]
         env = prober_env(sqlite_url, tmp_path, 0)
         done = subprocess.run(
             [*PROBE_CMD, "--once", "--shard", "1/2"], env=env, cwd=REPO_ROOT, capture_output=True,
@@ -143,4 +144,5 @@ def test_shards_split_targets(sqlite_url: str, tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr[-2000:]
     probed = {tid for tid in ids if rows_of(sqlite_url, tid)}
-    assert probed == {tid for tid in ids if tid % 2 == 1} and len(probed) == 2
+    owned = {tid for tid in ids if shard_owner(tid, 2) == 1}
+    assert probed == owned and 0 < len(probed) < len(ids)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from probes.request import TemplateError, build_predict_body, parse_template
-from probes.runner import parse_shard, pick_sample, probe_phase_s, slot_of, target_phase
+from probes.runner import pick_sample, probe_phase_s, slot_of, target_phase
+from probes.shard import parse_shard
 from storage.evalset import EvalText
 from storage.targets import TargetError, validate_template
 

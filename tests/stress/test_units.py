@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from clfwatch.contract import find_pointer
+from core.contract import find_pointer
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
 from stress.client import connect_error_kind
 from stress.context import StressContext

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from clfwatch.netguard import DEFAULT_SELF_SERVICE_NETWORKS, AllowedNetworks, parse_networks
+from core.netguard import DEFAULT_SELF_SERVICE_NETWORKS, AllowedNetworks, parse_networks
 
 ENV_PREFIX = "CLFWATCH_"
 DEFAULT_DATABASE_URL = "sqlite:///./clfwatch.db"

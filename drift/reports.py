@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clfwatch.settings import Settings
+from core.settings import Settings
 from storage.drift import (
     DriftInputRow,
     DriftReportView,

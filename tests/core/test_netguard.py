@@ -7,14 +7,14 @@ import socket
 
 import pytest
 
-from clfwatch.netguard import (
+from core.netguard import (
     AddressRefused,
     check_ip,
     check_url,
     parse_networks,
     resolve_allowed,
 )
-from clfwatch.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 PUBLIC = parse_networks("public")
 LOOPBACK = parse_networks("127.0.0.0/8, ::1/128")
@@ -142,7 +142,7 @@ def test_urls_without_a_usable_host_or_port(url: str) -> None:
 
 
 def test_the_probers_resolver_refuses_like_resolve_allowed() -> None:
-    from clfwatch.netguard import resolver_for
+    from core.netguard import resolver_for
 
     assert asyncio.run(resolver_for(LOOPBACK)("127.0.0.1", 80)) == ["127.0.0.1"]
     with pytest.raises(AddressRefused, match="loopback"):

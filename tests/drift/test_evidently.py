@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.drift import (
+from drift.reports import (
     TEXT_DRIFT_PANEL_TITLE,
     ColumnDrift,
     DriftSummary,

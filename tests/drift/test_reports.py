@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from evidently.legacy.tests.base_test import TestStatus as EvidentlyTestStatus
 
-from clfwatch.settings import Settings
-from dashboard.drift import (
+from core.settings import Settings
+from drift.reports import (
     BOT_WORD_COLUMN,
     KIND_P_VALUE,
     KIND_SCORE,

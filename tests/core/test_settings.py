@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clfwatch.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
+from core.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

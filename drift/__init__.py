@@ -1,0 +1,1 @@
+"""Drift computation: Evidently reports over what targets answered. The dashboard only shows them."""
