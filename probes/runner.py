@@ -19,7 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -32,10 +32,10 @@ from probes.metrics import observe_probe
 from probes.outcome import HEALTH, KINDS, OK, PREDICT
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
 from probes.request import TemplateError, parse_template
-from probes.shard import in_shard
+from probes.shard import in_shard, owner_among, peer_stale_s
 from probes.writer import ProbeWriter
 from storage.evalset import EvalText, eval_texts
-from storage.probes import ProbeRow
+from storage.probes import ProbeRow, live_shard_ordinals
 from storage.targets import ProbeTarget, probe_targets
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Prober:
         settings: Settings,
         *,
         shard: tuple[int, int] = (0, 1),
+        peer_ordinal: int | None = None,
         summary_every_s: float = SUMMARY_EVERY_S,
         reload_every_s: float | None = None,
         on_row: Any = None,
@@ -121,6 +122,7 @@ class Prober:
         self.settings = settings
         self.interval_s = settings.probe_interval_s
         self.shard = shard
+        self.peer_ordinal = peer_ordinal  # --shard auto: split with the live peers, not K/N
         self.summary_every_s = summary_every_s
         self.reload_every_s = reload_every_s or min(RELOAD_EVERY_INTERVALS * self.interval_s, RELOAD_MAX_S)
         self.on_row = on_row  # optional callback(row), for benchmarks and tests
@@ -130,6 +132,7 @@ class Prober:
             buffer_rows=settings.probe_buffer_rows,
             spill_dir=settings.probe_spill_dir,
             interval_s=self.interval_s,
+            shard_ordinal=peer_ordinal,
         )
         self.alerts = AlertHub(settings, self.writer.session)  # incidents and messages, off the probe path
         self._targets: dict[int, PreparedTarget] = {}
@@ -148,6 +151,13 @@ class Prober:
     @property
     def session_id(self) -> str:
         return self.writer.session_id
+
+    @property
+    def shard_text(self) -> str:
+        if self.peer_ordinal is not None:
+            return f"auto:{self.peer_ordinal}"
+        k, n = self.shard
+        return f"{k}/{n}"
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -221,8 +231,8 @@ class Prober:
             scheduler.add_job(job, IntervalTrigger(seconds=every_s, timezone=UTC), id=job_id)
         writer_task = asyncio.create_task(self.writer.run(stop))
         log.info(
-            "event=prober_started session=%s targets=%d interval_s=%s shard=%d/%d",
-            self.session_id[:8], len(self._targets), self.interval_s, *self.shard,
+            "event=prober_started session=%s targets=%d interval_s=%s shard=%s",
+            self.session_id[:8], len(self._targets), self.interval_s, self.shard_text,
         )
         try:
             await stop.wait()
@@ -284,7 +294,14 @@ class Prober:
 
     def _load(self) -> tuple[list[ProbeTarget], list[EvalText]]:
         with self.writer.session() as session:
-            targets = [t for t in probe_targets(session) if in_shard(t.id, self.shard)]
+            targets = probe_targets(session)
+            if self.peer_ordinal is not None:
+                me = self.peer_ordinal
+                seen_since = datetime.now(UTC) - timedelta(seconds=peer_stale_s(self.interval_s))
+                peers = live_shard_ordinals(session, seen_since=seen_since) | {me}
+                targets = [t for t in targets if owner_among(t.id, peers) == me]
+            else:
+                targets = [t for t in targets if in_shard(t.id, self.shard)]
             return targets, eval_texts(session)
 
     async def reload(self) -> None:

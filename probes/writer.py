@@ -96,6 +96,7 @@ class ProbeWriter:
         interval_s: float,
         session_id: str | None = None,
         hostname: str | None = None,
+        shard_ordinal: int | None = None,
         flush_every_s: float = FLUSH_EVERY_S,
         batch_rows: int = BATCH_ROWS,
     ) -> None:
@@ -105,6 +106,7 @@ class ProbeWriter:
         self.interval_s = interval_s
         self.session_id = session_id or str(uuid.uuid4())
         self.hostname = hostname or socket.gethostname()
+        self.shard_ordinal = shard_ordinal
         self.flush_every_s = flush_every_s
         self.batch_rows = max(1, min(batch_rows, buffer_rows))
         self.stats = WriterStats()
@@ -249,7 +251,7 @@ class ProbeWriter:
             if start_at is not None:
                 start_prober_session(
                     session, session_id=self.session_id, hostname=self.hostname,
-                    interval_s=self.interval_s, at=start_at,
+                    interval_s=self.interval_s, at=start_at, shard_ordinal=self.shard_ordinal,
                 )
             written = record_probes(session, rows)
             if beat_at is not None:

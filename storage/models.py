@@ -194,6 +194,9 @@ class ProberSession(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     interval_s: Mapped[float] = mapped_column(Float)
+    # The replica ordinal of a prober started with ``--shard auto`` (a StatefulSet pod's
+    # ``clfwatch-prober-K``); the live sessions' ordinals are the peers that split the targets.
+    shard_ordinal: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class EvalSample(Base):

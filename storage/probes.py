@@ -186,7 +186,8 @@ def probes_between(
 
 
 def start_prober_session(
-    session: Session, *, session_id: str, hostname: str, interval_s: float, at: datetime
+    session: Session, *, session_id: str, hostname: str, interval_s: float, at: datetime,
+    shard_ordinal: int | None = None,
 ) -> None:
     """Record that a prober process started at ``at``; a second call for the same id is a no-op.
 
@@ -198,10 +199,18 @@ def start_prober_session(
     session.add(
         ProberSession(
             id=session_id, hostname=hostname[:256], started_at=at, last_seen_at=at,
-            interval_s=interval_s,
+            interval_s=interval_s, shard_ordinal=shard_ordinal,
         )
     )
     session.flush()
+
+
+def live_shard_ordinals(session: Session, *, seen_since: datetime) -> set[int]:
+    """The ordinals of the ``--shard auto`` probers whose heartbeat is newer than ``seen_since``."""
+    query = select(ProberSession.shard_ordinal).where(
+        ProberSession.shard_ordinal.is_not(None), ProberSession.last_seen_at >= seen_since
+    )
+    return {int(ordinal) for ordinal in session.scalars(query.distinct()) if ordinal is not None}
 
 
 def beat_prober_session(session: Session, *, session_id: str, at: datetime) -> None:

@@ -1,27 +1,41 @@
-"""``clfwatch probe run [--once] [--shard K/N]``: the long-running prober."""
+"""``clfwatch probe run [--once] [--shard K/N|auto]``: the long-running prober."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import socket
 
 from clfwatch.commands import CommandError
 from core.settings import Settings
 from probes.metrics import serve_metrics
 from probes.runner import Prober, run_async
-from probes.shard import parse_shard
+from probes.shard import AUTO, ordinal_from_hostname, parse_shard
 from storage.engine import wait_for_database
 
 log = logging.getLogger(__name__)
 
 
-def _shard(text: str) -> tuple[int, int]:
+def _shard(text: str) -> tuple[int, int] | str:
+    if text == AUTO:
+        return AUTO
     try:
         return parse_shard(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _peer_ordinal(shard: tuple[int, int] | str) -> int | None:
+    """The ordinal for ``--shard auto``: from $HOSTNAME (a pod's name), else the host's name."""
+    if shard != AUTO:
+        return None
+    try:
+        return ordinal_from_hostname(os.environ.get("HOSTNAME") or socket.gethostname())
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="probe on schedule until stopped (SIGINT/SIGTERM)")
     run.add_argument("--once", action="store_true", help="one round for all targets, write, exit")
     run.add_argument(
-        "--shard", type=_shard, default=(0, 1), metavar="K/N",
-        help="probe only targets with id %% N == K (for several replicas)",
+        "--shard", type=_shard, default=(0, 1), metavar="K/N|auto",
+        help="probe only replica K's share of N (rendezvous hashing on the target id); auto: the "
+        "ordinal from the host name (clfwatch-prober-K), the peers from the live probers",
     )
     run.set_defaults(handler=run_probe)
 
@@ -49,7 +64,9 @@ def run_probe(args: argparse.Namespace, settings: Settings) -> int:
         wait_for_database(settings.database_url)
     except Exception as exc:
         raise CommandError(f"database not reachable ({type(exc).__name__}); is it running?") from None
-    prober = Prober(settings, shard=args.shard)
+    peer_ordinal = _peer_ordinal(args.shard)
+    shard = args.shard if peer_ordinal is None else (0, 1)
+    prober = Prober(settings, shard=shard, peer_ordinal=peer_ordinal)
     if args.once:
         run_async(prober.run_once())
         stats = prober.stats
