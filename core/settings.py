@@ -33,7 +33,7 @@ DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
 DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
 DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
 DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
-PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin"}
+PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin", "replace-me"}
 
 
 class SettingsError(Exception):
