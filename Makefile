@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 UP_ARGS ?=
 
-.PHONY: up test install sysdeps lint bench clean
+.PHONY: up test test-fast install sysdeps lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ up: install
 
 test: install sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: SQLite only, no browser, Prometheus, Evidently UI or multi-second tests (< 3 min).
+FAST_MARKS := not slow and not browser and not prometheus and not evidently_ui and not postgres
+test-fast: install
+	$(PY) -m pytest -m "$(FAST_MARKS)" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

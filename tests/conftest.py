@@ -2,11 +2,20 @@
 
 Postgres is not optional: when it does not answer, the tests that need it fail, loudly,
 instead of skipping (``make test`` starts it; see scripts/system-deps.sh).
+
+Alembic runs once per session and backend (about a second each): every test then gets a copy
+of that migrated database (``CREATE DATABASE ... TEMPLATE`` on Postgres, a file copy on SQLite)
+instead of migrating again. Names carry the xdist worker id, so workers never share one.
+
+``pytest_collection_modifyitems`` marks each test by what it uses (see ``FIXTURE_MARKS``), so
+``make test-fast`` (``-m "not browser and not ..."``) classifies a new test without anyone
+remembering to mark it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +34,47 @@ PG_ADMIN_URL = os.environ.get(
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# A test using one of these fixtures (directly or through another fixture) gets the mark.
+FIXTURE_MARKS = {
+    "pg_url": "postgres",
+    "pg_admin_engine": "postgres",
+    "pg_template": "postgres",
+    "browser": "browser",
+    "page": "browser",
+    "evidently_ui": "evidently_ui",
+    "live_stack": "prometheus",
+}
+# A test module using one of these helpers gets the mark (they are context managers, not fixtures).
+HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
+
+
+def _helper_marks(module: object) -> set[str]:
+    marks = set()
+    for value in vars(module).values():
+        key = (getattr(value, "__module__", None), getattr(value, "__name__", None))
+        if key in HELPER_MARKS:
+            marks.add(HELPER_MARKS[key])  # type: ignore[index]
+    return marks
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        marks = {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in names}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgres":
+            marks.add("postgres")
+        module = getattr(item, "module", None)
+        if module is not None:
+            marks |= _helper_marks(module)
+        for mark in sorted(marks):
+            item.add_marker(mark)
+
+
+def _worker() -> str:
+    """The xdist worker id (``gw0``...) or ``main``: part of every database name we create."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
 
 @pytest.fixture(scope="session")
 def pg_admin_engine():  # type: ignore[no-untyped-def]
@@ -35,10 +85,11 @@ def pg_admin_engine():  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def _pg_database(admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = f"clfwatch_t_{uuid.uuid4().hex[:12]}"
+def _pg_database(admin, template: str | None = None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    name = f"clfwatch_t_{_worker()}_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield url
@@ -48,19 +99,40 @@ def _pg_database(admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def pg_url(pg_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A fresh, empty, migrated Postgres database for one test."""
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Name of a Postgres database migrated once per session, the template of every ``pg_url``."""
     for url in _pg_database(pg_admin_engine):
         upgrade_database(url)
-        yield url
+        # CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template.
+        engine_for(url).dispose()
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh migrated SQLite file for one test."""
-    url = f"sqlite:///{tmp_path / 'clfwatch.db'}"
+def pg_url(pg_admin_engine, pg_template: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty, migrated Postgres database for one test (a copy of ``pg_template``)."""
+    yield from _pg_database(pg_admin_engine, template=pg_template)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; ``sqlite_url`` copies it."""
+    path = tmp_path_factory.mktemp(f"sqlite-template-{_worker()}") / "clfwatch.db"
+    url = f"sqlite:///{path}"
     upgrade_database(url)
+    engine_for(url).dispose()  # the last close checkpoints the WAL into the file itself
+    leftovers = [p for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"migrated SQLite template left {leftovers}: copying it would lose data"
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A fresh migrated SQLite file for one test (a copy of ``sqlite_template``)."""
+    path = tmp_path / "clfwatch.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
     yield url
     engine_for(url).dispose()
 

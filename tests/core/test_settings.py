@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from core.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
@@ -57,4 +59,6 @@ def test_secret_values_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_zoned_defense_time_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLFWATCH_DEFENSE_AT", "2026-12-01T10:00:00+03:00")
-    assert load_settings().defense_at is not None
+    # The same instant as 07:00 UTC, zone kept: a loader that dropped or replaced the zone moves it.
+    assert load_settings().defense_at == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    assert load_settings().defense_at.utcoffset() == timedelta(hours=3)  # type: ignore[union-attr]

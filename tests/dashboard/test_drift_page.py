@@ -21,7 +21,7 @@ from storage.drift import add_drift_report
 from storage.engine import session_scope
 from storage.targets import get_target
 from tests.dashboard.conftest import APP_TIMEOUT_S, REPO_ROOT, SeededDashboard, clear_dashboard_caches
-from tests.dashboard.test_drift import CHATTY, SPAMMY, varied_texts
+from tests.drift.test_reports import CHATTY, SPAMMY, varied_texts
 
 PAGE = str(REPO_ROOT / "dashboard" / "app_pages" / "drift.py")
 

@@ -19,7 +19,7 @@ from drift.reports import (
     run_drift,
 )
 from tests.conftest import free_port
-from tests.dashboard.test_drift import T0, seed_drifting_target, settings_for
+from tests.drift.test_reports import T0, seed_drifting_target, settings_for
 from tests.servers import process
 
 EVIDENTLY_BIN = Path(sys.executable).parent / "evidently"
