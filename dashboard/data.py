@@ -228,11 +228,13 @@ def _refresh_board(url: str, slot: _BoardSlot, generation: int, sessions: sessio
 
 def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
     from scoring.board import explain_target, grade_now
+    from scoring.rules import load_grading_defaults
 
     settings = current_settings()
     now = datetime.now(UTC)
     with _session(url, "load the scoreboard", sessions) as session:
-        board = grade_now(session, settings)
+        board = grade_now(session, load_grading_defaults(rules_file=settings.rules_file,
+                                                         defense_at=settings.defense_at))
         health = last_health_probes(session)
         interval_s = newest_prober_interval_s(session) or settings.probe_interval_s
         active = {v.id: v.active for v in list_targets(session)}
@@ -346,7 +348,7 @@ def team_view(url: str, name: str, window_h: int) -> dict[str, Any]:
     The ROC curve is computed here from the hidden labels; only the curve's points and the AUC
     leave this function, never a label or a sample id.
     """
-    from storage.aggregates import hourly_uptime, latency_series
+    from storage.team_series import hourly_uptime, latency_series
 
     end = datetime.now(UTC)
     with _session(url, "load the team page") as session:
@@ -445,8 +447,8 @@ def _roc(session: Session, target_id: int, at: datetime) -> dict[str, Any]:
     """ROC points and AUC of the latest probability per sample; ``reason`` when not computable."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from storage.aggregates import latest_probabilities
     from storage.evalset import eval_labels
+    from storage.latest_answers import latest_probabilities
 
     labels = eval_labels(session)
     probabilities = latest_probabilities(session, target_id, at, sample_ids=labels.keys())

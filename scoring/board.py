@@ -1,11 +1,14 @@
-"""The scoreboard: storage aggregates in, graded and ranked targets out, each number explained.
+"""The scoreboard: measurements in, graded and ranked targets out, each number explained.
 
-This is the one module of ``scoring`` that touches the outside: it runs the storage queries on
-the session it is handed, and ``grade_now`` reads the rules file and the baseline's
-``sample_submission.csv``. The arithmetic lives in ``scoring.points``.
+Scoring is fetch, then grade. ``storage.grading_inputs.fetch_grading_inputs`` reads everything
+in one step into frozen plain data; ``grade_inputs`` and the component functions below are pure
+(no session, no I/O). ``compute_scoreboard`` and ``grade_now`` are the two entry points that hold
+a session, and they hand it to storage before anything is graded. ``grade_now`` also reads the
+baseline's ``sample_submission.csv``. The arithmetic lives in ``scoring.points``, the rules in
+``scoring.rules``: nothing here reads settings; callers pass typed ``Rules``/``GradingDefaults``.
 
-Hidden labels enter here (``eval_labels``) and only aggregate numbers leave: an AUC, how many
-samples it was computed on, never a label or a per-sample value.
+Hidden labels enter here (``GradingInputs.labels``) and only aggregate numbers leave: an AUC, how
+many samples it was computed on, never a label or a per-sample value.
 
 What the window is. Per target, ``[start, at)`` where start is its registration (or, with
 ``window.days`` in the rules, the later of that and ``at - days``). Uptime counts only health
@@ -29,14 +32,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from scoring.points import (
     SECONDS_PER_DAY,
@@ -48,18 +50,20 @@ from scoring.points import (
     linear_points,
     weighted_sum,
 )
-from scoring.rules import COMPONENTS, DEFAULT_RULES, Rules, RulesError, parse_rules, rules_to_dict
-from storage.aggregates import (
-    WindowAggregates,
-    last_probe_times,
-    latest_probabilities_many,
-    window_aggregates_many,
+from scoring.rules import (
+    COMPONENTS,
+    GradingDefaults,
+    Rules,
+    RulesError,
+    parse_rules,
+    rules_to_dict,
 )
-from storage.evalset import eval_labels
 from storage.grading import get_grading_config
-from storage.probes import prober_coverage
-from storage.stress import latest_stress_points
-from storage.targets import list_targets
+from storage.grading_inputs import GradingInputs, fetch_grading_inputs
+from storage.windows import WindowAggregates
+
+if TYPE_CHECKING:  # the session only passes through, to storage; scoring never queries
+    from sqlalchemy.orm import Session
 
 SUBMISSION_FILE = "sample_submission.csv"
 NO_VALID_ANSWER_TO_TIME = "no valid answer to time"
@@ -251,7 +255,9 @@ def binary_roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def roc_auc(probabilities: dict[str, float], labels: dict[str, int]) -> tuple[float | None, int, str]:
+def roc_auc(
+    probabilities: Mapping[str, float], labels: Mapping[str, int]
+) -> tuple[float | None, int, str]:
     """ROC-AUC of answered samples against their labels: (auc, samples used, reason if None).
 
     Pairs are taken in sample-id order, so the same answers give the same AUC to the last bit,
@@ -303,53 +309,53 @@ def compute_scoreboard(
     baseline_auc: float | None,
     baseline_reason: str | None = None,
 ) -> Scoreboard:
-    """Grade every registered target at ``at``; an empty list when none is registered.
-
-    ``baseline_auc`` None: the AUC scale's zero is a random classifier (0.5), said in each reason.
-    """
+    """Fetch every target's measurements at ``at``, then grade them; see ``grade_inputs``."""
     if at.tzinfo is None:
         raise ValueError("at must be an aware datetime")
-    at = at.astimezone(UTC)
+    inputs = fetch_grading_inputs(
+        session, at=at, window_start=lambda registered_at: window_start(registered_at, at, rules),
+        latency_statistic=rules.latency_statistic,
+    )
+    return grade_inputs(inputs, rules=rules, baseline_auc=baseline_auc, baseline_reason=baseline_reason)
+
+
+def grade_inputs(
+    inputs: GradingInputs,
+    *,
+    rules: Rules,
+    baseline_auc: float | None,
+    baseline_reason: str | None = None,
+) -> Scoreboard:
+    """Grade every target of ``inputs`` (pure); an empty board when none is registered.
+
+    ``inputs`` must have been fetched with this ``rules``' window and latency statistic.
+    ``baseline_auc`` None: the AUC scale's zero is a random classifier (0.5), said in each reason.
+    """
+    at = inputs.at
     if baseline_reason is None:
         baseline_reason = "given" if baseline_auc is not None else "no baseline given"
-    targets = list_targets(session)
-    labels = eval_labels(session)
+    labels: Mapping[str, int] = inputs.labels
     board = Scoreboard(at=at, rules=rules, targets=[], baseline_auc=baseline_auc,
                        baseline_reason=baseline_reason, eval_samples=len(labels))
-    if not targets:
+    if not inputs.targets:
         return board
-    starts = {t.id: window_start(t.registered_at, at, rules) for t in targets}
-    earliest = min(starts.values())
-    coverage = prober_coverage(session, earliest, at) if earliest < at else []
-    last_probe = last_probe_times(session, at)
-    stress = latest_stress_points(session)
-    aggregates = window_aggregates_many(
-        session, {t.id: (starts[t.id], at) for t in targets if starts[t.id] < at},
-        statistic=rules.latency_statistic, coverage=coverage,
-    )
-
-    probabilities = (
-        latest_probabilities_many(session, [t.id for t in targets if starts[t.id] < at], at,
-                                  sample_ids=labels.keys())
-        if labels else {}
-    )
     scores: list[TargetScore] = []
     aucs: dict[str, float] = {}
-    for t in targets:
-        start = starts[t.id]
+    for t in inputs.targets:
+        start = t.window_start
         score = TargetScore(
-            name=t.name, target_id=t.id, rank=0, components={}, multiplier=0.0, total=0.0,
-            stress_points=stress.get(t.id), gaps=[], last_probe_at=last_probe.get(t.id),
+            name=t.name, target_id=t.target_id, rank=0, components={}, multiplier=0.0, total=0.0,
+            stress_points=t.stress_points, gaps=[], last_probe_at=t.last_probe_at,
             lifetime_s=max(0.0, (at - t.registered_at).total_seconds()), registered_at=t.registered_at,
             window_start=start, window_end=at,
         )
         score.multiplier = lifetime_multiplier(score.lifetime_s, rules.lifetime_days)
-        if start >= at:
+        agg = t.aggregates
+        if t.window_is_empty or agg is None:
             why = "registered after the grading time: empty window"
             score.components = {c: ComponentScore(None, None, why) for c in COMPONENTS}
             scores.append(score)
             continue
-        agg = aggregates[t.id]
         score.aggregates = agg
         score.gaps = list(agg.gaps)
         score.components = {
@@ -361,7 +367,7 @@ def compute_scoreboard(
             score.components["auc"] = ComponentScore(None, None, "no evaluation set loaded")
             scores.append(score)
             continue
-        auc, used, why = roc_auc(probabilities[t.id], labels)
+        auc, used, why = roc_auc(t.probabilities, labels)
         score.auc_samples = used
         score.auc_coverage = used / len(labels)
         ruled = auc_gate(t.name, auc, why, used, len(labels), agg.predict.n_total > 0, rules)
@@ -500,18 +506,6 @@ def _scale_text(component: str, comp: ComponentScore, r: Rules, board: Scoreboar
 # --- grading now: resolving the defense time, rules and baseline --------------------------------
 
 
-def load_rules_file(path: Path) -> Rules:
-    """Rules from a TOML file; RulesError naming the file, or the key inside it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: cannot read the rules file ({type(exc).__name__})") from None
-    try:
-        return parse_rules(text)
-    except RulesError as exc:
-        raise RulesError(f"{path}: {exc}") from None
-
-
 def submission_path() -> Path:
     """Where the service ships ``sample_submission.csv``."""
     try:
@@ -521,7 +515,7 @@ def submission_path() -> Path:
     return Path(DATA_DIR) / SUBMISSION_FILE
 
 
-def submission_baseline(labels: dict[str, int], path: Path | None = None) -> tuple[float | None, str]:
+def submission_baseline(labels: Mapping[str, int], path: Path | None = None) -> tuple[float | None, str]:
     """AUC of the sample submission (columns id,probability) against the labels, with its source.
 
     ``(None, reason)`` when the file is missing or malformed, or shares too few samples.
@@ -552,30 +546,39 @@ def submission_baseline(labels: dict[str, int], path: Path | None = None) -> tup
 
 
 def grade_now(
-    session: Session, settings: Any, *, at: datetime | None = None, rules: Rules | None = None
+    session: Session,
+    defaults: GradingDefaults,
+    *,
+    at: datetime | None = None,
+    rules: Rules | None = None,
 ) -> Scoreboard:
     """The scoreboard with everything resolved; ``at``/``rules`` override the stored choices.
 
-    Time: grading_config.defense_at, then settings.defense_at, then now. Rules: grading_config's
-    TOML, then settings.rules_file, then DEFAULT_RULES (RulesError if the chosen one is malformed).
-    Baseline: grading_config.baseline_auc, then the AUC of sample_submission.csv.
+    Time: grading_config.defense_at, then ``defaults.defense_at`` (CLFWATCH_DEFENSE_AT), then now.
+    Rules: grading_config's TOML (RulesError if it is malformed), then ``defaults.rules``
+    (CLFWATCH_RULES_FILE or the built-in defaults). Baseline: grading_config.baseline_auc, then
+    the AUC of sample_submission.csv. Reads the configuration, then fetches once, then grades.
     """
     config = get_grading_config(session)
-    at = at or config.defense_at or getattr(settings, "defense_at", None) or datetime.now(UTC)
+    at = at or config.defense_at or defaults.defense_at or datetime.now(UTC)
     if rules is None:
-        rules_file = getattr(settings, "rules_file", None)
         if config.rules_toml:
             try:
                 rules = parse_rules(config.rules_toml)
             except RulesError as exc:
                 raise RulesError(f"stored grading rules: {exc}") from None
-        elif rules_file is not None:
-            rules = load_rules_file(Path(rules_file))
         else:
-            rules = DEFAULT_RULES
+            rules = defaults.rules
+    if at.tzinfo is None:
+        raise ValueError("at must be an aware datetime")
+    chosen = rules
+    inputs = fetch_grading_inputs(
+        session, at=at, window_start=lambda registered_at: window_start(registered_at, at, chosen),
+        latency_statistic=rules.latency_statistic,
+    )
     baseline: float | None
     if config.baseline_auc is not None:
         baseline, reason = config.baseline_auc, "set in the grading configuration"
     else:
-        baseline, reason = submission_baseline(eval_labels(session))
-    return compute_scoreboard(session, at=at, rules=rules, baseline_auc=baseline, baseline_reason=reason)
+        baseline, reason = submission_baseline(inputs.labels)
+    return grade_inputs(inputs, rules=rules, baseline_auc=baseline, baseline_reason=reason)

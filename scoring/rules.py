@@ -51,6 +51,8 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 COMPONENTS = ("latency", "uptime", "rate200", "auc")
@@ -219,3 +221,37 @@ def rules_to_dict(rules: Rules) -> dict[str, Any]:
     for (table, key), (field, _kind) in _KEYS.items():
         document.setdefault(table, {})[key] = getattr(rules, field)
     return document
+
+
+def load_rules_file(path: Path) -> Rules:
+    """Rules from a TOML file; RulesError naming the file, or the key inside it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read the rules file ({type(exc).__name__})") from None
+    try:
+        return parse_rules(text)
+    except RulesError as exc:
+        raise RulesError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class GradingDefaults:
+    """The operator's choices from outside the database; the stored grading configuration wins.
+
+    Built by whoever holds the settings (``clfwatch score``, the dashboard, the team API) with
+    ``load_grading_defaults``, so scoring never reads settings itself.
+    """
+
+    rules: Rules = DEFAULT_RULES  # CLFWATCH_RULES_FILE, else the built-in defaults
+    defense_at: datetime | None = None  # CLFWATCH_DEFENSE_AT; None: now
+
+
+def load_grading_defaults(*, rules_file: Path | None, defense_at: datetime | None) -> GradingDefaults:
+    """Defaults from a rules file (None: built-in rules) and a defense time; RulesError for a bad file.
+
+    The file is read here, once, even when the stored configuration will override it: a broken
+    CLFWATCH_RULES_FILE is an error to fix, not one to find on the day the stored rules are cleared.
+    """
+    rules = load_rules_file(rules_file) if rules_file is not None else DEFAULT_RULES
+    return GradingDefaults(rules=rules, defense_at=defense_at)

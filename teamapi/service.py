@@ -26,7 +26,7 @@ from alerts import channels
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
 from scoring.board import Scoreboard, TargetScore, grade_now
-from scoring.rules import RulesError
+from scoring.rules import RulesError, load_grading_defaults
 from storage.targets import (
     TargetError,
     TargetView,
@@ -160,7 +160,8 @@ class BoardCache:
         with self._lock:
             if self._board is None or self._clock() - self._at > self._ttl_s:
                 try:
-                    self._board = grade_now(session, settings)
+                    self._board = grade_now(session, load_grading_defaults(
+                        rules_file=settings.rules_file, defense_at=settings.defense_at))
                 except RulesError:
                     raise GradingBroken(
                         "the grade cannot be computed right now (the operator's grading rules are "

@@ -23,9 +23,8 @@ from scoring.board import (
     UnknownTargetError,
     explain_target,
     grade_now,
-    load_rules_file,
 )
-from scoring.rules import COMPONENTS, DEFAULT_RULES, RulesError
+from scoring.rules import COMPONENTS, DEFAULT_RULES, RulesError, load_grading_defaults, load_rules_file
 from storage.engine import session_scope
 
 CSV_COLUMNS = (
@@ -51,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run_score(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rules = load_rules_file(args.rules) if args.rules is not None else None
+        defaults = load_grading_defaults(rules_file=settings.rules_file, defense_at=settings.defense_at)
         with session_scope(settings.database_url) as session:
-            board = grade_now(session, settings, at=args.at, rules=rules)
+            board = grade_now(session, defaults, at=args.at, rules=rules)
     except RulesError as exc:
         raise CommandError(f"bad grading rules: {exc}") from None
     if args.why is not None:

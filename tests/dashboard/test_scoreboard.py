@@ -6,6 +6,7 @@ import pytest
 
 from core.settings import get_settings
 from scoring.board import grade_now
+from scoring.rules import GradingDefaults
 from storage.engine import session_scope
 from tests.dashboard.apptest import everything_rendered, open_page, shown_text
 from tests.dashboard.conftest import SeededDashboard, clear_dashboard_caches
@@ -16,7 +17,7 @@ def test_scoreboard_shows_every_target_ranked(dashboard_env: SeededDashboard) ->
     assert not at.exception
     table = at.dataframe[0].value
     with session_scope(dashboard_env.url) as session:
-        board = grade_now(session, get_settings())
+        board = grade_now(session, GradingDefaults(defense_at=get_settings().defense_at))
     expected = {t.name: t for t in board.targets}
     assert table["target"].tolist() == ["alpha-team", "charlie-team", "bravo-team"]
     assert table["total"].is_monotonic_decreasing

@@ -9,6 +9,7 @@ import pytest
 
 from core.settings import get_settings
 from scoring.board import grade_now
+from scoring.rules import GradingDefaults
 from storage.engine import session_scope
 from tests.dashboard.apptest import everything_rendered, open_page, shown_text
 from tests.dashboard.conftest import SeededDashboard, clear_dashboard_caches
@@ -28,7 +29,8 @@ def test_team_page_of_the_healthy_target(dashboard_env: SeededDashboard) -> None
     assert not at.exception
     assert at.selectbox(key="team_target").value == "alpha-team"
     with session_scope(dashboard_env.url) as session:
-        graded = grade_now(session, get_settings()).target("alpha-team")
+        defaults = GradingDefaults(defense_at=get_settings().defense_at)
+        graded = grade_now(session, defaults).target("alpha-team")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rank"] == "1"
     assert float(metrics["Total"]) == pytest.approx(graded.total, abs=2e-3)

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from clfwatch import up
-from storage.aggregates import last_probe_times
 from storage.engine import engine_for, session_scope
 from storage.evalset import eval_count
 from storage.targets import list_targets
+from storage.windows import last_probe_times
 from tests.conftest import REPO_ROOT, free_port
 
 START_TIMEOUT_S = 150.0  # training the model and streamlit's first start on a busy 2-core box

@@ -15,7 +15,7 @@ from scoring.board import (
     grade_now,
     submission_baseline,
 )
-from scoring.rules import DEFAULT_RULES, Rules
+from scoring.rules import DEFAULT_RULES, Rules, load_grading_defaults
 from storage.engine import session_scope
 from storage.grading import set_grading_config
 from tests.scoring.data import AT, BASELINE_AUC, EVAL, build_scenario
@@ -131,7 +131,8 @@ def test_grade_now_resolves_config(db_url: str, tmp_path: Path) -> None:
         rules_file = None
 
     with session_scope(db_url) as s:
-        board = grade_now(s, FakeSettings())
+        board = grade_now(s, load_grading_defaults(rules_file=FakeSettings.rules_file,
+                                                  defense_at=FakeSettings.defense_at))
     assert board.at == AT and board.rules.auc_mode == "value" and board.baseline_auc == 0.6
     assert board.baseline_reason == "set in the grading configuration"
     with session_scope(db_url) as s:
@@ -139,7 +140,8 @@ def test_grade_now_resolves_config(db_url: str, tmp_path: Path) -> None:
     FakeSettings.rules_file = tmp_path / "rules.toml"  # type: ignore[assignment]
     FakeSettings.rules_file.write_text("[lifetime]\ndays = 14\n")  # type: ignore[attr-defined]
     with session_scope(db_url) as s:
-        board = grade_now(s, FakeSettings())
+        board = grade_now(s, load_grading_defaults(rules_file=FakeSettings.rules_file,
+                                                  defense_at=FakeSettings.defense_at))
     assert board.rules.lifetime_days == 14 and board.rules.auc_mode == "rank"
     # the baseline now comes from the service's sample_submission.csv, or says why not
     assert board.baseline_auc is not None or board.baseline_reason

@@ -10,22 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from storage.aggregates import (
-    LatencySums,
-    ProbeCounts,
-    hourly_uptime,
-    last_probe_times,
-    latency_percentile_ms,
-    latency_series,
-    latest_probabilities,
-    ok_latency_sums,
-    probe_counts,
-    window_aggregates,
-)
 from storage.engine import session_scope
+from storage.latency_percentiles import latency_percentile_ms
+from storage.latest_answers import latest_probabilities
 from storage.models import ProbeLatencyBin, ProbeRollup
+from storage.probe_counts import LatencySums, ProbeCounts, ok_latency_sums, probe_counts
 from storage.probes import ProbeRow, hour_floor, latency_bin_edge, record_probes
 from storage.targets import add_target
+from storage.team_series import hourly_uptime, latency_series
+from storage.windows import last_probe_times, window_aggregates
 from tests.scoring.data import probe, prober_ran
 
 T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from storage.aggregates import last_probe_times
 from storage.engine import session_scope
 from storage.models import DETAIL_MAX_CHARS, Probe, ProbeLatencyBin, ProbeRollup
 from storage.probes import (
@@ -25,6 +24,7 @@ from storage.probes import (
     start_prober_session,
 )
 from storage.targets import add_target
+from storage.windows import last_probe_times
 
 T0 = datetime(2026, 11, 20, 9, 55, tzinfo=UTC)
 OUTCOMES = ["ok", "ok", "ok", "timeout", "http_error", "bad_body", "connect_error"]
