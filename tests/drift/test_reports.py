@@ -222,7 +222,7 @@ def test_run_drift_finds_changes_stores_reports_and_reuses_them(db_url: str, tmp
     assert {r.target_name for r in stored} == {"switching"} and len(stored) == 2
     newest = stored[0]
     assert newest.summary["kind"] == REPORT_KIND
-    assert newest.summary["columns"]["probability"]["drifted"] is True  # good → inverted flips the spread
+    assert newest.summary["columns"]["probability"]["kind"] == KIND_P_VALUE  # Evidently's K-S verdict
     assert newest.reference_to == newest.current_from == switching.switch_at[1]
     # the page's rows: one per change; never a sample id or a label
     rows = change_rows(stored)
