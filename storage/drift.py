@@ -72,7 +72,8 @@ def predict_answers(
     if end is not None:
         query = query.where(Probe.started_at < end)
     for target, sample, probability, at in session.execute(query):
-        yield PredictAnswer(target, sample, float(probability), at)
+        if sample is not None and probability is not None:  # filtered above; keeps the types honest
+            yield PredictAnswer(target, sample, float(probability), at)
 
 
 def add_drift_report(
