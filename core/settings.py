@@ -30,6 +30,12 @@ DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 DEFAULT_MODEL_DIR = Path("./var/model")
 DEFAULT_SPILL_DIR = Path("./var/spill")
 DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
+DEFAULT_DRIFT_KEEP_REPORTS = 20  # HTML reports kept per target; older files are deleted
+# A model change: from some time on, at least SHARE of MIN_SAMPLES (or more) re-asked samples
+# answer more than TOLERANCE away from their previous answer.
+DEFAULT_MODEL_CHANGE_MIN_SAMPLES = 20
+DEFAULT_MODEL_CHANGE_SHARE = 0.5
+DEFAULT_MODEL_CHANGE_TOLERANCE = 0.01
 DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
 DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
 DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
@@ -57,6 +63,10 @@ class Settings(BaseSettings):
     probe_max_body_bytes: int = Field(DEFAULT_PROBE_MAX_BODY_BYTES, ge=1024)
     probe_spill_dir: Path = DEFAULT_SPILL_DIR
     drift_dir: Path = DEFAULT_DRIFT_DIR
+    drift_keep_reports: int = Field(DEFAULT_DRIFT_KEEP_REPORTS, ge=1, le=10_000)
+    model_change_min_samples: int = Field(DEFAULT_MODEL_CHANGE_MIN_SAMPLES, ge=1, le=1_000_000)
+    model_change_share: float = Field(DEFAULT_MODEL_CHANGE_SHARE, gt=0, le=1)
+    model_change_tolerance: float = Field(DEFAULT_MODEL_CHANGE_TOLERANCE, ge=0, lt=1)
     defense_at: datetime | None = None
     rules_file: Path | None = None
     service_api_key: SecretStr | None = None

@@ -1,8 +1,13 @@
-"""Evidently drift of what each target was sent and answered: a reference window against now.
+"""Drift of team classifiers: model changes found in the probes, one Evidently report per change.
 
-Texts come from the evaluation set through storage; labels are never read. A window too
-small or too repetitive for Evidently's text model gives an ``{"error": "not enough data: ..."}``
-summary instead of an exception, so one quiet target never stops a run over all of them.
+The prober asks every target the same evaluation samples again and again; drift.model_changes
+finds the times from which a target answers them differently. For each change, Evidently
+compares the probability distribution just before and just after on the same sample ids, and
+the report is stored (drift_reports, an HTML file under settings.drift_dir, the newest
+``drift_keep_reports`` per target kept) and pushed to the Evidently UI when one is set. A
+rerun finds the same changes again and reuses their stored reports.
+
+Labels are read only to give an AUC before and after a change, never per sample.
 """
 
 from __future__ import annotations
@@ -11,70 +16,43 @@ import logging
 import re
 import uuid
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from core.settings import Settings
+from drift.model_changes import ModelChange, ModelChangeRules, detect_model_changes
 from storage.drift import (
-    DriftInputRow,
     DriftReportView,
     add_drift_report,
-    drift_input_rows,
-    drift_input_span,
+    list_drift_reports,
+    predict_answers,
+    prune_drift_html,
 )
 from storage.engine import session_scope
-from storage.targets import TargetError, get_target, list_targets
+from storage.evalset import eval_labels
+from storage.targets import TargetError, TargetView, get_target, list_targets
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REFERENCE_HOURS = 24.0
-DEFAULT_CURRENT_HOURS = 24.0
-# Text drift trains a classifier per report: more rows than this per window only adds seconds.
-DEFAULT_MAX_ROWS_PER_WINDOW = 1000
-MIN_ROWS_PER_WINDOW = 20
-SAMPLE_SEED = 0
-TEXT_COLUMN = "text"
+DEFAULT_SINCE = timedelta(days=7)
 PROBABILITY_COLUMN = "probability"
-LENGTH_COLUMN = "text_length"
-BOT_WORD_COLUMN = "mentions_bot"
-# Whole words only: "robot" and "ботаник" are not bots. Contains/IncludesWords match substrings.
-BOT_WORD_PATTERN = r"(?i)\b(bot|бот)\b"
 VALUE_DRIFT_TYPE = "evidently:metric_v2:ValueDrift"
+REPORT_KIND = "model_change"  # summary["kind"] of a model-change report
 TEXT_DRIFT_PANEL_TITLE = "Text drift score of the text column (higher = drift)"
-HISTORY_COLUMNS = (
-    "report_id", "target", "created_at", "column", "kind", "method", "score", "threshold", "drifted",
-)
+TEXT_COLUMN = "text"
+MODEL_CHANGE_PANEL_TITLE = "Probability drift across each model change (K-S p-value, lower = drift)"
 KIND_SCORE = "score"  # higher = drift (text content drift, distances)
 KIND_P_VALUE = "p_value"  # lower = drift (K-S, Z-test, chi-square)
-# sklearn's words when a window's texts are too few or too alike to build a vocabulary.
-_NOT_ENOUGH_TEXT = ("After pruning, no terms remain", "empty vocabulary")
-NOT_ENOUGH_TEXT_MESSAGE = "not enough data: the texts are too few or too alike to compare"
-COMPUTE_FAILED_MESSAGE = "drift could not be computed for these windows"
+COMPUTE_FAILED_MESSAGE = "the Evidently report could not be computed for this change"
 
 
 class DriftError(ValueError):
     """A drift run was asked for something that does not exist (e.g. an unknown target)."""
-
-
-class NotEnoughData(Exception):
-    """A window holds too little (or too uniform) data for a meaningful comparison."""
-
-
-@dataclass(frozen=True)
-class DriftWindows:
-    """The two compared spans, each ``[from, to)``, aware UTC."""
-
-    reference_from: datetime
-    reference_to: datetime
-    current_from: datetime
-    current_to: datetime
 
 
 @dataclass(frozen=True)
@@ -96,72 +74,96 @@ class ColumnDrift:
 
 
 @dataclass(frozen=True)
-class DriftSummary:
-    """The outcome of one target's drift run, as stored and as the CLI prints it."""
+class ReportRef:
+    """Where a model change's Evidently report went."""
 
-    target_name: str
-    target_id: int
-    report_id: int
-    windows: DriftWindows
-    reference_rows: int
-    current_rows: int
-    columns: tuple[ColumnDrift, ...]
-    error: str | None  # "not enough data: ..." etc.; None when the report was computed
-    html_path: str | None
-    pushed: bool | None  # to the Evidently UI; None when no CLFWATCH_EVIDENTLY_URL is set
+    id: int
+    html_path: str | None  # None once pruned, or when Evidently failed
+    pushed: bool | None  # to the Evidently UI; None when none is set or the report is older
+    error: str | None = None
 
-    def summary_dict(self) -> dict[str, Any]:
-        base: dict[str, Any] = {"reference_rows": self.reference_rows, "current_rows": self.current_rows}
-        if self.error is not None:
-            return {"error": self.error, **base}
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "html_path": self.html_path, "pushed": self.pushed, "error": self.error}
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """A model change as the CLI prints it: the detector's numbers, the AUCs, its report."""
+
+    change: ModelChange
+    auc_before: float | None
+    auc_after: float | None
+    report: ReportRef | None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.change
         return {
-            "columns": {c.column: c.to_dict() for c in self.columns},
-            "drifted_columns": sum(c.drifted for c in self.columns),
-            **base,
+            "at": iso_utc(c.at), "samples": c.samples, "share_changed": round(c.share_changed, 4),
+            "mean_abs_delta": round(c.mean_abs_delta, 6),
+            "auc_before": _round(self.auc_before), "auc_after": _round(self.auc_after),
         }
 
-    def line(self) -> str:
-        """One line for a person: the verdict per column and where the report went."""
-        if self.error is not None:
-            return f"{self.target_name}: {self.error}"
-        parts = []
-        for c in self.columns:
-            verdict = "drift" if c.drifted else "no drift"
-            symbol = "score" if c.kind == KIND_SCORE else "p"
-            parts.append(f"{c.column} {symbol}={c.score:.3g} ({verdict})")
-        drifted = sum(c.drifted for c in self.columns)
-        text = f"{self.target_name}: {drifted} of {len(self.columns)} columns drifted; " + ", ".join(parts)
-        if self.html_path:
-            text += f"; report {self.html_path}"
-        if self.pushed is False:
+    def line(self, target_name: str) -> str:
+        c = self.change
+        text = (
+            f"{target_name}: model changed at {iso_utc(c.at)}: {c.samples} samples re-asked, "
+            f"{100 * c.share_changed:.0f} % answer differently, mean |Δp| {c.mean_abs_delta:.3f}, "
+            f"AUC {_auc_text(self.auc_before)} → {_auc_text(self.auc_after)}"
+        )
+        if self.report is not None and self.report.html_path:
+            text += f"; report {self.report.html_path}"
+        if self.report is not None and self.report.pushed is False:
             text += "; not pushed to the Evidently UI (see the log)"
         return text
 
 
-def choose_windows(
-    first: datetime, last: datetime, *, reference: timedelta, current: timedelta
-) -> DriftWindows:
-    """Reference = the first ``reference`` of the history, current = the last ``current``.
+@dataclass(frozen=True)
+class TargetDrift:
+    """One target's drift run: its model changes since ``since``, oldest first."""
 
-    When the history is too short for both without overlap, it is split in two halves, so
-    the same probe never sits in both windows.
-    """
-    end = last + timedelta(microseconds=1)  # windows are half-open; keep the newest probe
-    ref_to = first + reference
-    cur_from = end - current
-    if ref_to > cur_from:
-        middle = first + (end - first) / 2
-        ref_to = cur_from = middle
-    return DriftWindows(first, ref_to, cur_from, end)
+    target_name: str
+    target_id: int
+    since: datetime
+    changes: tuple[ChangeResult, ...]
+
+    @property
+    def report(self) -> ReportRef | None:
+        """The newest change's report; None without changes."""
+        return self.changes[-1].report if self.changes else None
+
+    def to_dict(self) -> dict[str, Any]:
+        report = self.report
+        return {
+            "name": self.target_name,
+            "model_changes": [c.to_dict() for c in self.changes],
+            "report": None if report is None else report.to_dict(),
+        }
+
+    def lines(self) -> list[str]:
+        if not self.changes:
+            return [f"{self.target_name}: no model change since {iso_utc(self.since)}"]
+        return [c.line(self.target_name) for c in self.changes]
 
 
-def _frame(rows: list[DriftInputRow], max_rows: int) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {TEXT_COLUMN: [r.text for r in rows], PROBABILITY_COLUMN: [r.probability for r in rows]}
+def iso_utc(at: datetime) -> str:
+    """ISO 8601 in UTC with a Z, e.g. 2026-12-03T06:20:01.250Z."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _auc_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def rules_from(settings: Settings) -> ModelChangeRules:
+    return ModelChangeRules(
+        min_samples=settings.model_change_min_samples,
+        share=settings.model_change_share,
+        tolerance=settings.model_change_tolerance,
     )
-    if len(frame) > max_rows:
-        frame = frame.sample(n=max_rows, random_state=SAMPLE_SEED).reset_index(drop=True)
-    return frame
 
 
 def _p_value_method(method: str) -> bool:
@@ -196,41 +198,25 @@ def extract_column_drift(snapshot_dict: dict[str, Any]) -> list[ColumnDrift]:
     return columns
 
 
-def compute_drift(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[Snapshot, list[ColumnDrift]]:
-    """Run Evidently's DataDriftPreset on text descriptors and probabilities.
-
-    Raises NotEnoughData when a window is below MIN_ROWS_PER_WINDOW or too repetitive.
-    """
+def compute_change_report(change: ModelChange) -> tuple[Snapshot, list[ColumnDrift]]:
+    """Evidently's ValueDrift of the probabilities just before against just after, same sample ids."""
+    import pandas as pd
     from evidently import DataDefinition, Dataset, Report
-    from evidently.descriptors import RegExp, TextLength
-    from evidently.presets import DataDriftPreset
+    from evidently.metrics import ValueDrift
 
-    for name, frame in (("reference", reference), ("current", current)):
-        if len(frame) < MIN_ROWS_PER_WINDOW:
-            raise NotEnoughData(
-                f"not enough data: the {name} window has {len(frame)} answered predictions, "
-                f"at least {MIN_ROWS_PER_WINDOW} are needed"
-            )
-    definition = DataDefinition(text_columns=[TEXT_COLUMN], numerical_columns=[PROBABILITY_COLUMN])
-
-    def descriptors() -> list[Any]:
-        return [
-            TextLength(TEXT_COLUMN, alias=LENGTH_COLUMN),
-            RegExp(TEXT_COLUMN, BOT_WORD_PATTERN, alias=BOT_WORD_COLUMN),
-        ]
-
+    ids = sorted(change.before)
+    definition = DataDefinition(numerical_columns=[PROBABILITY_COLUMN])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy divide warnings on constant columns
-        ref = Dataset.from_pandas(reference, data_definition=definition, descriptors=descriptors())
-        cur = Dataset.from_pandas(current, data_definition=definition, descriptors=descriptors())
-        try:
-            snapshot = Report([DataDriftPreset()], include_tests=True).run(
-                current_data=cur, reference_data=ref
-            )
-        except ValueError as exc:
-            if any(marker in str(exc) for marker in _NOT_ENOUGH_TEXT):
-                raise NotEnoughData(NOT_ENOUGH_TEXT_MESSAGE) from None
-            raise
+        before = Dataset.from_pandas(
+            pd.DataFrame({PROBABILITY_COLUMN: [change.before[s] for s in ids]}), data_definition=definition
+        )
+        after = Dataset.from_pandas(
+            pd.DataFrame({PROBABILITY_COLUMN: [change.after[s] for s in ids]}), data_definition=definition
+        )
+        snapshot = Report([ValueDrift(column=PROBABILITY_COLUMN)], include_tests=True).run(
+            current_data=after, reference_data=before
+        )
     return snapshot, extract_column_drift(snapshot.dict())
 
 
@@ -238,12 +224,24 @@ class EvidentlyPusher:
     """Pushes snapshots to one Evidently UI project, found or created by name.
 
     Project names are not unique in Evidently: the oldest project with the name is used,
-    and the text-drift panel is added only when no panel with its title exists.
+    and the panel is added only when no panel with its title exists. The default panel is
+    the text-drift one (traffic reports); model-change runs pass the probability panel.
     """
 
-    def __init__(self, url: str, project_name: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        project_name: str,
+        *,
+        panel_title: str = TEXT_DRIFT_PANEL_TITLE,
+        panel_column: str = TEXT_COLUMN,
+        panel_subtitle: str = "Evidently text content drift; threshold 0.95",
+    ) -> None:
         self.url = url
         self.project_name = project_name
+        self.panel_title = panel_title
+        self.panel_column = panel_column
+        self.panel_subtitle = panel_subtitle
         self._project: Any = None
         self._workspace: Any = None
 
@@ -265,16 +263,17 @@ class EvidentlyPusher:
         from evidently.sdk.models import DashboardPanelPlot, PanelMetric
 
         dashboard = self._project.dashboard
-        if any(panel.title == TEXT_DRIFT_PANEL_TITLE for panel in dashboard.model().panels):
+        if any(panel.title == self.panel_title for panel in dashboard.model().panels):
             return
         dashboard.add_panel(
             DashboardPanelPlot(
-                title=TEXT_DRIFT_PANEL_TITLE,
-                subtitle="Evidently text content drift; threshold 0.95",
+                title=self.panel_title,
+                subtitle=self.panel_subtitle,
                 size="full",
                 values=[
                     PanelMetric(
-                        legend=TEXT_COLUMN, metric="ValueDrift", metric_labels={"column": TEXT_COLUMN}
+                        legend=self.panel_column, metric="ValueDrift",
+                        metric_labels={"column": self.panel_column},
                     )
                 ],
                 plot_params={"plot_type": "line"},
@@ -293,8 +292,29 @@ class EvidentlyPusher:
         return True
 
 
+def model_change_pusher(settings: Settings) -> EvidentlyPusher | None:
+    """The pusher for model-change reports; None when no CLFWATCH_EVIDENTLY_URL is set."""
+    if not settings.evidently_url:
+        return None
+    return EvidentlyPusher(
+        settings.evidently_url, settings.evidently_project,
+        panel_title=MODEL_CHANGE_PANEL_TITLE, panel_column=PROBABILITY_COLUMN,
+        panel_subtitle="Same sample ids just before and just after; threshold 0.05",
+    )
+
+
 def _safe_file_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60] or "target"
+
+
+def _targets(database_url: str, target_name: str | None) -> list[TargetView]:
+    with session_scope(database_url) as session:
+        if target_name is None:
+            return list_targets(session, active_only=True)
+        try:
+            return [get_target(session, target_name)]
+        except TargetError as exc:
+            raise DriftError(str(exc)) from None
 
 
 def run_drift(
@@ -302,123 +322,123 @@ def run_drift(
     *,
     target_name: str | None,
     settings: Settings,
-    reference_hours: float = DEFAULT_REFERENCE_HOURS,
-    current_hours: float = DEFAULT_CURRENT_HOURS,
+    since: datetime | None = None,
     html_dir: Path | None = None,
-    max_rows_per_window: int = DEFAULT_MAX_ROWS_PER_WINDOW,
     now: datetime | None = None,
-) -> list[DriftSummary]:
-    """Compute, store (and push) one drift report per target: ``target_name`` or every active one.
+) -> list[TargetDrift]:
+    """Model changes since ``since`` (default a week ago) of ``target_name`` or every active target.
 
-    DriftError when ``target_name`` is unknown. Each summary is stored whether or not
-    the comparison could be made. HTML reports go to ``html_dir``, else ``settings.drift_dir``.
+    DriftError when ``target_name`` is unknown. New changes get an Evidently report, stored
+    and pushed; changes found before keep theirs. HTML goes to ``html_dir``, else settings.drift_dir.
     """
-    if reference_hours <= 0 or current_hours <= 0:
-        raise DriftError("window lengths must be positive")
+    now = now or datetime.now(UTC)
+    since = since or now - DEFAULT_SINCE
+    if since.tzinfo is None:
+        raise DriftError("--since needs a time zone, e.g. 2026-12-01T10:00:00Z")
+    targets = _targets(database_url, target_name)
     with session_scope(database_url) as session:
-        if target_name is not None:
-            try:
-                targets = [get_target(session, target_name)]
-            except TargetError as exc:
-                raise DriftError(str(exc)) from None
-        else:
-            targets = list_targets(session, active_only=True)
-    pusher = None
-    if settings.evidently_url:
-        pusher = EvidentlyPusher(settings.evidently_url, settings.evidently_project)
+        labels = eval_labels(session)
+    pusher = model_change_pusher(settings)
+    rules = rules_from(settings)
     return [
-        _run_one(
-            database_url, target.id, target.name,
-            reference=timedelta(hours=reference_hours), current=timedelta(hours=current_hours),
-            html_dir=html_dir or settings.drift_dir, max_rows=max_rows_per_window, pusher=pusher,
-            now=now or datetime.now(UTC),
-        )
+        _run_one(database_url, target, since=since, rules=rules, labels=labels, settings=settings,
+                 html_dir=html_dir or settings.drift_dir, pusher=pusher, now=now)
         for target in targets
     ]
 
 
 def _run_one(
     database_url: str,
-    target_id: int,
-    target_name: str,
+    target: TargetView,
     *,
-    reference: timedelta,
-    current: timedelta,
+    since: datetime,
+    rules: ModelChangeRules,
+    labels: dict[str, int],
+    settings: Settings,
     html_dir: Path,
-    max_rows: int,
     pusher: EvidentlyPusher | None,
     now: datetime,
-) -> DriftSummary:
+) -> TargetDrift:
     with session_scope(database_url) as session:
-        span = drift_input_span(session, target_id)
-        if span is None:
-            windows = DriftWindows(now, now, now, now)
-            ref_rows: list[DriftInputRow] = []
-            cur_rows: list[DriftInputRow] = []
+        changes = detect_model_changes(
+            predict_answers(session, target_id=target.id, start=since, end=now), rules
+        )
+        stored = {
+            str((r.summary.get(REPORT_KIND) or {}).get("at")): r
+            for r in list_drift_reports(session, target_id=target.id)
+            if r.summary.get("kind") == REPORT_KIND
+        }
+    results = []
+    made = False
+    for change in changes:
+        auc_before, auc_after = change.aucs(labels)
+        known = stored.get(iso_utc(change.at))
+        if known is not None:
+            ref = ReportRef(known.id, known.html_path, None, known.summary.get("error"))
         else:
-            windows = choose_windows(*span, reference=reference, current=current)
-            ref_rows = drift_input_rows(session, target_id, windows.reference_from, windows.reference_to)
-            cur_rows = drift_input_rows(session, target_id, windows.current_from, windows.current_to)
-    ref_frame, cur_frame = _frame(ref_rows, max_rows), _frame(cur_rows, max_rows)
-    columns: list[ColumnDrift] = []
-    error: str | None = None
+            ref = _store_report(database_url, target, change, auc_before, auc_after,
+                                html_dir=html_dir, pusher=pusher, now=now)
+            made = True
+        results.append(ChangeResult(change, auc_before, auc_after, ref))
+    if made:
+        _prune(database_url, target.id, keep=settings.drift_keep_reports)
+    log.info("event=model_changes target=%s changes=%d", target.name, len(results))
+    return TargetDrift(target.name, target.id, since, tuple(results))
+
+
+def _store_report(
+    database_url: str,
+    target: TargetView,
+    change: ModelChange,
+    auc_before: float | None,
+    auc_after: float | None,
+    *,
+    html_dir: Path,
+    pusher: EvidentlyPusher | None,
+    now: datetime,
+) -> ReportRef:
+    numbers = ChangeResult(change, auc_before, auc_after, None).to_dict()
+    summary: dict[str, Any] = {"kind": REPORT_KIND, REPORT_KIND: numbers}
     html_path: str | None = None
     pushed: bool | None = None
+    error: str | None = None
     try:
-        snapshot, columns = compute_drift(ref_frame, cur_frame)
-    except NotEnoughData as exc:
-        error = str(exc)
+        snapshot, columns = compute_change_report(change)
     except Exception as exc:  # noqa: BLE001 - Evidently's internals must not end a run over all targets
-        log.warning("event=drift_failed target=%s error=%s", target_name, type(exc).__name__)
-        error = COMPUTE_FAILED_MESSAGE
+        log.warning("event=drift_failed target=%s error=%s", target.name, type(exc).__name__)
+        error = summary["error"] = COMPUTE_FAILED_MESSAGE
     else:
+        summary["columns"] = {c.column: c.to_dict() for c in columns}
         html_dir.mkdir(parents=True, exist_ok=True)
-        path = html_dir / f"{_safe_file_part(target_name)}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}.html"
+        path = html_dir / (
+            f"{_safe_file_part(target.name)}-{change.at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}.html"
+        )
         snapshot.save_html(str(path))
         html_path = str(path.resolve())
         if pusher is not None:
-            pushed = pusher.push(snapshot, run_name=f"{target_name} {now:%Y-%m-%d %H:%M}Z")
-    result = DriftSummary(
-        target_name=target_name, target_id=target_id, report_id=0, windows=windows,
-        reference_rows=len(ref_frame), current_rows=len(cur_frame), columns=tuple(columns),
-        error=error, html_path=html_path, pushed=pushed,
-    )
+            run_name = f"{target.name} model change {change.at:%Y-%m-%d %H:%M:%S}Z"
+            pushed = pusher.push(snapshot, run_name=run_name)
     with session_scope(database_url) as session:
         report_id = add_drift_report(
-            session, target_id=target_id,
-            reference_from=windows.reference_from, reference_to=windows.reference_to,
-            current_from=windows.current_from, current_to=windows.current_to,
-            summary=result.summary_dict(), html_path=html_path, created_at=now,
+            session, target_id=target.id,
+            reference_from=change.before_from, reference_to=change.at,
+            current_from=change.at, current_to=change.after_to,
+            summary=summary, html_path=html_path, created_at=now,
         )
-    log.info("event=drift_report target=%s report_id=%d error=%s", target_name, report_id, error is not None)
-    return replace(result, report_id=report_id)
+    log.info("event=model_change_report target=%s report_id=%d", target.name, report_id)
+    return ReportRef(report_id, html_path, pushed, error)
+
+
+def _prune(database_url: str, target_id: int, *, keep: int) -> None:
+    with session_scope(database_url) as session:
+        paths = prune_drift_html(session, target_id, keep=keep)
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+    if paths:
+        log.info("event=drift_reports_pruned target_id=%d files=%d", target_id, len(paths))
 
 
 # --- reading stored reports for the page -------------------------------------------------
-
-
-def drift_history_frame(reports: list[DriftReportView]) -> pd.DataFrame:
-    """One row per (report, column): target, created_at, column, kind, method, score, threshold, drifted.
-
-    Reports that ended in an error have no columns and give no rows; empty frame when none.
-    """
-    records = []
-    for report in reports:
-        for column, value in (report.summary.get("columns") or {}).items():
-            records.append(
-                {
-                    "report_id": report.id,
-                    "target": report.target_name or "(removed)",
-                    "created_at": report.created_at,
-                    "column": column,
-                    "kind": value.get("kind", KIND_SCORE),
-                    "method": value.get("method", ""),
-                    "score": float(value.get("score", float("nan"))),
-                    "threshold": float(value.get("threshold", float("nan"))),
-                    "drifted": bool(value.get("drifted", False)),
-                }
-            )
-    return pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
 
 
 def latest_per_target(reports: list[DriftReportView]) -> list[DriftReportView]:
@@ -429,46 +449,30 @@ def latest_per_target(reports: list[DriftReportView]) -> list[DriftReportView]:
     return [seen[name] for name in sorted(seen)]
 
 
-def latest_table(reports: list[DriftReportView]) -> pd.DataFrame:
-    """The page's overview: one row per target, each column's verdict in words."""
+def change_rows(reports: list[DriftReportView]) -> list[dict[str, Any]]:
+    """The page's table: one row per stored model change, newest first; empty when none.
+
+    Reports of the old window comparison (no ``kind``) are left out: they said nothing about models.
+    """
     rows = []
-    for report in latest_per_target(reports):
-        summary = report.summary
-        cols = summary.get("columns") or {}
-        row: dict[str, Any] = {
+    for report in reports:
+        numbers = report.summary.get(REPORT_KIND)
+        if report.summary.get("kind") != REPORT_KIND or not numbers:
+            continue
+        verdict = (report.summary.get("columns") or {}).get(PROBABILITY_COLUMN) or {}
+        rows.append({
             "target": report.target_name or "(removed)",
-            "computed at": report.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "reference": _span_text(report.reference_from, report.reference_to),
-            "current": _span_text(report.current_from, report.current_to),
-            "rows (ref / cur)": f"{summary.get('reference_rows', 0)} / {summary.get('current_rows', 0)}",
-        }
-        if "error" in summary:
-            row["result"] = str(summary["error"])
-        else:
-            drifted = [name for name, value in cols.items() if value.get("drifted")]
-            row["result"] = f"drift in {', '.join(drifted)}" if drifted else "no drift"
-        for name in (TEXT_COLUMN, PROBABILITY_COLUMN, LENGTH_COLUMN, BOT_WORD_COLUMN):
-            value = cols.get(name)
-            row[_column_label(name)] = "" if value is None else _verdict_text(value)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _column_label(name: str) -> str:
-    return {
-        TEXT_COLUMN: "text (drift score)",
-        PROBABILITY_COLUMN: "probability (p-value)",
-        LENGTH_COLUMN: "text length (p-value)",
-        BOT_WORD_COLUMN: "says bot/бот (p-value)",
-    }.get(name, name)
-
-
-def _verdict_text(value: dict[str, Any]) -> str:
-    mark = "drift" if value.get("drifted") else "ok"
-    return f"{float(value.get('score', float('nan'))):.3g} ({mark})"
-
-
-def _span_text(start: datetime, end: datetime) -> str:
-    if start == end:
-        return "none"
-    return f"{start:%m-%d %H:%M} → {end:%m-%d %H:%M}"
+            "changed at": datetime.fromisoformat(numbers["at"]).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "samples": int(numbers.get("samples", 0)),
+            "answer differently": f"{100 * float(numbers.get('share_changed', 0)):.0f} %",
+            "mean |Δp|": f"{float(numbers.get('mean_abs_delta', 0)):.3f}",
+            "AUC before → after": (
+                f"{_auc_text(numbers.get('auc_before'))} → {_auc_text(numbers.get('auc_after'))}"
+            ),
+            "probability drift (K-S p)": (
+                str(report.summary.get("error")) if "error" in report.summary
+                else f"{float(verdict.get('score', float('nan'))):.3g}"
+                     f" ({'drift' if verdict.get('drifted') else 'ok'})"
+            ),
+        })
+    return rows

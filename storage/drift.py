@@ -1,28 +1,32 @@
-"""Drift inputs (what a target was sent and answered) and the summaries of drift runs.
+"""Drift inputs (the answers each target gave to each evaluation sample) and stored drift reports.
 
-A drift run compares texts and returned probabilities; it joins probe rows with the
-evaluation texts and never reads a label.
+Model changes are found by re-reading a target's answers to the same sample ids; this module
+hands them out as plain rows, streamed, and never reads a label or a text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.models import DriftReport, EvalSample, Probe, Target, utcnow
+from storage.models import DriftReport, Probe, Target, utcnow
+
+# Rows fetched per round trip while streaming answers: bounded memory on a week of probes.
+ANSWER_BATCH_ROWS = 5_000
 
 
-@dataclass(frozen=True)
-class DriftInputRow:
-    """One answered predict probe: when it was sent, the text sent, the probability returned."""
+class PredictAnswer(NamedTuple):
+    """One ok predict probe: the target, the sample asked, the probability answered, when (aware UTC)."""
 
-    started_at: datetime  # aware, UTC
-    text: str
+    target_id: int
+    sample_id: str
     probability: float
+    started_at: datetime
 
 
 @dataclass(frozen=True)
@@ -37,55 +41,39 @@ class DriftReportView:
     reference_to: datetime
     current_from: datetime
     current_to: datetime
-    # {"columns": {name: {method, kind, score, threshold, drifted}}, "reference_rows": n,
-    #  "current_rows": n, "drifted_columns": n} or {"error": "not enough data: ...", ...}
+    # Model-change reports: {"kind": "model_change", "model_change": {"at", "samples",
+    # "share_changed", "mean_abs_delta", "auc_before", "auc_after"}, "columns": {...}} or with
+    # "error" instead of "columns" when Evidently could not compare them.
     summary: dict[str, Any]
     html_path: str | None
 
 
-def _answered_predicts(target_id: int) -> Any:
-    return (
-        select(Probe.started_at, EvalSample.text, Probe.probability)
-        .join(EvalSample, EvalSample.id == Probe.sample_id)
+def predict_answers(
+    session: Session, *, target_id: int, start: datetime, end: datetime | None = None
+) -> Iterator[PredictAnswer]:
+    """Ok predict probes of one target with a sample and a probability in ``[start, end)``, oldest first.
+
+    Streamed in batches of ANSWER_BATCH_ROWS (server-side cursor on Postgres), so a week of
+    probes never sits in memory at once. Empty when none; ``end`` None means up to now.
+    """
+    query = (
+        select(Probe.target_id, Probe.sample_id, Probe.probability, Probe.started_at)
         .where(
             Probe.target_id == target_id,
             Probe.kind == "predict",
+            Probe.outcome == "ok",
+            Probe.sample_id.is_not(None),
             Probe.probability.is_not(None),
+            Probe.started_at >= start,
         )
+        .order_by(Probe.started_at, Probe.id)
+        .execution_options(yield_per=ANSWER_BATCH_ROWS)
     )
-
-
-def drift_input_span(session: Session, target_id: int) -> tuple[datetime, datetime] | None:
-    """Start times of the first and the last answered predict probe of a target; None when none."""
-    query = select(func.min(Probe.started_at), func.max(Probe.started_at)).where(
-        Probe.target_id == target_id, Probe.kind == "predict", Probe.probability.is_not(None)
-    )
-    first, last = session.execute(query).one()
-    if first is None or last is None:
-        return None
-    # min/max bypass the column type on SQLite: read back naive strings or datetimes.
-    return _aware(first), _aware(last)
-
-
-def _aware(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def drift_input_rows(
-    session: Session, target_id: int, start: datetime, end: datetime
-) -> list[DriftInputRow]:
-    """Answered predict probes in ``[start, end)`` joined with the text sent, oldest first.
-
-    Probes whose sample is no longer in the evaluation set are left out. Empty list when none.
-    """
-    query = (
-        _answered_predicts(target_id)
-        .where(Probe.started_at >= start, Probe.started_at < end)
-        .order_by(Probe.started_at)
-    )
-    return [DriftInputRow(at, text, float(p)) for at, text, p in session.execute(query).tuples()]
+    if end is not None:
+        query = query.where(Probe.started_at < end)
+    for target, sample, probability, at in session.execute(query):
+        if sample is not None and probability is not None:  # filtered above; keeps the types honest
+            yield PredictAnswer(target, sample, float(probability), at)
 
 
 def add_drift_report(
@@ -154,3 +142,36 @@ def _view(row: DriftReport, target_name: str | None) -> DriftReportView:
         current_from=row.current_from, current_to=row.current_to,
         summary=dict(row.summary or {}), html_path=row.html_path,
     )
+
+
+def report_times_of(session: Session, target_id: int, *, kind: str) -> set[datetime]:
+    """The ``summary[kind]["at"]`` times (aware UTC) of a target's stored reports; empty when none.
+
+    How a rerun of ``drift run`` knows which model changes already have their report.
+    """
+    rows = session.scalars(select(DriftReport.summary).where(DriftReport.target_id == target_id))
+    times = set()
+    for summary in rows:
+        at = (summary or {}).get(kind, {}).get("at") if isinstance(summary, dict) else None
+        if at:
+            times.add(datetime.fromisoformat(at))
+    return times
+
+
+def prune_drift_html(session: Session, target_id: int, *, keep: int) -> list[str]:
+    """Forget the HTML file of all but the newest ``keep`` reports of a target; returns the paths to delete.
+
+    The summaries stay (the page lists them); only ``html_path`` is cleared. Empty when nothing is over.
+    """
+    query = (
+        select(DriftReport.id, DriftReport.html_path)
+        .where(DriftReport.target_id == target_id, DriftReport.html_path.is_not(None))
+        .order_by(DriftReport.created_at.desc(), DriftReport.id.desc())
+        .offset(keep)
+    )
+    old = list(session.execute(query).tuples())
+    if old:
+        session.execute(
+            update(DriftReport).where(DriftReport.id.in_([i for i, _ in old])).values(html_path=None)
+        )
+    return [path for _, path in old if path]

@@ -1,59 +1,71 @@
-"""``clfwatch drift run [TARGET]``: one Evidently drift report per target, one line each."""
+"""``clfwatch drift run [TARGET] [--since TIME]``: model changes per target, one line per change."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from clfwatch.commands import CommandError
 from core.settings import Settings
 
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
+_UNIT = {"m": "minutes", "h": "hours", "d": "days"}
 
-def _positive_hours(value: str) -> float:
+
+def parse_since(value: str, *, now: datetime | None = None) -> datetime:
+    """An aware UTC time from ISO 8601 (a time zone or Z required) or an age such as 90m, 6h, 7d."""
+    relative = _RELATIVE.match(value.strip())
+    if relative:
+        amount, unit = relative.groups()
+        return (now or datetime.now(UTC)) - timedelta(**{_UNIT[unit]: float(amount)})
     try:
-        hours = float(value)
+        at = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of hours: {value!r}") from None
-    if not hours > 0:
-        raise argparse.ArgumentTypeError(f"hours must be positive, got {value!r}")
-    return hours
+        raise argparse.ArgumentTypeError(
+            f"not a time: {value!r}; give ISO 8601 such as 2026-12-01T10:00:00Z, or an age such as 6h or 7d"
+        ) from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone; add Z for UTC, e.g. {value}Z")
+    return at.astimezone(UTC)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    drift = subparsers.add_parser("drift", help="compare what targets were sent and answered over time")
+    drift = subparsers.add_parser("drift", help="find when team classifiers changed their answers")
     sub = drift.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run = sub.add_parser("run", help="compute a drift report per target (or for one)")
+    run = sub.add_parser(
+        "run", help="model changes per target (or for one), with an Evidently report for each new one"
+    )
     run.add_argument("target", nargs="?", help="target name; default: every active target")
-    # Defaults live in drift.reports; importing it here would load pandas for every command.
-    run.add_argument("--reference-hours", type=_positive_hours,
-                     help="length of the reference window at the start of the history (default 24)")
-    run.add_argument("--current-hours", type=_positive_hours,
-                     help="length of the current window at the end of the history (default 24)")
+    run.add_argument("--since", type=parse_since, metavar="TIME",
+                     help="probes from this time on: ISO 8601 with a zone, or an age (6h, 7d); default 7d")
     run.add_argument(
         "--html-dir", type=Path, help="where the HTML reports go (default: CLFWATCH_DRIFT_DIR, var/drift)"
     )
+    run.add_argument("--format", choices=("table", "json"), default="table")
     run.set_defaults(handler=run_drift_command)
 
 
 def run_drift_command(args: argparse.Namespace, settings: Settings) -> int:
     from drift.reports import DriftError, run_drift
 
-    options = {
-        key: value
-        for key, value in (
-            ("reference_hours", args.reference_hours),
-            ("current_hours", args.current_hours),
-            ("html_dir", args.html_dir),
-        )
-        if value is not None
-    }
     try:
-        summaries = run_drift(settings.database_url, target_name=args.target, settings=settings, **options)
+        results = run_drift(
+            settings.database_url, target_name=args.target, settings=settings,
+            since=args.since, html_dir=args.html_dir,
+        )
     except DriftError as exc:
         raise CommandError(str(exc)) from None
-    if not summaries:
+    document = {"targets": [r.to_dict() for r in results]}
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+        return 0
+    if not results:
         print("no active targets; register one with: clfwatch targets add NAME URL")
         return 0
-    for summary in summaries:
-        print(summary.line())
+    for result in results:
+        for line in result.lines():
+            print(line)
     return 0

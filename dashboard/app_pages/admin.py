@@ -197,7 +197,7 @@ with drift_tab:
             except Exception as exc:  # noqa: BLE001
                 ui.show_error(exc)
             else:
-                st.success(f"Drift recomputed: {made} report(s).")
+                st.success(f"Drift recomputed for {made} target(s).")
 
 with alerts_tab:
     try:

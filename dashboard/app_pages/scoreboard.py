@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, model_changes, ui
 
 # Words, not emoji: a browser without an emoji font shows boxes.
 STATUS_TEXT = {"up": "up", "down": "DOWN", "stale": "stale", "never probed": "never probed",
@@ -24,6 +24,7 @@ if settings is None:
 try:
     view = data.scoreboard_view(settings.database_url)
     incidents = data.open_incident_rows(settings.database_url)
+    changes = model_changes.model_change_times(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -75,6 +76,7 @@ table = pd.DataFrame(
             "base": r["base"],
             "multiplier": r["multiplier"],
             "total": r["total"],
+            "model": model_changes.changed_text(changes.get(r["target"]), now),
             "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
             "last probe": ui.age_text(r["last_probe_at"], now),
         }

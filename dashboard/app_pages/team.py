@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from alerts.messages import duration_text
-from dashboard import data, ui
+from dashboard import data, model_changes, ui
 
 WINDOW_LABELS = {24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
 GAP_COLOUR = "rgba(128, 128, 128, 0.25)"
@@ -44,6 +44,7 @@ try:
     team = data.team_view(url, name, window_h)
     board = data.scoreboard_view(url)
     incidents = data.incident_rows(url, name)
+    changes = model_changes.model_change_times(url).get(name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -82,6 +83,7 @@ def layout(figure: go.Figure, title: str, y_title: str) -> go.Figure:
                          yaxis_title=y_title, legend=LEGEND,
                          xaxis_range=[team["start"], team["end"]])
     shade_gaps(figure)
+    model_changes.mark_model_changes(figure, changes, team["start"], team["end"])
     return figure
 
 

@@ -1,30 +1,32 @@
-"""Drift reports pushed to a real Evidently UI service on loopback (telemetry off)."""
+"""Model-change reports pushed to a real Evidently UI service on loopback (telemetry off)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from drift.model_changes import ModelChange
 from drift.reports import (
-    TEXT_DRIFT_PANEL_TITLE,
-    ColumnDrift,
-    DriftSummary,
-    DriftWindows,
+    MODEL_CHANGE_PANEL_TITLE,
+    ChangeResult,
     EvidentlyPusher,
+    ReportRef,
     run_drift,
 )
 from tests.conftest import free_port
-from tests.drift.test_reports import T0, seed_drifting_target, settings_for
+from tests.drift.test_reports import T0, good, inverted, seed_target, settings_for
 from tests.servers import process
 
 EVIDENTLY_BIN = Path(sys.executable).parent / "evidently"
 PROJECT = "clfwatch-drift-test"
 UI_READY_TIMEOUT_S = 90.0
+H = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -53,12 +55,13 @@ def test_two_runs_make_two_reports_and_one_panel(
     # Another project exists already: reports must not land there.
     httpx.post(f"{url}/api/v2/projects", json={"name": "someone-else", "version": "2"}, timeout=10
                ).raise_for_status()
-    seeded = seed_drifting_target(sqlite_url, rows_per_window=60)
-    settings = settings_for(sqlite_url, evidently_url=url, evidently_project=PROJECT)
-    for _ in range(2):
-        (summary,) = run_drift(sqlite_url, target_name=seeded.target, settings=settings,
-                               html_dir=tmp_path / "drift", now=T0)
-        assert summary.error is None and summary.pushed is True
+    seeded = seed_target(sqlite_url, "flipper", [(48, good), (48, inverted), (48, good)])
+    settings = settings_for(sqlite_url, tmp_path, evidently_url=url, evidently_project=PROJECT)
+    (result,) = run_drift(sqlite_url, target_name=seeded.target, settings=settings, since=T0, now=T0 + 9 * H)
+    assert [c.report.pushed for c in result.changes if c.report] == [True, True]
+    # a rerun reuses the stored reports: nothing new reaches the UI
+    (again,) = run_drift(sqlite_url, target_name=seeded.target, settings=settings, since=T0, now=T0 + 9 * H)
+    assert [c.report.pushed for c in again.changes if c.report] == [None, None]
 
     (project,) = _projects(url, PROJECT)
     reports = httpx.get(f"{url}/api/projects/{project['id']}/reports", timeout=10).raise_for_status().json()
@@ -68,10 +71,10 @@ def test_two_runs_make_two_reports_and_one_panel(
     panels = dashboard["panels"]
     assert len(panels) == 1
     (panel,) = panels
-    assert panel["title"] == TEXT_DRIFT_PANEL_TITLE
+    assert panel["title"] == MODEL_CHANGE_PANEL_TITLE
     assert panel["size"] == "full" and panel["plot_params"]["plot_type"] == "line"
     assert panel["values"][0]["metric"] == "evidently:metric_v2:ValueDrift"
-    assert panel["values"][0]["metric_labels"] == {"column": "text"}
+    assert panel["values"][0]["metric_labels"] == {"column": "probability"}
     assert sum(len(tab["panels"]) for tab in dashboard["tabs"]) == 1
     (other,) = _projects(url, "someone-else")
     assert httpx.get(f"{url}/api/projects/{other['id']}/reports", timeout=10).json() == []
@@ -91,11 +94,11 @@ def test_unreachable_ui_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -
     assert any("event=evidently_push_failed" in r.getMessage() for r in caplog.records)
 
 
-def test_summary_line_says_when_not_pushed() -> None:
-    windows = DriftWindows(T0, T0, T0, T0)
-    column = ColumnDrift("text", "Percentile text content drift", "score", 0.99, 0.95, True)
-    summary = DriftSummary("team", 1, 7, windows, 50, 50, (column,), None, "/x/r.html", False)
-    assert summary.line() == (
-        "team: 1 of 1 columns drifted; text score=0.99 (drift); report /x/r.html; "
-        "not pushed to the Evidently UI (see the log)"
+def test_change_line_says_when_not_pushed() -> None:
+    change = ModelChange(at=T0, samples=24, share_changed=1.0, mean_abs_delta=0.4, before={}, after={},
+                         before_from=T0 - H, after_to=T0 + H)
+    result = ChangeResult(change, 0.91, None, ReportRef(7, "/x/r.html", False))
+    assert result.line("team") == (
+        "team: model changed at 2026-11-20T12:00:00.000Z: 24 samples re-asked, 100 % answer differently, "
+        "mean |Δp| 0.400, AUC 0.910 → n/a; report /x/r.html; not pushed to the Evidently UI (see the log)"
     )

@@ -1,9 +1,10 @@
-"""Drift: windows, verdict extraction, storage of summaries, real Evidently runs, the CLI line."""
+"""Drift runs: answers streamed from storage, model changes found, Evidently reports stored and pruned."""
 
 from __future__ import annotations
 
-import random
+import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,24 +12,18 @@ from pathlib import Path
 import pytest
 from evidently.legacy.tests.base_test import TestStatus as EvidentlyTestStatus
 
+from clfwatch.commands.drift import parse_since
 from core.settings import Settings
 from drift.reports import (
-    BOT_WORD_COLUMN,
     KIND_P_VALUE,
     KIND_SCORE,
-    LENGTH_COLUMN,
-    MIN_ROWS_PER_WINDOW,
-    NOT_ENOUGH_TEXT_MESSAGE,
-    PROBABILITY_COLUMN,
-    TEXT_COLUMN,
+    REPORT_KIND,
     DriftError,
-    choose_windows,
-    drift_history_frame,
+    change_rows,
     extract_column_drift,
-    latest_table,
     run_drift,
 )
-from storage.drift import add_drift_report, drift_input_rows, list_drift_reports
+from storage.drift import add_drift_report, list_drift_reports, predict_answers, prune_drift_html
 from storage.engine import session_scope
 from storage.evalset import replace_eval_set
 from storage.probes import ProbeRow, record_probes
@@ -36,105 +31,65 @@ from storage.targets import add_target
 
 H = timedelta(hours=1)
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-# Two vocabularies: people chatting, and spam that says bot/бот (and robot/ботаник, which are not).
-CHATTY_WORDS = (
-    "hello how are you today the weather is nice i like cats and dogs please help me with my "
-    "order thanks a lot see you tomorrow good morning friend lunch was great"
-)
-SPAMMY_WORDS = (
-    "buy cheap crypto now bot click this link free money offer limited bonus casino бот win "
-    "prize subscribe channel promo code discount robot ботаник"
-)
-CHATTY = tuple(CHATTY_WORDS.split())
-SPAMMY = tuple(SPAMMY_WORDS.split())
+STEP = timedelta(seconds=10)
+N_SAMPLES = 24
+SAMPLE_IDS = [f"s{i:02d}" for i in range(N_SAMPLES)]
+LABELS = {s: i % 2 for i, s in enumerate(SAMPLE_IDS)}
+
+Model = Callable[[str], float]
+
+
+def good(sample: str) -> float:
+    i = int(sample[1:])
+    return (0.55 if LABELS[sample] else 0.05) + 0.4 * i / N_SAMPLES
+
+
+def inverted(sample: str) -> float:
+    return 1.0 - good(sample)
 
 
 @dataclass(frozen=True)
 class Seeded:
-    url: str
     target: str
     target_id: int
-    first: datetime
-    last: datetime
+    switch_at: list[datetime]  # the first answer of each new model
 
 
-def varied_texts(rng: random.Random, words: tuple[str, ...], n: int, lo: int, hi: int) -> list[str]:
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(lo, hi))) for _ in range(n)]
+def seed_target(url: str, name: str, models: list[tuple[int, Model]], *, start: datetime = T0,
+                with_eval: bool = True) -> Seeded:
+    """A target probed every 10 s, cycling the samples; each (count, model) answers ``count`` probes.
 
-
-def seed_drifting_target(
-    url: str,
-    *,
-    name: str = "drifty",
-    rows_per_window: int = 100,
-    shifted: bool = True,
-    same_text: str | None = None,
-    now: datetime = T0,
-) -> Seeded:
-    """A target whose first 20 h answered chatty texts low and whose last 20 h answered spam high.
-
-    Failed predict probes (no probability) sit among them and must be ignored.
+    Failed predicts and health probes sit among the answers: they are no drift input.
     """
-    rng = random.Random(11)
-    n = rows_per_window
-    cur_words, cur_len = (SPAMMY, (8, 25)) if shifted else (CHATTY, (3, 12))
-    ref_texts = [same_text] * n if same_text else varied_texts(rng, CHATTY, n, 3, 12)
-    cur_texts = [same_text] * n if same_text else varied_texts(rng, cur_words, n, *cur_len)
-    samples = [(f"{name}-r{i:03d}", t, i % 2) for i, t in enumerate(ref_texts)]
-    samples += [(f"{name}-c{i:03d}", t, i % 2) for i, t in enumerate(cur_texts)]
-    first = now - 72 * H
-    step = 20 * H / max(rows_per_window, 1)
+    rows: list[ProbeRow] = []
+    switches: list[datetime] = []
     with session_scope(url) as session:
-        replace_eval_set(session, samples)
-        target = add_target(session, name=name, base_url="http://127.0.0.1:9", registered_at=first - H)
-        rows = []
-        for i in range(rows_per_window):
-            at_ref = first + i * step
-            at_cur = now - 20 * H + i * step
-            p_ref = rng.uniform(0.0, 0.4)
-            p_cur = rng.uniform(0.6, 1.0) if shifted else rng.uniform(0.0, 0.4)
-            rows.append(ProbeRow(str(uuid.uuid4()), target.id, "predict", at_ref, "ok", 200, 10.0,
-                                 sample_id=f"{name}-r{i:03d}", probability=p_ref))
-            rows.append(ProbeRow(str(uuid.uuid4()), target.id, "predict", at_cur, "ok", 200, 10.0,
-                                 sample_id=f"{name}-c{i:03d}", probability=p_cur))
-            if i % 10 == 0:  # failures and health probes carry no probability: never drift input
-                rows.append(ProbeRow(str(uuid.uuid4()), target.id, "predict", at_cur, "http_error", 500,
-                                     10.0, sample_id=f"{name}-c{i:03d}"))
-                rows.append(ProbeRow(str(uuid.uuid4()), target.id, "health", at_cur, "ok", 200, 5.0))
+        if with_eval:
+            replace_eval_set(session, [(s, f"text of {s}", y) for s, y in LABELS.items()])
+        target = add_target(session, name=name, base_url="http://127.0.0.1:9", registered_at=start - H)
+        slot = 0
+        for k, (count, model) in enumerate(models):
+            for j in range(count):
+                at = start + slot * STEP
+                if k and not j:
+                    switches.append(at)
+                sample = SAMPLE_IDS[slot % N_SAMPLES]
+                rows.append(ProbeRow(str(uuid.uuid4()), target.id, "predict", at, "ok", 200, 10.0,
+                                     sample_id=sample, probability=model(sample)))
+                if slot % 7 == 0:
+                    rows.append(ProbeRow(str(uuid.uuid4()), target.id, "predict", at + STEP / 3, "http_error",
+                                         500, 10.0, sample_id=sample))
+                    rows.append(ProbeRow(str(uuid.uuid4()), target.id, "health", at, "ok", 200, 5.0))
+                slot += 1
         record_probes(session, rows)
-    last = now - 20 * H + (rows_per_window - 1) * step
-    return Seeded(url, name, target.id, first, last)
+    return Seeded(name, target.id, switches)
 
 
-def settings_for(url: str, **extra: str) -> Settings:
-    return Settings(database_url=url, **extra)  # type: ignore[arg-type]
+def settings_for(url: str, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(database_url=url, drift_dir=tmp_path / "drift", **extra)  # type: ignore[arg-type]
 
 
 # --- pure parts -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("history", "ref_h", "cur_h", "expected"),
-    [
-        # long history: first 24 h against the last 24 h
-        (72 * H, 24, 24, (0 * H, 24 * H, 48 * H, 72 * H)),
-        # exactly both windows: they touch, never overlap
-        (48 * H, 24, 24, (0 * H, 24 * H, 24 * H, 48 * H)),
-        # too short for both: split in halves
-        (10 * H, 24, 24, (0 * H, 5 * H, 5 * H, 10 * H)),
-        # configured lengths
-        (100 * H, 6, 12, (0 * H, 6 * H, 88 * H, 100 * H)),
-        # a single probe: both windows empty halves of nothing
-        (0 * H, 24, 24, (0 * H, 0 * H, 0 * H, 0 * H)),
-    ],
-)
-def test_choose_windows(history: timedelta, ref_h: int, cur_h: int, expected: tuple[timedelta, ...]) -> None:
-    w = choose_windows(T0, T0 + history, reference=ref_h * H, current=cur_h * H)
-    eps = timedelta(microseconds=1)
-    got = (w.reference_from - T0, w.reference_to - T0, w.current_from - T0, w.current_to - T0 - eps)
-    assert [abs(g - e) <= eps for g, e in zip(got, expected, strict=True)] == [True] * 4
-    assert w.reference_to <= w.current_from
-    assert w.current_to > T0 + history  # the newest probe is inside the half-open window
 
 
 def _metric(mid: str, column: str, method: str, threshold: float, value: float) -> dict[str, object]:
@@ -146,19 +101,15 @@ def _metric(mid: str, column: str, method: str, threshold: float, value: float) 
     ("metric", "tests", "expected"),
     [
         # test verdicts win
-        (_metric("a", "text", "Percentile text content drift", 0.95, 0.97), [("a", "FAIL")],
-         ("text", KIND_SCORE, True)),
         (_metric("b", "probability", "K-S p_value", 0.05, 0.2), [("b", "SUCCESS")],
          ("probability", KIND_P_VALUE, False)),
+        (_metric("a", "probability", "K-S p_value", 0.05, 0.2), [("a", "FAIL")],
+         ("probability", KIND_P_VALUE, True)),
         # snapshot.dict() holds the status as Evidently's enum, not as text
-        (_metric("g", "text", "Percentile text content drift", 0.95, 1.0), [("g", EvidentlyTestStatus.FAIL)],
-         ("text", KIND_SCORE, True)),
         (_metric("h", "probability", "K-S p_value", 0.05, 0.3), [("h", EvidentlyTestStatus.SUCCESS)],
          ("probability", KIND_P_VALUE, False)),
         # no test: direction of the method decides
         (_metric("c", "probability", "K-S p_value", 0.05, 0.01), [], ("probability", KIND_P_VALUE, True)),
-        (_metric("d", "mentions_bot", "Z-test p_value", 0.05, 0.5), [],
-         ("mentions_bot", KIND_P_VALUE, False)),
         (_metric("e", "text", "Absolute text content drift", 0.55, 0.9), [], ("text", KIND_SCORE, True)),
         (_metric("f", "x", "Wasserstein distance (normed)", 0.1, 0.05), [], ("x", KIND_SCORE, False)),
     ],
@@ -167,11 +118,8 @@ def test_extract_column_drift(
     metric: dict[str, object], tests: list[tuple[str, object]], expected: tuple[str, str, bool]
 ) -> None:
     doc = {
-        "metrics": [
-            {"id": "z", "config": {"type": "evidently:metric_v2:DriftedColumnsCount"},
-             "value": {"count": 1.0, "share": 0.5}},
-            metric,
-        ],
+        "metrics": [{"id": "z", "config": {"type": "evidently:metric_v2:DriftedColumnsCount"}, "value": {}},
+                    metric],
         "tests": [{"id": "drift", "metric_config": {"metric_id": m}, "status": s} for m, s in tests],
     }
     (column,) = extract_column_drift(doc)
@@ -183,166 +131,162 @@ def test_extract_column_drift_empty(doc: dict[str, object]) -> None:
     assert extract_column_drift(doc) == []
 
 
+NOW = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-01T10:00:00Z", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
+        ("2026-12-01T13:00:00+03:00", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
+        ("6h", NOW - 6 * H),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("7d", NOW - timedelta(days=7)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "says"), [("2026-12-01T10:00:00", "no time zone"), ("soon", "not a time"),
+                                             ("-6h", "not a time")])
+def test_parse_since_refuses(text: str, says: str) -> None:
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match=says):
+        parse_since(text, now=NOW)
+
+
 # --- storage ----------------------------------------------------------------------------
 
 
-def test_drift_reports_round_trip(db_url: str) -> None:
+def test_predict_answers_stream_ok_predicts_of_one_target_in_order(db_url: str) -> None:
+    seeded = seed_target(db_url, "a", [(60, good)])
+    seed_target(db_url, "other", [(60, inverted)], with_eval=False)
+    with session_scope(db_url) as session:
+        every = list(predict_answers(session, target_id=seeded.target_id, start=T0 - H))
+        window = list(predict_answers(session, target_id=seeded.target_id, start=T0 + 10 * STEP,
+                                      end=T0 + 20 * STEP))
+        none = list(predict_answers(session, target_id=seeded.target_id, start=T0 + H))
+    assert len(every) == 60  # failed predicts and health probes are left out, the other target too
+    assert [a.started_at for a in every] == [T0 + i * STEP for i in range(60)]
+    assert all(a.target_id == seeded.target_id and a.probability == good(a.sample_id) for a in every)
+    assert [a.started_at for a in window] == [T0 + i * STEP for i in range(10, 20)]  # [start, end)
+    assert none == []
+
+
+def test_prune_keeps_the_newest_html_per_target(db_url: str) -> None:
     with session_scope(db_url) as session:
         a = add_target(session, name="a", base_url="http://127.0.0.1:9")
         b = add_target(session, name="b", base_url="http://127.0.0.1:9")
-        for i, target in enumerate((a, b, a)):
-            add_drift_report(
-                session, target_id=target.id, reference_from=T0, reference_to=T0 + H,
-                current_from=T0 + 2 * H, current_to=T0 + 3 * H,
-                summary={"columns": {"text": {"score": 0.5 + i / 10}}}, html_path=None,
-                created_at=T0 + i * H,
-            )
+        for i in range(4):
+            for target in (a, b):
+                add_drift_report(session, target_id=target.id, reference_from=T0, reference_to=T0,
+                                 current_from=T0, current_to=T0, summary={"i": i},
+                                 html_path=f"/x/{target.name}{i}.html", created_at=T0 + i * H)
     with session_scope(db_url) as session:
-        every = list_drift_reports(session)
-        of_a = list_drift_reports(session, target_id=a.id)
-        newest = list_drift_reports(session, limit=1)
-        since = list_drift_reports(session, since=T0 + H)
-    assert [r.target_name for r in every] == ["a", "b", "a"]  # newest first
-    assert [r.created_at for r in of_a] == [T0 + 2 * H, T0]
-    assert newest[0].summary == {"columns": {"text": {"score": 0.7}}}
-    assert len(since) == 2
-    assert every[0].reference_from == T0 and every[0].current_to == T0 + 3 * H
-
-
-def test_drift_input_rows_join_texts_skip_failures(db_url: str) -> None:
-    seeded = seed_drifting_target(db_url, rows_per_window=30)
+        gone = prune_drift_html(session, a.id, keep=2)
     with session_scope(db_url) as session:
-        rows = drift_input_rows(session, seeded.target_id, seeded.first, seeded.last + H)
-    assert len(rows) == 60  # failed predicts and health probes are not there
-    assert all(isinstance(r.text, str) and 0.0 <= r.probability <= 1.0 for r in rows)
-    assert rows == sorted(rows, key=lambda r: r.started_at)
+        again = prune_drift_html(session, a.id, keep=2)
+        paths = {r.summary["i"]: r.html_path for r in list_drift_reports(session, target_id=a.id)}
+        of_b = [r.html_path for r in list_drift_reports(session, target_id=b.id)]
+    assert sorted(gone) == ["/x/a0.html", "/x/a1.html"] and again == []
+    assert paths == {3: "/x/a3.html", 2: "/x/a2.html", 1: None, 0: None}  # summaries stay
+    assert None not in of_b
 
 
-# --- real Evidently runs ----------------------------------------------------------------
+# --- runs over stored probes, real Evidently -------------------------------------------------
 
 
-def test_run_drift_detects_shift_and_stores(db_url: str, tmp_path: Path) -> None:
-    seeded = seed_drifting_target(db_url)
-    (summary,) = run_drift(db_url, target_name=seeded.target, settings=settings_for(db_url),
-                           html_dir=tmp_path / "drift", now=T0)
-    assert summary.error is None
-    by_column = {c.column: c for c in summary.columns}
-    assert set(by_column) == {TEXT_COLUMN, PROBABILITY_COLUMN, LENGTH_COLUMN, BOT_WORD_COLUMN}
-    assert by_column[TEXT_COLUMN].kind == KIND_SCORE and by_column[TEXT_COLUMN].drifted
-    assert by_column[PROBABILITY_COLUMN].kind == KIND_P_VALUE and by_column[PROBABILITY_COLUMN].drifted
-    assert by_column[LENGTH_COLUMN].drifted and by_column[BOT_WORD_COLUMN].drifted
-    assert summary.reference_rows == summary.current_rows == 100
-    assert summary.pushed is None  # no Evidently URL configured
-    html = Path(summary.html_path or "")
-    assert html.is_file() and html.stat().st_size > 100_000 and html.parent == (tmp_path / "drift").resolve()
+def test_run_drift_finds_changes_stores_reports_and_reuses_them(db_url: str, tmp_path: Path) -> None:
+    switching = seed_target(db_url, "switching", [(60, good), (60, inverted), (60, good)])
+    steady = seed_target(db_url, "steady", [(180, good)], with_eval=False)
+    settings = settings_for(db_url, tmp_path)
+    now = T0 + 2 * H
+    first = {r.target_name: r for r in run_drift(db_url, target_name=None, settings=settings,
+                                                 since=T0 - H, now=now)}
+    assert first["steady"].changes == () and first["steady"].to_dict() == {
+        "name": "steady", "model_changes": [], "report": None}
+    doc = first["switching"].to_dict()
+    assert [c["at"] for c in doc["model_changes"]] == [
+        at.isoformat(timespec="milliseconds").replace("+00:00", "Z") for at in switching.switch_at]
+    for change, (before, after) in zip(doc["model_changes"], [(1.0, 0.0), (0.0, 1.0)], strict=True):
+        assert set(change) == {"at", "samples", "share_changed", "mean_abs_delta", "auc_before", "auc_after"}
+        assert (change["samples"], change["share_changed"]) == (N_SAMPLES, 1.0)
+        assert (change["auc_before"], change["auc_after"]) == (before, after)
+    json.dumps(doc)  # plain JSON
+    reports = [c.report for c in first["switching"].changes]
+    assert all(r is not None and r.html_path and Path(r.html_path).is_file() for r in reports)
     with session_scope(db_url) as session:
-        (stored,) = list_drift_reports(session, target_id=seeded.target_id)
-    assert stored.id == summary.report_id
-    assert stored.summary["columns"][TEXT_COLUMN]["drifted"] is True
-    assert stored.summary["drifted_columns"] == 4
-    assert stored.html_path == str(html)
-    assert stored.reference_from == seeded.first and stored.current_to > seeded.last
-    line = summary.line()
-    assert line.startswith(f"{seeded.target}: 4 of 4 columns drifted") and "\n" not in line
-    # history for the page: one row per column, scores and p-values apart
-    history = drift_history_frame([stored])
-    assert sorted(history["kind"].unique()) == [KIND_P_VALUE, KIND_SCORE]
-    assert latest_table([stored]).iloc[0]["result"].startswith("drift in ")
+        stored = list_drift_reports(session)
+    assert {r.target_name for r in stored} == {"switching"} and len(stored) == 2
+    newest = stored[0]
+    assert newest.summary["kind"] == REPORT_KIND
+    assert newest.summary["columns"]["probability"]["kind"] == KIND_P_VALUE  # Evidently's K-S verdict
+    assert newest.reference_to == newest.current_from == switching.switch_at[1]
+    # the page's rows: one per change; never a sample id or a label
+    rows = change_rows(stored)
+    assert [r["target"] for r in rows] == ["switching", "switching"]
+    assert not any(s in json.dumps(rows) + json.dumps([r.summary for r in stored]) for s in SAMPLE_IDS)
 
-
-def test_run_drift_same_distribution_is_quiet(sqlite_url: str, tmp_path: Path) -> None:
-    seeded = seed_drifting_target(sqlite_url, shifted=False, rows_per_window=80)
-    (summary,) = run_drift(sqlite_url, target_name=seeded.target, settings=settings_for(sqlite_url),
-                           html_dir=tmp_path, now=T0)
-    by_column = {c.column: c for c in summary.columns}
-    assert summary.error is None
-    assert not by_column[PROBABILITY_COLUMN].drifted
-    assert not by_column[BOT_WORD_COLUMN].drifted
-
-
-@pytest.mark.parametrize(
-    ("case", "rows_per_window", "same_text", "expected"),
-    [
-        ("no probes", 0, None, "not enough data: the reference window has 0"),
-        ("few probes", MIN_ROWS_PER_WINDOW // 2, None, "not enough data: the reference window has"),
-        ("one repeated word", 40, "ok", NOT_ENOUGH_TEXT_MESSAGE),
-    ],
-)
-def test_run_drift_tiny_data_is_a_summary_not_a_crash(
-    db_url: str, tmp_path: Path, case: str, rows_per_window: int, same_text: str | None, expected: str
-) -> None:
-    seeded = seed_drifting_target(db_url, rows_per_window=rows_per_window, same_text=same_text)
-    (summary,) = run_drift(db_url, target_name=None, settings=settings_for(db_url), html_dir=tmp_path, now=T0)
-    assert summary.error is not None and summary.error.startswith(expected), case
-    assert summary.columns == () and summary.html_path is None
-    assert summary.line() == f"{seeded.target}: {summary.error}"
+    # a rerun finds the same changes and makes no new report
+    (again,) = run_drift(db_url, target_name="switching", settings=settings, since=T0 - H, now=now)
+    assert [c.report.id for c in again.changes if c.report] == [r.id for r in reports if r]
     with session_scope(db_url) as session:
-        (stored,) = list_drift_reports(session)
-    assert stored.summary["error"] == summary.error
-    assert stored.html_path is None
-    assert not list(tmp_path.glob("*.html"))
-    assert latest_table([stored]).iloc[0]["result"] == summary.error
+        assert len(list_drift_reports(session)) == 2
+    assert steady.target_id  # registered, probed, quiet
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"target_name": "nobody"}, "no target named"),
-        ({"target_name": None, "reference_hours": 0}, "positive"),
-        ({"target_name": None, "current_hours": -1}, "positive"),
-    ],
-)
-def test_run_drift_refuses_bad_requests(sqlite_url: str, kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(DriftError, match=message):
-        run_drift(sqlite_url, settings=settings_for(sqlite_url), **kwargs)  # type: ignore[arg-type]
-
-
-def test_run_drift_skips_inactive_targets_unless_named(sqlite_url: str, tmp_path: Path) -> None:
-    from storage.targets import set_active
-
+def test_run_drift_prunes_old_html(sqlite_url: str, tmp_path: Path) -> None:
+    seed_target(sqlite_url, "flip", [(48, good), (48, inverted), (48, good), (48, inverted)])
+    settings = settings_for(sqlite_url, tmp_path, drift_keep_reports=1)
+    (result,) = run_drift(sqlite_url, target_name="flip", settings=settings, since=T0, now=T0 + 2 * H)
+    assert len(result.changes) == 3
+    newest = result.changes[-1].report
+    assert newest is not None and newest.html_path
+    assert [p.name for p in (tmp_path / "drift").iterdir()] == [Path(newest.html_path).name]
     with session_scope(sqlite_url) as session:
-        add_target(session, name="on", base_url="http://127.0.0.1:9")
-        add_target(session, name="off", base_url="http://127.0.0.1:9")
-        set_active(session, "off", False)
-    every = run_drift(sqlite_url, target_name=None, settings=settings_for(sqlite_url), html_dir=tmp_path)
-    named = run_drift(sqlite_url, target_name="off", settings=settings_for(sqlite_url), html_dir=tmp_path)
-    assert [s.target_name for s in every] == ["on"]
-    assert [s.target_name for s in named] == ["off"]
+        assert [r.html_path is None for r in list_drift_reports(session)] == [False, True, True]
 
 
-# --- the CLI ----------------------------------------------------------------------------
+def test_run_drift_since_and_unknown_target(sqlite_url: str, tmp_path: Path) -> None:
+    seeded = seed_target(sqlite_url, "late", [(48, good), (48, inverted)])
+    settings = settings_for(sqlite_url, tmp_path)
+    (after,) = run_drift(sqlite_url, target_name="late", settings=settings,
+                         since=seeded.switch_at[0] + STEP, now=T0 + H)
+    assert after.changes == ()  # the change is before the window: nothing to compare across it
+    with pytest.raises(DriftError, match="no target named 'nobody'"):
+        run_drift(sqlite_url, target_name="nobody", settings=settings)
 
 
-@pytest.mark.parametrize(
-    ("argv", "code", "stdout_has", "stderr_has"),
-    [
-        (["drift", "run"], 0, "tiny: not enough data", ""),
-        (["drift", "run", "tiny"], 0, "tiny: not enough data", ""),
-        (["drift", "run", "nobody"], 1, "", "clfwatch: error: no target named 'nobody'"),
-    ],
-)
-def test_cli_drift_run(
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_cli_drift_run_table_and_json(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, argv: list[str], code: int, stdout_has: str, stderr_has: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from clfwatch.cli import main
 
     url = cli_env["CLFWATCH_DATABASE_URL"]
-    seed_drifting_target(url, name="tiny", rows_per_window=3)
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == code
+    now = datetime.now(UTC)
+    start = now - 30 * STEP * 2
+    seed_target(url, "steady", [(30, good)], start=start)
+    seeded = seed_target(url, "switch", [(30, good), (30, inverted)], start=start, with_eval=False)
+    since = (start - H).isoformat()
+    assert main(["drift", "run", "--since", since]) == 0
     out, err = capsys.readouterr()
-    assert stdout_has in out and stderr_has in err
-    if code == 0:
-        assert len(out.strip().splitlines()) == 1  # one line per target
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("steady: no model change since ")
+    assert lines[1].startswith(f"switch: model changed at {seeded.switch_at[0]:%Y-%m-%dT%H:%M:%S}")
+    assert "AUC 1.000 → 0.000; report " in lines[1] and len(lines) == 2
+    assert main(["drift", "run", "switch", "--since", since, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (target,) = doc["targets"]
+    assert target["name"] == "switch" and len(target["model_changes"]) == 1
+    assert target["report"]["html_path"].endswith(".html")
+    assert main(["drift", "run", "nobody"]) == 1
+    assert "no target named 'nobody'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["drift", "run", "--since", "yesterday"])
+    assert "not a time" in capsys.readouterr().err
     assert "Traceback" not in out + err
-
-
-@pytest.mark.parametrize("bad", ["0", "-2", "soon"])
-def test_cli_drift_run_refuses_bad_hours(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from clfwatch.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(["drift", "run", "--reference-hours", bad])
-    assert exc.value.code == 2
-    assert "hours" in capsys.readouterr().err
