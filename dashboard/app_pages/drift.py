@@ -93,6 +93,7 @@ else:
             for threshold in sorted(set(scores["threshold"].dropna())):
                 fig.add_hline(y=threshold, line_dash="dash", annotation_text=f"threshold {threshold:g}")
             fig.update_yaxes(range=[0, 1.05])
+            ui.time_axis(fig, list(scores["created_at"]))
             st.plotly_chart(fig, width="stretch")
     with right:
         if p_values.empty:
@@ -104,6 +105,7 @@ else:
                           labels={"created_at": "computed at"})
             for threshold in sorted(set(p_values["threshold"].dropna())):
                 fig.add_hline(y=threshold, line_dash="dash", annotation_text=f"threshold {threshold:g}")
+            ui.time_axis(fig, list(p_values["created_at"]))
             st.plotly_chart(fig, width="stretch")
             st.caption(f"p-values below {P_VALUE_FLOOR:g} are drawn at {P_VALUE_FLOOR:g}.")
 
