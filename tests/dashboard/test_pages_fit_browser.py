@@ -29,8 +29,8 @@ from storage.stress import add_stress_result, create_stress_run, finish_stress_r
 from storage.targets import add_target, get_target
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT, SCENARIO_NAMES, SeededDashboard, seed_dashboard_db
-from tests.drift.test_reports import CHATTY, SPAMMY, varied_texts
 from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.drift.test_reports import CHATTY, SPAMMY, varied_texts
 from tests.servers import process
 
 VIEWPORT = {"width": 1280, "height": 800}
