@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -102,6 +104,22 @@ def age_text(at: datetime | None, now: datetime | None = None) -> str:
 
 def time_text(at: datetime | None) -> str:
     return "—" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+MIN_TIME_AXIS = timedelta(hours=1)
+
+
+def time_axis(figure: Any, times: Sequence[datetime], *, minimum: timedelta = MIN_TIME_AXIS) -> None:
+    """Span the x axis over at least ``minimum`` around ``times``, in UTC clock times.
+
+    With one or two close points Plotly zooms in until it ticks in fractions of a second.
+    """
+    if not len(times):
+        return
+    first, last = min(times), max(times)
+    pad = max(timedelta(0), (minimum - (last - first)) / 2) + (last - first) * 0.03
+    figure.update_xaxes(type="date", range=[first - pad, last + pad], title="time (UTC)",
+                        hoverformat="%Y-%m-%d %H:%M:%S UTC")
 
 
 LAUNCHES_KEY = "clfwatch_stress_launches"

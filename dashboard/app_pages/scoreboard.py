@@ -56,7 +56,10 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
-table = pd.DataFrame(
+# Two tables that each fit a 1280 px screen. The board is an HTML table, so a long course name
+# wraps and is read whole (two names that differ only at the end stay apart); the measures
+# table beside the points is a data grid with the name pinned on its left.
+board_table = pd.DataFrame(
     [
         {
             "rank": r["rank"],
@@ -64,6 +67,30 @@ table = pd.DataFrame(
             "status": STATUS_TEXT.get(r["status"], r["status"]),
             "incident": data.down_text(incidents[r["target"]]["started_at"], now)
             if r["target"] in incidents else "",
+            "total": r["total"],
+            "base": r["base"],
+            "multiplier": r["multiplier"],
+            "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
+            "model": model_changes.changed_text(changes.get(r["target"]), now),
+            "last probe": ui.age_text(r["last_probe_at"], now),
+        }
+        for r in rows
+    ]
+)
+if not incidents:
+    board_table = board_table.drop(columns=["incident"])
+st.table(
+    board_table.style.hide(axis="index")
+    .format({"total": "{:.3f}", "base": "{:.3f}", "multiplier": "{:.3f}"}, na_rep="—")
+    .map(lambda v: DOWN_STYLE if v in DOWN_WORDS else "", subset=["status"])
+    .set_properties(subset=["target"], **{"word-break": "break-word", "min-width": "12em"})
+)
+
+table = pd.DataFrame(
+    [
+        {
+            "rank": r["rank"],
+            "target": r["target"],
             "latency (s)": r.get("latency_raw"),
             "latency pts": r.get("latency_points"),
             "uptime (%)": _pct(r.get("uptime_raw")),
@@ -73,28 +100,27 @@ table = pd.DataFrame(
             "AUC": r.get("auc_raw"),
             "AUC pts": r.get("auc_points"),
             "AUC coverage (%)": _pct(r.get("auc_coverage")),
-            "base": r["base"],
-            "multiplier": r["multiplier"],
-            "total": r["total"],
-            "model": model_changes.changed_text(changes.get(r["target"]), now),
-            "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
-            "last probe": ui.age_text(r["last_probe_at"], now),
         }
         for r in rows
     ]
 )
+st.caption("Measures and their points per component (— : no data in the window, so no points):")
+POINTS = {"format": "%.3f", "width": "small"}
 st.dataframe(
-    table.style.map(lambda v: DOWN_STYLE if v in DOWN_WORDS else "", subset=["status"]),
+    table,
     hide_index=True,
     width="stretch",
     column_config={
-        "latency (s)": st.column_config.NumberColumn(format="%.3f"),
-        "uptime (%)": st.column_config.NumberColumn(format="%.2f"),
-        "200-rate (%)": st.column_config.NumberColumn(format="%.2f"),
-        "AUC": st.column_config.NumberColumn(format="%.3f"),
-        "AUC coverage (%)": st.column_config.NumberColumn(format="%.1f"),
-        **{c: st.column_config.NumberColumn(format="%.3f")
-           for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts", "base", "multiplier", "total")},
+        "rank": st.column_config.NumberColumn(width=40, pinned=True),
+        "target": st.column_config.TextColumn(width="medium", pinned=True,
+                                              help="the whole name is in the board above"),
+        "latency (s)": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "uptime (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
+        "200-rate (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
+        "AUC": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "AUC coverage (%)": st.column_config.NumberColumn(format="%.1f", width="small"),
+        **{c: st.column_config.NumberColumn(**POINTS)  # type: ignore[arg-type]
+           for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts")},
     },
 )
 
@@ -105,7 +131,8 @@ if ruled:
     st.caption("Graded 0 by a rule, not by a measure (no place in the AUC ranking for AUC):")
     st.dataframe(pd.DataFrame(ruled), hide_index=True, width="stretch")
 
-export = table.drop(columns=["status", "incident", "last probe"]).assign(
+export = board_table.drop(columns=["status", "last probe", "incident"], errors="ignore").merge(
+    table.drop(columns=["rank"]), on="target").assign(
     status=[r["status"] for r in rows],
     last_probe_at=[r["last_probe_at"].isoformat() if r["last_probe_at"] else "" for r in rows],
 )

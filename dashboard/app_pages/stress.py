@@ -1,4 +1,5 @@
-"""Stress: runs per target, the ten verdicts with evidence and reproducing curl commands."""
+"""Stress: runs per target (ad-hoc runs against unregistered URLs apart), then one run's ten verdicts,
+its evidence collapsed to one line per scenario."""
 
 from __future__ import annotations
 
@@ -68,33 +69,58 @@ def stopped_reason(run: dict[str, Any]) -> str:
     return ""
 
 
+def run_table(runs: list[dict[str, Any]], *, by_url: bool = False) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"run": r["id"], ("URL" if by_url else "target"): r["url"] if by_url else r["target"],
+          "started": ui.time_text(r["started_at"]), "status": r["status"], "score": f"{r['score']}/10",
+          "scenarios done": r["done"]} for r in runs]
+    )
+
+
+def run_label(run: dict[str, Any]) -> str:
+    who = run["target"] or f"{run['url']} (unregistered)"
+    when = ui.time_text(run["started_at"])
+    return f"run {run['id']} · {who} · {when} · {run['status']} · {run['score']}/10"
+
+
+def render_details(run: dict[str, Any]) -> None:
+    """One run's verdicts, then one collapsed line per scenario: its evidence opens on demand."""
+    reason = stopped_reason(run)
+    if reason:
+        st.error(f"Stopped before any scenario: {reason}")
+    verdicts = pd.DataFrame([{"scenario": r["scenario"], "verdict": r["verdict"], **counts(r)}
+                             for r in run["results"]])
+    st.dataframe(verdicts, hide_index=True, width="stretch")
+    st.caption("Evidence per scenario: open a line for the JSON and the curl commands that reproduce it.")
+    for result in run["results"]:
+        if result["evidence"] is None:
+            continue
+        line = f": {result['summary']}" if result["summary"] else ""
+        with st.expander(f"{result['scenario']} — {result['verdict']}{line}", expanded=False):
+            for command in result["curl"]:
+                st.code(command, language="bash", wrap_lines=True)
+            st.json(result["evidence"], expanded=True)
+
+
 def render_runs(runs: list[dict[str, Any]]) -> None:
     if not runs:
         st.info("No stress runs yet.")
         return
-    summary = pd.DataFrame(
-        [{"run": r["id"], "target": r["target"] or r["url"], "started": ui.time_text(r["started_at"]),
-          "status": r["status"], "score": f"{r['score']}/10", "scenarios done": r["done"]} for r in runs]
-    )
-    st.dataframe(summary, hide_index=True, width="stretch")
-    for i, run in enumerate(runs):
-        title = (f"{run['target'] or run['url']} · {ui.time_text(run['started_at'])} · {run['status']} · "
-                 f"{run['score']}/10")
-        with st.expander(title, expanded=i == 0):
-            reason = stopped_reason(run)
-            if reason:
-                st.error(f"Stopped before any scenario: {reason}")
-            verdicts = pd.DataFrame([{"scenario": r["scenario"], "verdict": r["verdict"], **counts(r)}
-                                     for r in run["results"]])
-            st.dataframe(verdicts, hide_index=True, width="stretch")
-            for result in run["results"]:
-                if result["evidence"] is None:
-                    continue
-                line = f": {result['summary']}" if result["summary"] else ""
-                st.markdown(f"**{result['scenario']}** — {result['verdict']}{line}")
-                for command in result["curl"]:
-                    st.code(command, language="bash")
-                st.json(result["evidence"], expanded=result["verdict"] == "FAIL")
+    registered = [r for r in runs if r["target"] is not None]
+    unregistered = [r for r in runs if r["target"] is None]
+    st.subheader("Runs against registered targets")
+    if registered:
+        st.dataframe(run_table(registered), hide_index=True, width="stretch")
+    else:
+        st.caption("None yet.")
+    if unregistered:
+        # Ad-hoc runs (``clfwatch stress run URL``) are not a team's: apart, so they never read as one.
+        st.subheader("Runs against unregistered URLs")
+        st.dataframe(run_table(unregistered, by_url=True), hide_index=True, width="stretch")
+    st.subheader("Run details")
+    by_label = {run_label(r): r for r in registered + unregistered}
+    chosen = st.selectbox("Run", list(by_label), key="stress_run")
+    render_details(by_label[chosen or next(iter(by_label))])
 
 
 following = any_running(load_runs())

@@ -1,20 +1,30 @@
-"""Team: one target's latency, uptime, 200-rate, recent failures, ROC curve, AUC coverage and the why
-of its grade."""
+"""Team: one target's heartbeat strip, latency band, uptime, 200-rate, AUC per day, ROC curve, recent
+failures and the why of its grade. Charts are per minute up to six hours, per hour beyond."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from alerts.messages import duration_text
+from alerts.messages import duration_text, reason_phrase
 from dashboard import data, model_changes, ui
+from dashboard.team_charts import KINDS, resolution_text, team_charts
+from storage.team_charts import HEARTBEAT_PROBES
 
-WINDOW_LABELS = {24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
+WINDOW_LABELS = {1: "last hour", 6: "last 6 h", 24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
+DEFAULT_WINDOW_H = 24
 GAP_COLOUR = "rgba(128, 128, 128, 0.25)"
+BAND_FILL = "rgba(31, 119, 180, 0.18)"
+BAND_EDGE = "rgba(31, 119, 180, 0.6)"
+P50_COLOUR = "rgb(31, 119, 180)"
+# Heartbeat cells: ok, answered but not as the contract asks, no answer at all.
+BEAT_COLOURS = [[0.0, "#2e9d4f"], [0.33, "#2e9d4f"], [0.33, "#f0a030"], [0.66, "#f0a030"],
+                [0.66, "#d33a2c"], [1.0, "#d33a2c"]]
+ANSWERED_WRONG = ("http_error", "bad_body", "too_large")
 CHART_HEIGHT = 300
 LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0}
 
@@ -36,8 +46,8 @@ if not names:
 wanted = st.query_params.get("target")
 c1, c2 = st.columns([2, 1])
 name = c1.selectbox("Target", names, index=names.index(wanted) if wanted in names else 0, key="team_target")
-window_h = c2.radio("Window", list(WINDOW_LABELS), format_func=WINDOW_LABELS.get, horizontal=True,
-                    key="team_window")
+window_h = c2.radio("Window", list(WINDOW_LABELS), index=list(WINDOW_LABELS).index(DEFAULT_WINDOW_H),
+                    format_func=WINDOW_LABELS.get, horizontal=True, key="team_window")
 st.query_params["target"] = name
 
 try:
@@ -74,44 +84,132 @@ if row:
 
 
 def shade_gaps(figure: go.Figure) -> None:
-    for start, end in team["gaps"]:
+    for start, end in charts["gaps"]:
         figure.add_vrect(x0=start, x1=end, fillcolor=GAP_COLOUR, line_width=0, layer="below")
 
 
-def layout(figure: go.Figure, title: str, y_title: str) -> go.Figure:
-    figure.update_layout(title=title, height=CHART_HEIGHT, margin={"t": 40, "b": 30},
-                         yaxis_title=y_title, legend=LEGEND,
-                         xaxis_range=[team["start"], team["end"]])
+def layout(figure: go.Figure, title: str, y_title: str, *, percent: bool = False) -> go.Figure:
+    """Time on x over the whole window (UTC), y in the series' unit from zero."""
+    figure.update_layout(title=title, height=CHART_HEIGHT, margin={"t": 40, "b": 30, "l": 10, "r": 10},
+                         legend=LEGEND, xaxis_range=[charts["start"], charts["end"]],
+                         xaxis_title="time (UTC)", hovermode="x unified")
+    if percent:
+        figure.update_yaxes(title=y_title, range=[0, 102], ticksuffix=" %")
+    else:
+        figure.update_yaxes(title=y_title, rangemode="tozero", ticksuffix=" ms")
     shade_gaps(figure)
     model_changes.mark_model_changes(figure, changes, team["start"], team["end"])
     return figure
 
 
-if team["gaps"]:
-    st.caption(f"Shaded: {len(team['gaps'])} span(s) with no prober running — neither up nor down time.")
+def no_probes_text(kind: str) -> str:
+    """Why a series is empty, in words: never probed, or no prober running in the window."""
+    beats = charts["heartbeat"][kind]
+    if not beats:
+        return f"No {kind} probes yet: the prober has not reached this target."
+    return (f"No {kind} probes in this window: the newest was {ui.age_text(beats[-1]['started_at'], now)} "
+            "(no prober running since?).")
 
-latency = pd.DataFrame(team["latency"])
-figure = go.Figure()
-if not latency.empty:
-    figure.add_scatter(x=latency["bucket_start"], y=latency["p50_ms"], name="p50", mode="lines+markers")
-    figure.add_scatter(x=latency["bucket_start"], y=latency["p95_ms"], name="p95", mode="lines+markers")
-st.plotly_chart(layout(figure, "Predict latency of ok answers per hour", "ms"), width="stretch")
-if latency.empty:
-    st.caption("No ok predict answers to time in this window.")
+
+def beat_class(outcome: str) -> int:
+    return 0 if outcome == "ok" else 1 if outcome in ANSWERED_WRONG else 2
+
+
+def beat_hover(beat: dict[str, Any]) -> str:
+    status = "no answer" if beat["status_code"] is None else f"HTTP {beat['status_code']}"
+    latency = "—" if beat["latency_ms"] is None else f"{beat['latency_ms']:.0f} ms"
+    at = beat["started_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{at}<br>{status} · {latency}<br>{beat['reason']}"
+
+
+try:
+    charts = team_charts(url, name, window_h)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    st.stop()
+
+bucket_text = resolution_text(timedelta(seconds=charts["bucket_s"]))
+span = duration_text((charts["end"] - charts["start"]).total_seconds())
+clipped = " (since registration)" if charts["start"] <= charts["registered_at"] else ""
+st.caption(f"Window: {ui.time_text(charts['start'])} to {ui.time_text(charts['end'])}, {span}{clipped}; "
+           f"charts {bucket_text}.")
+if charts["gaps"]:
+    st.caption(f"Shaded: {len(charts['gaps'])} span(s) with no prober running — neither up nor down time.")
+
+# Heartbeat strip: the newest probes per kind, one cell each, oldest on the left.
+beats = charts["heartbeat"]
+HEARTBEAT_TITLE = f"Heartbeat: last {HEARTBEAT_PROBES} probes per kind"
+if not any(beats.values()):
+    st.markdown(f"**{HEARTBEAT_TITLE}**")
+    st.info(no_probes_text("health"))
+else:
+    z, text = [], []
+    for kind in KINDS:
+        row = beats[kind]
+        pad = HEARTBEAT_PROBES - len(row)
+        z.append([None] * pad + [beat_class(b["outcome"]) for b in row])
+        text.append([""] * pad + [beat_hover(b) for b in row])
+    strip = go.Figure(go.Heatmap(
+        z=z, y=list(KINDS), x=list(range(1, HEARTBEAT_PROBES + 1)), text=text,
+        hovertemplate="%{text}<extra></extra>",
+        zmin=0, zmax=2, showscale=False, xgap=2, ygap=4, colorscale=BEAT_COLOURS,
+    ))
+    strip.update_layout(title=HEARTBEAT_TITLE, height=150, margin={"t": 30, "b": 24, "l": 10, "r": 10})
+    strip.update_xaxes(showticklabels=False, title="oldest → newest", showgrid=False, zeroline=False)
+    strip.update_yaxes(showgrid=False)
+    st.plotly_chart(strip, width="stretch", key="heartbeat_strip")
+    st.caption("Green: ok · orange: answered, but not as the contract asks · red: no answer. "
+               "Hover a cell for its time, status, latency and reason.")
+
+predict = pd.DataFrame(charts["series"]["predict"])
+health = pd.DataFrame(charts["series"]["health"])
+timed = predict[predict["latency_n"] > 0] if not predict.empty else predict
+title = f"Predict latency of ok answers {bucket_text}"
+if timed.empty:
+    st.markdown(f"**{title}**")
+    if predict.empty:
+        st.info(no_probes_text("predict"))
+    else:
+        st.info(f"No ok predict answers to time in this window: all {int(predict['n_total'].sum())} "
+                "predict probes failed.")
+else:
+    figure = go.Figure()
+    figure.add_scatter(x=timed["bucket_start"], y=timed["p99_ms"], name="p99", mode="lines",
+                       line={"width": 0.5, "color": BAND_EDGE})
+    figure.add_scatter(x=timed["bucket_start"], y=timed["p50_ms"], name="p50–p99", mode="lines",
+                       fill="tonexty", fillcolor=BAND_FILL, line={"width": 0.5, "color": BAND_EDGE})
+    figure.add_scatter(x=timed["bucket_start"], y=timed["p95_ms"], name="p95", mode="lines",
+                       line={"dash": "dot", "color": BAND_EDGE})
+    figure.add_scatter(x=timed["bucket_start"], y=timed["p50_ms"], name="p50", mode="lines+markers",
+                       line={"color": P50_COLOUR}, marker={"size": 4})
+    st.plotly_chart(layout(figure, title, "latency"), width="stretch", key="latency_chart")
 
 left, right = st.columns(2)
-uptime = pd.DataFrame(team["uptime"])
-figure = go.Figure()
-if not uptime.empty:
-    figure.add_bar(x=uptime["hour_start"], y=100.0 * uptime["uptime"].astype(float), name="uptime")
-left.plotly_chart(layout(figure, "Uptime per hour (health probes ok)", "%"), width="stretch")
-
-rate = pd.DataFrame(team["rate200"])
-figure = go.Figure()
-if not rate.empty:
-    figure.add_scatter(x=rate["bucket_start"], y=100.0 * rate["rate200"], name="200-rate",
-                       mode="lines+markers")
-right.plotly_chart(layout(figure, "200-rate per hour (predict probes)", "%"), width="stretch")
+with left:
+    title = f"Uptime {bucket_text} (health probes ok)"
+    if health.empty:
+        st.markdown(f"**{title}**")
+        st.info(no_probes_text("health"))
+    else:
+        figure = go.Figure()
+        figure.add_scatter(x=health["bucket_start"], y=100.0 * health["n_ok"] / health["n_total"],
+                           name="uptime", mode="lines+markers", marker={"size": 4}, line={"shape": "hv"})
+        st.plotly_chart(layout(figure, title, "uptime", percent=True), width="stretch", key="uptime_chart")
+        if int(health["n_ok"].sum()) == 0:
+            st.caption(f"0 % uptime: all {int(health['n_total'].sum())} health probes in this window failed.")
+with right:
+    title = f"200-rate {bucket_text} (predict probes)"
+    if predict.empty:
+        st.markdown(f"**{title}**")
+        st.info(no_probes_text("predict"))
+    else:
+        figure = go.Figure()
+        figure.add_scatter(x=predict["bucket_start"], y=100.0 * predict["n_200"] / predict["n_total"],
+                           name="200-rate", mode="lines+markers", marker={"size": 4}, line={"shape": "hv"})
+        st.plotly_chart(layout(figure, title, "answered 200", percent=True), width="stretch",
+                        key="rate200_chart")
+        if int(predict["n_200"].sum()) == 0:
+            st.caption(f"0 % answered 200: none of the {int(predict['n_total'].sum())} predict probes did.")
 
 left, right = st.columns(2)
 roc = team["roc"]
@@ -122,20 +220,46 @@ with left:
         figure.add_scatter(x=roc["fpr"], y=roc["tpr"], name=f"ROC (AUC {roc['auc']:.3f})", mode="lines")
     figure.update_layout(title="ROC curve of the latest answers", height=CHART_HEIGHT + 60,
                          xaxis_title="false positive rate", yaxis_title="true positive rate",
-                         margin={"t": 40, "b": 30}, legend=LEGEND)
-    st.plotly_chart(figure, width="stretch")
+                         margin={"t": 40, "b": 30, "l": 10, "r": 10}, legend=LEGEND)
+    st.plotly_chart(figure, width="stretch", key="roc_chart")
     if roc["auc"] is not None:
         st.markdown(f"**AUC {roc['auc']:.3f}** over {roc['n']} answered evaluation samples.")
     else:
         st.caption(f"No ROC curve: {roc['reason']}.")
 with right:
-    st.markdown("**Recent failures**")
-    failures = pd.DataFrame(team["failures"])
-    if failures.empty:
-        st.caption("No failed probes in this window.")
+    days = pd.DataFrame(charts["days"])
+    scored = days[days["auc"].notna()] if not days.empty else days
+    if scored.empty:
+        st.markdown("**AUC per day**")
+        st.info("No AUC for any day of this window: not enough answered samples of both classes yet.")
     else:
-        failures["started_at"] = failures["started_at"].map(ui.time_text)
-        st.dataframe(failures, hide_index=True, width="stretch")
+        figure = go.Figure()
+        figure.add_bar(x=scored["day"].map(lambda d: d.strftime("%b %d")), y=scored["auc"], name="AUC",
+                       text=scored["auc"].map(lambda a: f"{a:.3f}"), textposition="outside",
+                       customdata=scored["n"], hovertemplate="%{x}: AUC %{y:.3f} over %{customdata} samples"
+                       "<extra></extra>")
+        figure.update_layout(title="AUC per day (its newest answers, UTC days)", height=CHART_HEIGHT + 60,
+                             margin={"t": 40, "b": 30, "l": 10, "r": 10})
+        figure.update_yaxes(range=[0, 1.08], title="AUC")
+        figure.update_xaxes(type="category", title="day (UTC)")
+        st.plotly_chart(figure, width="stretch", key="auc_days_chart")
+
+st.markdown("**Recent failures**")
+failures = pd.DataFrame(team["failures"])
+if failures.empty:
+    st.caption("No failed probes in this window.")
+else:
+    shown = pd.DataFrame({
+        "time": failures["started_at"].map(lambda t: t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        "kind": failures["kind"],
+        "outcome": failures["outcome"],
+        "reason": [reason_phrase(o, None if pd.isna(c) else int(c))
+                   for o, c in zip(failures["outcome"], failures["status_code"], strict=True)],
+        "status": failures["status_code"].map(lambda c: "no answer" if pd.isna(c) else f"HTTP {int(c)}"),
+        "latency": failures["latency_ms"].map(lambda v: "—" if pd.isna(v) else f"{v:.0f} ms"),
+    })
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_config={"reason": st.column_config.TextColumn(width="large")})
 
 st.markdown("**Incidents**")
 if incidents:

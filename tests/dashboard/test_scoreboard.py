@@ -12,10 +12,17 @@ from tests.dashboard.apptest import everything_rendered, open_page, shown_text
 from tests.dashboard.conftest import SeededDashboard, clear_dashboard_caches
 
 
+def board_of(at):  # type: ignore[no-untyped-def]
+    """The board (an HTML table, names wrap) joined with the measures grid beside it, by target."""
+    board, measures = at.table[0].value, at.dataframe[0].value
+    assert board["target"].tolist() == measures["target"].tolist()
+    return board.merge(measures.drop(columns=["rank"]), on="target")
+
+
 def test_scoreboard_shows_every_target_ranked(dashboard_env: SeededDashboard) -> None:
     at = open_page()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = board_of(at)
     with session_scope(dashboard_env.url) as session:
         board = grade_now(session, GradingDefaults(defense_at=get_settings().defense_at))
     expected = {t.name: t for t in board.targets}
@@ -134,7 +141,7 @@ def test_scoreboard_breaks_ties_by_the_base_score(db_url: str, monkeypatch: pyte
     try:
         at = open_page()
         assert not at.exception
-        table = at.dataframe[0].value
+        table = board_of(at)
         assert table["target"].tolist() == ["steady", "twin-a", "twin-b", "broken"]
         assert table["rank"].tolist() == [1, 2, 2, 4]
         assert table["base"].tolist() == pytest.approx([2.0, 1.0, 1.0, 0.0])

@@ -43,13 +43,18 @@ def test_team_page_of_the_healthy_target(dashboard_env: SeededDashboard) -> None
     assert "AUC coverage: 100.0 % of the evaluation set answered validly" in text
     assert not at.warning  # nothing zeroed by a rule
     specs = chart_specs(at)
-    assert set(specs) == {"Predict latency of ok answers per hour",
-                          "Uptime per hour (health probes ok)",
+    assert set(specs) == {"Heartbeat: last 100 probes per kind", "Predict latency of ok answers per hour",
+                          "Uptime per hour (health probes ok)", "AUC per day (its newest answers, UTC days)",
                           "200-rate per hour (predict probes)", "ROC curve of the latest answers"}
     latency = specs["Predict latency of ok answers per hour"]
-    assert [t["name"] for t in latency["data"]] == ["p50", "p95"]
-    p50, p95 = latency["data"][0]["y"], latency["data"][1]["y"]
-    assert len(p50) >= 20 and all(a <= b for a, b in zip(p50, p95, strict=True))
+    lines = {t["name"]: t["y"] for t in latency["data"]}
+    assert set(lines) == {"p99", "p50–p99", "p95", "p50"}  # the band: p50 up to p99, p95 inside
+    p50, p95, p99 = lines["p50"], lines["p95"], lines["p99"]
+    assert len(p50) >= 20 and all(a <= b <= c for a, b, c in zip(p50, p95, p99, strict=True))
+    assert latency["layout"]["yaxis"]["ticksuffix"] == " ms"
+    # the heartbeat strip: one cell per probe, the newest 100 of each kind
+    strip = specs["Heartbeat: last 100 probes per kind"]["data"][0]
+    assert [len([v for v in row if v is not None]) for row in strip["z"]] == [100, 100]
     # the prober gap of the seed is shaded on every time chart
     gap_start, gap_end = dashboard_env.gap
     for title in ("Predict latency of ok answers per hour", "Uptime per hour (health probes ok)"):
@@ -69,7 +74,8 @@ def test_team_page_of_a_failing_target(dashboard_env: SeededDashboard) -> None:
     assert not at.exception
     failures = at.dataframe[0].value
     assert set(failures["outcome"]) == {"http_error"}
-    assert set(failures["status_code"]) == {500}
+    assert set(failures["status"]) == {"HTTP 500"}
+    assert set(failures["reason"]) == {"answered HTTP 500"}  # clfwatch's phrase, never the probe's detail
     assert "detail" not in failures.columns
     text = shown_text(at)
     assert "bravo-team: rank 3 of 3" in text
