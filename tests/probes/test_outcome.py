@@ -137,7 +137,7 @@ def test_resolve_pointer_misses(doc: object, pointer: str) -> None:
 
 
 def test_custom_pointer_in_verdict() -> None:
-    body = j({"result": [{"p": 0.8}]})
+    body = j({"id": "a", "result": [{"p": 0.8}]})
     verdict = decide_outcome(
         kind="predict", status_code=200, body=body, expected_id="a", pointer="/result/0/p"
     )
@@ -178,7 +178,8 @@ def _raise(exc: Exception):  # type: ignore[no-untyped-def]
 
 
 BOMB = gzip.compress(b"0" * (50 * 1024 * 1024))  # 50 MB of zeros, about 50 kB compressed
-GOOD_GZIP = gzip.compress(j({"id": "a", "probability": 0.5}))
+VALID_BODY = j({"id": "a", "probability": 0.5})
+GOOD_GZIP = gzip.compress(VALID_BODY)
 
 TRANSPORT_CASES = [
     ("valid", _respond(200, j({"id": "a", "probability": 0.5})), OK),
@@ -188,10 +189,10 @@ TRANSPORT_CASES = [
     ("unknown encoding", _respond(200, b"abc", {"content-encoding": "zz"}), PROTOCOL_ERROR),
     ("declared too long", _respond(200, b"", {"content-length": str(CAP + 1)}), TOO_LARGE),
     ("streamed too long", _respond(200, b"x" * (CAP + 1)), TOO_LARGE),
-    ("already read body", lambda request: httpx.Response(200, content=j({"probability": 0.5})), OK),
+    ("already read body", lambda request: httpx.Response(200, content=VALID_BODY), OK),
     ("endless stream", _stream_response, TOO_LARGE),
-    ("exactly at the cap", _respond(200, b" " * (CAP - 20) + j({"probability": 0.5})), OK),
-    ("one byte over the cap", _respond(200, b" " * (CAP - 19) + j({"probability": 0.5})), TOO_LARGE),
+    ("exactly at the cap", _respond(200, b" " * (CAP - len(VALID_BODY)) + VALID_BODY), OK),
+    ("one byte over the cap", _respond(200, b" " * (CAP - len(VALID_BODY) + 1) + VALID_BODY), TOO_LARGE),
     ("read timeout", _raise(httpx.ReadTimeout("slow")), TIMEOUT),
     ("connect timeout", _raise(httpx.ConnectTimeout("slow")), TIMEOUT),
     ("refused", _raise(httpx.ConnectError("refused")), CONNECT_ERROR),
