@@ -10,10 +10,8 @@ Failures raise ``DashboardError`` with a short message a page may show; details 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.messages import duration_text
+from core.redaction import redact_evidence
 from core.settings import Settings, get_settings
 from storage.alerts import all_channels, delivery_failures, incidents_of, open_incidents
 from storage.dashboard_queries import (
@@ -72,9 +71,6 @@ SCENARIO_ORDER = (
     "injection", "http_abuse", "spike", "recovery", "slow_clients",
 )
 COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC"}
-REDACTED = "<token>"
-# A bearer credential, but not a shell variable such as the stress runner's $CLFWATCH_TOKEN.
-_BEARER = re.compile(r"(?i)(bearer\s+)(?!\$)[A-Za-z0-9._~+/=-]+")
 _MIN_TOKEN_CHARS = 4
 
 
@@ -636,12 +632,8 @@ def stress_runs(url: str, target: str | None) -> list[dict[str, Any]]:
 
 
 def _redact(evidence: Any, tokens: list[str]) -> Any:
-    """Evidence with every token replaced: round-trip through JSON text to reach every string."""
-    text = json.dumps(evidence, ensure_ascii=False, default=str)
-    for token in tokens:
-        text = text.replace(json.dumps(token)[1:-1], REDACTED)
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    return json.loads(text)
+    """Evidence with every token and bearer credential replaced (``core.redaction``)."""
+    return redact_evidence(evidence, tokens)
 
 
 def curl_commands(evidence: Any) -> list[str]:

@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 
+from core.contract import Outcome, ProbeKind, render_body
 from core.netguard import AddressRefused, AllowedNetworks, resolve_allowed
-from probes.outcome import CONNECT_ERROR, HEALTH, OK, PREDICT, REFUSED_ADDRESS, decide_outcome
-from probes.request import Exchange, build_predict_body, send_probe
+from core.redaction import redact_text
+from probes.outcome import decide_outcome
+from probes.request import Exchange, send_probe
 from storage.evalset import EvalText
 from storage.models import BODY_EXCERPT_MAX_CHARS
 from storage.probes import ProbeRow
@@ -49,11 +51,11 @@ def build_request(
     headers = dict(PROBE_HEADERS)
     if target.token:
         headers["Authorization"] = f"Bearer {target.token}"
-    if kind == HEALTH:
+    if kind == ProbeKind.HEALTH:
         return client.build_request("GET", target.base_url + target.health_path, headers=headers)
     assert sample is not None
     headers["Content-Type"] = "application/json"
-    body = build_predict_body(prepared.parsed_template, text=sample.text, sample_id=sample.id)
+    body = render_body(prepared.parsed_template, text=sample.text, sample_id=sample.id)
     return client.build_request("POST", target.base_url + target.predict_path, headers=headers, content=body)
 
 
@@ -88,28 +90,39 @@ async def probe_target(
         error_detail=exchange.error_detail,
         expected_id=sample.id if sample is not None else None,
         pointer=prepared.target.probability_pointer,
+        templated=prepared.parsed_template is not None,
+        health_path=prepared.target.health_path,
     )
-    is_eval = kind == PREDICT and sample is not None and sample is not CANARY_SAMPLE
-    failed_answer = verdict.outcome != OK and exchange.body is not None
+    is_eval = kind == ProbeKind.PREDICT and sample is not None and sample is not CANARY_SAMPLE
+    failed_answer = verdict.outcome != Outcome.OK and exchange.body is not None
     return ProbeRow(
         probe_uid=str(uuid.uuid4()),
         target_id=prepared.target.id,
-        kind=kind,
+        kind=str(kind),
         started_at=started_at,
-        outcome=verdict.outcome,
+        outcome=str(verdict.outcome),
         status_code=exchange.status_code,
         latency_ms=exchange.latency_ms,
         connect_ms=exchange.connect_ms,
         detail=verdict.detail,
         sample_id=sample.id if is_eval and sample is not None else None,
         probability=verdict.probability,
-        body_excerpt=body_excerpt(exchange.body) if failed_answer and exchange.body is not None else None,
+        body_excerpt=(
+            body_excerpt(exchange.body, prepared.target.token)
+            if failed_answer and exchange.body is not None
+            else None
+        ),
     )
 
 
-def body_excerpt(body: bytes) -> str:
-    """The start of a failed answer as text, for the team's own page: what their server said."""
-    return body[:BODY_EXCERPT_MAX_CHARS].decode("utf-8", errors="replace")
+def body_excerpt(body: bytes, token: str | None = None) -> str:
+    """The start of a failed answer as text, for the team's own page: what their server said.
+
+    A server that echoes its request would hand the target's token back: it is redacted.
+    """
+    # A character is at most 4 bytes of UTF-8: enough text to cut after redacting.
+    start = body[: 4 * BODY_EXCERPT_MAX_CHARS].decode("utf-8", errors="replace")
+    return redact_text(start, [token])[:BODY_EXCERPT_MAX_CHARS]
 
 
 async def pin_allowed_address(
@@ -128,9 +141,9 @@ async def pin_allowed_address(
         async with asyncio.timeout(timeout_s):
             addresses = await resolve_allowed(host, port, networks)
     except AddressRefused as exc:
-        return Exchange(None, None, None, REFUSED_ADDRESS, str(exc)[:200])
+        return Exchange(None, None, None, Outcome.REFUSED_ADDRESS, str(exc)[:200])
     except (OSError, TimeoutError, UnicodeError):
-        return Exchange(None, None, None, CONNECT_ERROR, "host name does not resolve")
+        return Exchange(None, None, None, Outcome.CONNECT_ERROR, "host name does not resolve")
     address = addresses[0]
     if address != host:
         request.url = request.url.copy_with(host=address)

@@ -1,4 +1,4 @@
-"""Sending one probe: the request body from the target's template, and a capped, timed read.
+"""Sending one probe: a capped, timed read (the body itself comes from ``core.contract``).
 
 The body is read with a size cap through httpx streaming (compressed answers are inflated
 with a bounded buffer), so a target that answers a gigabyte costs us kilobytes; latency is
@@ -8,20 +8,14 @@ taken around the request alone with a monotonic clock.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-from probes.outcome import CONNECT_ERROR, PROTOCOL_ERROR, TIMEOUT, TOO_LARGE
+from core.contract import Outcome
 
-TEXT_PLACEHOLDER = "{text}"
-ID_PLACEHOLDER = "{id}"
-PLACEHOLDER_PATTERN = re.compile(re.escape(TEXT_PLACEHOLDER) + "|" + re.escape(ID_PLACEHOLDER))
 JSON_CONTENT_TYPE = "application/json"
 # httpcore trace events that mark the first byte of a request going out.
 WIRE_START_EVENTS = frozenset(
@@ -35,53 +29,6 @@ CONNECTED_EVENTS = frozenset(
 )
 # gzip or zlib header, auto-detected.
 ZLIB_AUTO_WBITS = 32 + zlib.MAX_WBITS
-
-
-class TemplateError(ValueError):
-    """A target's request template is not JSON."""
-
-
-def fill_value(value: Any, *, text: str, sample_id: str) -> Any:
-    """Replace the placeholders inside every string (keys included) of a parsed template."""
-    if isinstance(value, str):
-        if value == TEXT_PLACEHOLDER:
-            return text
-        if value == ID_PLACEHOLDER:
-            return sample_id
-        # One pass, so a placeholder inside the substituted text is left as it is.
-        return PLACEHOLDER_PATTERN.sub(lambda m: text if m.group() == TEXT_PLACEHOLDER else sample_id, value)
-    if isinstance(value, dict):
-        return {
-            fill_value(k, text=text, sample_id=sample_id): fill_value(v, text=text, sample_id=sample_id)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [fill_value(v, text=text, sample_id=sample_id) for v in value]
-    return value
-
-
-def parse_template(template: str | None) -> Any:
-    """The template as a JSON value, or None for the contract's ``{"id", "text"}`` body.
-
-    Placeholders sit inside JSON strings (the target registry refuses anything else), so
-    the template parses as it is and substitution happens on values, never on raw text: a
-    text holding quotes, backslashes or newlines still gives valid JSON.
-    """
-    if template is None:
-        return None
-    try:
-        return json.loads(template)
-    except json.JSONDecodeError as exc:
-        raise TemplateError(f"template is not JSON ({exc.msg})") from None
-
-
-def build_predict_body(parsed_template: Any, *, text: str, sample_id: str) -> bytes:
-    """The predict request body, UTF-8 JSON."""
-    if parsed_template is None:
-        document: Any = {"id": sample_id, "text": text}
-    else:
-        document = fill_value(parsed_template, text=text, sample_id=sample_id)
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -99,22 +46,22 @@ class Exchange:
 def classify_error(exc: BaseException) -> tuple[str, str]:
     """The transport outcome and a short detail for an exception raised by a request."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return TIMEOUT, "no full answer within the timeout"
+        return Outcome.TIMEOUT, "no full answer within the timeout"
     if isinstance(exc, httpx.ConnectTimeout):
-        return TIMEOUT, "connect timeout"
+        return Outcome.TIMEOUT, "connect timeout"
     if isinstance(exc, httpx.TimeoutException):
-        return TIMEOUT, f"{type(exc).__name__}"
+        return Outcome.TIMEOUT, f"{type(exc).__name__}"
     if isinstance(exc, httpx.ConnectError):
-        return CONNECT_ERROR, "connection refused or unreachable"
+        return Outcome.CONNECT_ERROR, "connection refused or unreachable"
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.CloseError):
-        return PROTOCOL_ERROR, "connection dropped mid-answer"
+        return Outcome.PROTOCOL_ERROR, "connection dropped mid-answer"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError | httpx.ProtocolError):
-        return PROTOCOL_ERROR, "malformed HTTP answer"
+        return Outcome.PROTOCOL_ERROR, "malformed HTTP answer"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return CONNECT_ERROR, "unsupported or invalid URL"
+        return Outcome.CONNECT_ERROR, "unsupported or invalid URL"
     if isinstance(exc, httpx.HTTPError | OSError):
-        return CONNECT_ERROR, type(exc).__name__
-    return PROTOCOL_ERROR, type(exc).__name__
+        return Outcome.CONNECT_ERROR, type(exc).__name__
+    return Outcome.PROTOCOL_ERROR, type(exc).__name__
 
 
 async def read_capped(response: httpx.Response, cap_bytes: int) -> tuple[bytes, bool]:
@@ -191,13 +138,14 @@ async def send_probe(
         latency_ms = (ended - first) * 1000.0
         connect_ms = (connected[0] - first) * 1000.0 if connected else None
     except httpx.DecodingError:
-        return Exchange(status, None, None, PROTOCOL_ERROR, "undecodable content-encoding")
+        return Exchange(status, None, None, Outcome.PROTOCOL_ERROR, "undecodable content-encoding")
     except (zlib.error, ValueError):
-        return Exchange(status, None, None, PROTOCOL_ERROR, "corrupt compressed body")
+        return Exchange(status, None, None, Outcome.PROTOCOL_ERROR, "corrupt compressed body")
     except Exception as exc:  # recorded, never raised into the scheduler
         # No full answer arrived: the status line alone does not count as an answer.
         outcome, detail = classify_error(exc)
         return Exchange(None, None, None, outcome, detail)
     if cut:
-        return Exchange(status, None, latency_ms, TOO_LARGE, f"body over {cap_bytes} bytes", connect_ms)
+        too_large = f"body over {cap_bytes} bytes"
+        return Exchange(status, None, latency_ms, Outcome.TOO_LARGE, too_large, connect_ms)
     return Exchange(status, body, latency_ms, connect_ms=connect_ms)

@@ -27,11 +27,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.hub import AlertHub
+from core.contract import Outcome, ProbeKind, TemplateError, parse_template
 from core.settings import Settings
 from probes.metrics import observe_probe
-from probes.outcome import HEALTH, KINDS, OK, PREDICT
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
-from probes.request import TemplateError, parse_template
 from probes.shard import in_shard, owner_among, peer_stale_s
 from probes.writer import ProbeWriter
 from storage.evalset import EvalText, eval_texts
@@ -59,7 +58,7 @@ def target_phase(target_id: int) -> float:
 
 def probe_phase_s(target_id: int, kind: str, interval_s: float) -> float:
     """Seconds after each interval boundary (unix epoch aligned) at which a probe is due."""
-    shift = PREDICT_PHASE_SHIFT if kind == PREDICT else 0.0
+    shift = PREDICT_PHASE_SHIFT if kind == ProbeKind.PREDICT else 0.0
     return ((target_phase(target_id) + shift) % 1.0) * interval_s
 
 
@@ -246,7 +245,7 @@ class Prober:
         jobs = [
             self._probe(tid, kind, slot_time_s=slot_now)
             for tid in list(self._targets)
-            for kind in KINDS
+            for kind in ProbeKind
         ]
         await asyncio.gather(*jobs)
         self._summary()
@@ -342,7 +341,7 @@ class Prober:
         if scheduler is None or not scheduler.running:
             return
         now = time.time()
-        for kind in KINDS:
+        for kind in ProbeKind:
             phase = probe_phase_s(target_id, kind, self.interval_s)
             _k, last = slot_of(now, phase, self.interval_s)
             first = datetime.fromtimestamp(last + self.interval_s, UTC)
@@ -357,7 +356,7 @@ class Prober:
     def _unschedule(self, target_id: int) -> None:
         if self._scheduler is None:
             return
-        for kind in KINDS:
+        for kind in ProbeKind:
             job = self._scheduler.get_job(f"{target_id}:{kind}")
             if job is not None:
                 job.remove()
@@ -378,7 +377,7 @@ class Prober:
         prepared = self._targets.get(target_id)
         if prepared is None or not self._open_done:
             return
-        if kind == PREDICT and not prepared.template_ok:
+        if kind == ProbeKind.PREDICT and not prepared.template_ok:
             return  # our registry holds a broken template: not the target's fault, not a probe
         async with self._semaphore:
             now = time.time()
@@ -386,7 +385,7 @@ class Prober:
             slot, scheduled = slot_of(now, phase, self.interval_s)
             if slot_time_s is None:
                 self.stats.lateness_ms.append((now - scheduled) * 1000.0)
-            sample = pick_sample(self._samples, target_id, slot) if kind == PREDICT else None
+            sample = pick_sample(self._samples, target_id, slot) if kind == ProbeKind.PREDICT else None
             row = await probe_target(
                 self._client_for(target_id),
                 prepared,
@@ -405,7 +404,7 @@ class Prober:
         stats.sent += 1
         stats.by_outcome[row.outcome] += 1
         stats.window["sent"] += 1
-        if row.outcome == OK:
+        if row.outcome == Outcome.OK:
             stats.ok += 1
             stats.window["ok"] += 1
         else:
@@ -446,4 +445,4 @@ def _changed(old: ProbeTarget, new: ProbeTarget) -> bool:
     return any(getattr(old, f) != getattr(new, f) for f in fields)
 
 
-__all__ = ["HEALTH", "PREDICT", "Prober", "probe_phase_s", "slot_of", "target_phase"]
+__all__ = ["Prober", "probe_phase_s", "slot_of", "target_phase"]

@@ -16,6 +16,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.contract import (
+    CONTRACT_HEALTH_PATH,
+    CONTRACT_POINTER,
+    CONTRACT_PREDICT_PATH,
+    ID_PLACEHOLDER,
+    TEXT_PLACEHOLDER,
+)
 from storage.models import TARGET_NAME_MAX_CHARS, URL_MAX_CHARS, Target, TargetChange, utcnow
 
 NAME_MAX_CHARS = TARGET_NAME_MAX_CHARS
@@ -27,9 +34,9 @@ ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
-DEFAULT_PREDICT_PATH = "/predict"
-DEFAULT_HEALTH_PATH = "/health"
-DEFAULT_PROBABILITY_POINTER = "/probability"
+DEFAULT_PREDICT_PATH = CONTRACT_PREDICT_PATH
+DEFAULT_HEALTH_PATH = CONTRACT_HEALTH_PATH
+DEFAULT_PROBABILITY_POINTER = CONTRACT_POINTER
 
 
 class TargetError(ValueError):
@@ -186,9 +193,9 @@ def validate_template(template: str | None) -> str | None:
     """A JSON document with a ``{text}`` placeholder, or None for the contract's body."""
     if template is None:
         return None
-    if "{text}" not in template:
+    if TEXT_PLACEHOLDER not in template:
         raise TargetError("invalid template: it must contain the {text} placeholder")
-    probe = template.replace("{text}", "x").replace("{id}", "x")
+    probe = template.replace(TEXT_PLACEHOLDER, "x").replace(ID_PLACEHOLDER, "x")
     try:
         json.loads(probe)
     except json.JSONDecodeError as exc:

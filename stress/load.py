@@ -29,9 +29,10 @@ from typing import Any
 
 import httpx
 
+from core.contract import ProbeKind, ScenarioName
+from stress.cases import SAMPLE_TEXTS
 from stress.client import connect_error_kind
 from stress.context import StressContext
-from stress.crafted import SAMPLE_TEXTS
 from stress.evidence import (
     Answer,
     Failure,
@@ -42,7 +43,7 @@ from stress.evidence import (
     outcome_counts,
     percentiles_ms,
 )
-from stress.target import TargetSpec, predict_body_problem
+from stress.target import TargetSpec
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def run_locust(
         "bodies": _bodies(spec),
         "headers": headers,
         "probability_pointer": spec.probability_pointer,
+        "templated": not spec.uses_contract_body,
         "users": users,
         "spawn_rate": spawn_rate,
         "run_time_s": run_time_s,
@@ -287,7 +289,7 @@ def run_spike(ctx: StressContext) -> ScenarioResult:
     )
     passed, summary = _load_verdict(stats, ctx, f"{bars.spike_users} users")
     return ScenarioResult(
-        scenario="spike",
+        scenario=ScenarioName.SPIKE,
         passed=passed,
         summary=summary,
         status_counts=stats.status_counts,
@@ -311,7 +313,7 @@ def _timed_request(
 ) -> tuple[SentRequest, Answer, str | None]:
     """One sequential health or predict request; returns it, the answer and what is wrong with it."""
     headers = list(spec.auth_headers().items())
-    if kind == "health":
+    if kind == ProbeKind.HEALTH:
         request = SentRequest("GET", spec.url(spec.health_path), headers, label="health")
     else:
         sent_id = f"calm-{index}"
@@ -346,13 +348,11 @@ def _timed_request(
         response.content,
         response.headers.get("content-type", ""),
     )
-    if response.status_code != 200:
-        return request, answer, f"{kind}: status {response.status_code}"
-    if kind == "predict":
-        problem = predict_body_problem(spec, response.content, f"calm-{index}")
-        if problem:
-            return request, answer, f"predict: {problem}"
-    return request, answer, None
+    if kind == ProbeKind.HEALTH:
+        verdict = spec.health_verdict(response.status_code, response.content)
+    else:
+        verdict = spec.predict_verdict(response.status_code, response.content, f"calm-{index}")
+    return request, answer, None if verdict.ok else f"{kind}: {verdict.detail}"
 
 
 def _wait_until_normal(
@@ -373,7 +373,7 @@ def _wait_until_normal(
     for index in range(RECOVERY_READY_MAX_REQUESTS):
         if len(calm) >= bars.recovery_calm_requests:
             return calm, round(ready_at - started, 2)
-        kind = "health" if need_health else "predict"
+        kind = ProbeKind.HEALTH if need_health else ProbeKind.PREDICT
         request, answer, problem = _timed_request(client, ctx.spec, kind, index, bars.request_timeout_s)
         counts[answer.status_key] += 1
         if problem is None:
@@ -415,7 +415,7 @@ def run_recovery(ctx: StressContext) -> ScenarioResult:
         if isinstance(ready, Failure):
             waited_s = time.monotonic() - started
             return ScenarioResult(
-                "recovery",
+                ScenarioName.RECOVERY,
                 False,
                 f"not healthy before the burst: {ready.reason} (still after waiting {waited_s:.1f} s, "
                 f"up to {bars.recovery_ready_wait_s:g} s)",
@@ -449,13 +449,13 @@ def run_recovery(ctx: StressContext) -> ScenarioResult:
         index = 0
         while time.monotonic() - burst_end < bars.recovery_window_s:
             normal = True
-            for kind in ("health", "predict"):
+            for kind in ProbeKind:
                 request, answer, problem = _timed_request(client, spec, kind, index, bars.request_timeout_s)
                 index += 1
                 counts[answer.status_key] += 1
-                if kind == "predict" and answer.latency_ms is not None:
+                if kind == ProbeKind.PREDICT and answer.latency_ms is not None:
                     after_latencies.append(answer.latency_ms)
-                if problem is None and kind == "predict" and (answer.latency_ms or 0) > threshold_ms:
+                if problem is None and kind == ProbeKind.PREDICT and (answer.latency_ms or 0) > threshold_ms:
                     problem = f"predict took {answer.latency_ms:g} ms > normal {threshold_ms:g} ms"
                 if problem:
                     normal = False
@@ -488,7 +488,7 @@ def run_recovery(ctx: StressContext) -> ScenarioResult:
             f"; last: {failure.reason}" if failure else ""
         )
     return ScenarioResult(
-        "recovery",
+        ScenarioName.RECOVERY,
         passed,
         summary,
         counts,
@@ -608,7 +608,7 @@ def run_slow_clients(ctx: StressContext) -> ScenarioResult:
         slow.close()
     passed, summary = _load_verdict(stats, ctx, f"normal requests with {opened} slow/idle connections open")
     return ScenarioResult(
-        scenario="slow_clients",
+        scenario=ScenarioName.SLOW_CLIENTS,
         passed=passed,
         summary=summary,
         status_counts=stats.status_counts,

@@ -29,7 +29,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
-from core.contract import find_pointer, valid_probability
+from core.contract import predict_verdict
 from stress.evidence import ERROR_PREFIX, describe_error, histogram_bucket_ms, percentiles_from_histogram
 
 log = logging.getLogger("stress.locust_job")
@@ -78,23 +78,23 @@ def error_kind(error: BaseException) -> str:
 
 
 def _judge(
-    status: int, text: str, error: BaseException | None, sent_id: str | None
+    status: int, body: bytes, error: BaseException | None, sent_id: str | None
 ) -> tuple[str, str | None]:
-    """Status key for the counts, and why the answer is not a valid 200 (None when it is)."""
+    """Status key for the counts, and why the answer is not a valid 200 (None when it is).
+
+    The verdict is the contract's (``core.contract``), the prober's and the crafted scenarios'.
+    """
     if error is not None and not status:
         kind = error_kind(error)
         return f"{ERROR_PREFIX}{kind}", f"no answer ({describe_error(kind)})"
+    verdict = predict_verdict(
+        status, body, sent_id=sent_id, pointer=CONFIG["probability_pointer"], templated=CONFIG["templated"]
+    )
+    if verdict.ok:
+        return "200", None
     if status != 200:
-        return str(status), f"status {status}"
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return "200:bad_body", "200 but the body is not JSON"
-    if not valid_probability(find_pointer(document, CONFIG["probability_pointer"])):
-        return "200:bad_body", "200 but no probability in [0, 1]"
-    if sent_id is not None and isinstance(document, dict) and document.get("id") != sent_id:
-        return "200:bad_body", "200 but a different id came back"
-    return "200", None
+        return str(status), verdict.detail
+    return "200:bad_body", f"200 but {verdict.detail}"
 
 
 class ClassifierUser(FastHttpUser):
@@ -124,10 +124,11 @@ class ClassifierUser(FastHttpUser):
             latency_ms = (time.monotonic() - started) * 1000
             error = getattr(resp, "error", None)
             try:
-                text = resp.text or ""
-            except Exception:  # a body that cannot be decoded is judged as not JSON
-                text = ""
-            key, problem = _judge(resp.status_code or 0, text, error, sent_id)
+                content = resp.content or b""
+            except Exception:  # a body that cannot be read is judged as no JSON body
+                content = b""
+            text = content.decode("utf-8", errors="replace")
+            key, problem = _judge(resp.status_code or 0, content, error, sent_id)
             STATE["counts"][key] += 1
             if resp.status_code:
                 STATE["latency_hist"][histogram_bucket_ms(latency_ms)] += 1

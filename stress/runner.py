@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.contract import CONTRACT_POINTER
 from stress.bars import DEFAULT_BARS, Bars
 from stress.context import StressContext
 from stress.evidence import ScenarioResult
 from stress.preflight import PREFLIGHT_ROW, Preflight, check_target_answers
 from stress.scenarios import BY_NAME, SCENARIO_NAMES, SCENARIOS
-from stress.target import DEFAULT_POINTER, TargetSpec
+from stress.target import TargetSpec
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def _lookup(database_url: str, *, name: str | None = None, url: str | None = Non
         predict_path=t.predict_path,
         health_path=t.health_path,
         template=t.request_template,
-        probability_pointer=t.probability_pointer or DEFAULT_POINTER,
+        probability_pointer=t.probability_pointer or CONTRACT_POINTER,
         token=t.token,
     )
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from probes.outcome import OK, PROTOCOL_ERROR
+from core.contract import Outcome
 from tests.probes.habits import SILENT_AFTER_IDLE_S, RawServer, uvicorn_keepalive
 from tests.probes.helpers import load_eval, make_settings, register, rows_of, run_prober
 from tests.reference import reference_service
@@ -66,12 +66,14 @@ def test_no_healthy_target_is_charged_for_its_connection_habits(
         for kind in ("health", "predict"):
             rows = rows_of(sqlite_url, target_id, kind)
             assert len(rows) >= ROUNDS[interval_s], (habit, kind, len(rows))
-            failures.update((habit, kind, f"{r.outcome}: {r.detail}") for r in rows if r.outcome != OK)
+            failed = [r for r in rows if r.outcome != Outcome.OK]
+            failures.update((habit, kind, f"{r.outcome}: {r.detail}") for r in failed)
     assert not failures, f"healthy targets charged with failures: {dict(failures)}"
 
     broken_rows = rows_of(sqlite_url, broken)
     assert len(broken_rows) >= 2 * ROUNDS[interval_s]
-    assert {r.outcome for r in broken_rows} == {PROTOCOL_ERROR}, Counter(r.outcome for r in broken_rows)
+    outcomes = Counter(r.outcome for r in broken_rows)
+    assert set(outcomes) == {Outcome.PROTOCOL_ERROR}, outcomes
 
 
 def test_the_silent_server_really_swallows_a_reused_connection() -> None:

@@ -9,21 +9,14 @@ import json
 import httpx
 import pytest
 
-from probes.outcome import (
-    BAD_BODY,
-    CONNECT_ERROR,
-    HTTP_ERROR,
-    OK,
-    PROTOCOL_ERROR,
-    TIMEOUT,
-    TOO_LARGE,
-    PointerError,
-    decide_outcome,
-    resolve_pointer,
-)
+from core.contract import REASON_NO_ID, Outcome, PointerError, resolve_pointer
+from probes.outcome import decide_outcome
 from probes.request import send_probe
 
 CAP = 4096
+BAD_BODY, CONNECT_ERROR, HTTP_ERROR = Outcome.BAD_BODY, Outcome.CONNECT_ERROR, Outcome.HTTP_ERROR
+OK = Outcome.OK
+PROTOCOL_ERROR, TIMEOUT, TOO_LARGE = Outcome.PROTOCOL_ERROR, Outcome.TIMEOUT, Outcome.TOO_LARGE
 
 
 def j(value: object) -> bytes:
@@ -36,7 +29,8 @@ PREDICT_CASES = [
     ("zero", 200, j({"id": "a", "probability": 0}), None, OK, 0.0),
     ("one", 200, j({"id": "a", "probability": 1}), None, OK, 1.0),
     ("extra fields", 200, j({"id": "a", "probability": 0.5, "model": "v2"}), None, OK, 0.5),
-    ("no id echoed", 200, j({"probability": 0.5}), None, OK, 0.5),
+    ("no id echoed", 200, j({"probability": 0.5}), None, BAD_BODY, None),
+    ("id as number for a numeric id", 200, j({"id": 1, "probability": 0.5}), None, BAD_BODY, None),
     ("wrong id", 200, j({"id": "b", "probability": 0.5}), None, BAD_BODY, None),
     ("id as bool", 200, j({"id": True, "probability": 0.5}), None, BAD_BODY, None),
     ("not json", 200, b"<html>oops</html>", None, BAD_BODY, None),
@@ -80,6 +74,23 @@ def test_predict_outcome(
 def test_http_error_detail_names_the_status() -> None:
     verdict = decide_outcome(kind="predict", status_code=503, body=b"", expected_id="a")
     assert verdict.detail == "status 503"
+
+
+def test_the_id_rule_is_the_contract_bodys_only() -> None:
+    """A missing id is a bad body for the contract's shape; a templated target has no id rule."""
+    body = j({"probability": 0.5})
+    contract = decide_outcome(kind="predict", status_code=200, body=body, expected_id="a")
+    assert (contract.outcome, contract.detail) == (BAD_BODY, REASON_NO_ID)
+    templated = decide_outcome(kind="predict", status_code=200, body=body, expected_id="a", templated=True)
+    assert (templated.outcome, templated.probability) == (OK, 0.5)
+
+
+def test_own_health_path_takes_any_200() -> None:
+    plain = decide_outcome(kind="health", status_code=200, body=b"fine", health_path="/healthz")
+    assert plain.outcome == OK
+    assert decide_outcome(kind="health", status_code=200, body=b"fine").outcome == BAD_BODY
+    down = decide_outcome(kind="health", status_code=503, body=b"", health_path="/healthz")
+    assert down.outcome == HTTP_ERROR
 
 
 HEALTH_CASES = [
@@ -126,7 +137,7 @@ def test_resolve_pointer_misses(doc: object, pointer: str) -> None:
 
 
 def test_custom_pointer_in_verdict() -> None:
-    body = j({"result": [{"p": 0.8}]})
+    body = j({"id": "a", "result": [{"p": 0.8}]})
     verdict = decide_outcome(
         kind="predict", status_code=200, body=body, expected_id="a", pointer="/result/0/p"
     )
@@ -167,7 +178,8 @@ def _raise(exc: Exception):  # type: ignore[no-untyped-def]
 
 
 BOMB = gzip.compress(b"0" * (50 * 1024 * 1024))  # 50 MB of zeros, about 50 kB compressed
-GOOD_GZIP = gzip.compress(j({"id": "a", "probability": 0.5}))
+VALID_BODY = j({"id": "a", "probability": 0.5})
+GOOD_GZIP = gzip.compress(VALID_BODY)
 
 TRANSPORT_CASES = [
     ("valid", _respond(200, j({"id": "a", "probability": 0.5})), OK),
@@ -177,10 +189,10 @@ TRANSPORT_CASES = [
     ("unknown encoding", _respond(200, b"abc", {"content-encoding": "zz"}), PROTOCOL_ERROR),
     ("declared too long", _respond(200, b"", {"content-length": str(CAP + 1)}), TOO_LARGE),
     ("streamed too long", _respond(200, b"x" * (CAP + 1)), TOO_LARGE),
-    ("already read body", lambda request: httpx.Response(200, content=j({"probability": 0.5})), OK),
+    ("already read body", lambda request: httpx.Response(200, content=VALID_BODY), OK),
     ("endless stream", _stream_response, TOO_LARGE),
-    ("exactly at the cap", _respond(200, b" " * (CAP - 20) + j({"probability": 0.5})), OK),
-    ("one byte over the cap", _respond(200, b" " * (CAP - 19) + j({"probability": 0.5})), TOO_LARGE),
+    ("exactly at the cap", _respond(200, b" " * (CAP - len(VALID_BODY)) + VALID_BODY), OK),
+    ("one byte over the cap", _respond(200, b" " * (CAP - len(VALID_BODY) + 1) + VALID_BODY), TOO_LARGE),
     ("read timeout", _raise(httpx.ReadTimeout("slow")), TIMEOUT),
     ("connect timeout", _raise(httpx.ConnectTimeout("slow")), TIMEOUT),
     ("refused", _raise(httpx.ConnectError("refused")), CONNECT_ERROR),

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from probes.request import TemplateError, build_predict_body, parse_template
+from core.contract import TemplateError, parse_template
+from core.contract import render_body as build_predict_body
 from probes.runner import pick_sample, probe_phase_s, slot_of, target_phase
 from probes.shard import parse_shard
 from storage.evalset import EvalText

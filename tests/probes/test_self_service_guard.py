@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-from probes.outcome import HTTP_ERROR, OK, REFUSED_ADDRESS
+from core.contract import Outcome
 from probes.runner import Prober
 from tests.probes.habits import contract_app
 from tests.probes.helpers import make_settings, register, rows_of
@@ -59,9 +59,9 @@ def test_default_networks_refuse_loopback_for_team_targets_only(sqlite_url: str,
         operator = register(sqlite_url, "operator", base)
         one_round(tmp_path, sqlite_url)  # default networks: public addresses only
 
-    assert outcomes(sqlite_url, by_ip) == {REFUSED_ADDRESS: 2}
-    assert outcomes(sqlite_url, by_name) == {REFUSED_ADDRESS: 2}
-    assert outcomes(sqlite_url, operator) == {OK: 2}  # the operator's own registrations: not limited
+    assert outcomes(sqlite_url, by_ip) == {Outcome.REFUSED_ADDRESS: 2}
+    assert outcomes(sqlite_url, by_name) == {Outcome.REFUSED_ADDRESS: 2}
+    assert outcomes(sqlite_url, operator) == {Outcome.OK: 2}  # the operator's own registrations: not limited
     refused = rows_of(sqlite_url, by_name)[0]
     assert refused.latency_ms is None and refused.status_code is None
     assert "localhost" in (refused.detail or "") and "127.0.0.1" in (refused.detail or "")
@@ -77,7 +77,7 @@ def test_allowed_networks_probe_the_checked_address_with_the_teams_host(
         by_name = register(sqlite_url, "team-by-name", f"http://localhost:{port}", self_service=True)
         one_round(tmp_path, sqlite_url, self_service_networks=LOOPBACK)
 
-    assert outcomes(sqlite_url, by_name) == {OK: 2}
+    assert outcomes(sqlite_url, by_name) == {Outcome.OK: 2}
     assert hosts == [f"localhost:{port}"] * 2  # pinned to the address, Host header unchanged
 
 
@@ -88,5 +88,5 @@ def test_a_redirect_out_of_the_networks_is_not_followed(sqlite_url: str, tmp_pat
         one_round(tmp_path, sqlite_url, self_service_networks=LOOPBACK)
 
     health = rows_of(sqlite_url, team, "health")
-    assert [(r.outcome, r.status_code) for r in health] == [(HTTP_ERROR, 302)]
+    assert [(r.outcome, r.status_code) for r in health] == [(Outcome.HTTP_ERROR, 302)]
     assert paths.count("/moved/health") == 1  # asked once, the redirect recorded, not followed

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from core.contract import Outcome, health_verdict, predict_verdict, render_body
 from service.data import DATA_DIR, EVAL_FILE
 from service.model import load_model, read_labelled_csv
 from tests.reference import reference_service
@@ -51,10 +52,13 @@ CONTRACT_CASES = [
 def test_predict_answers_the_contract(
     service_url: str, trained_model_dir: Path, sample_id: str, text: str
 ) -> None:
-    r = _post(service_url, json={"id": sample_id, "text": text})
+    r = _post(service_url, content=render_body(None, text=text, sample_id=sample_id), headers=JSON)
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
+    verdict = predict_verdict(r.status_code, r.content, sent_id=sample_id)  # the prober's and stress' rule
+    assert verdict.outcome == Outcome.OK, verdict.detail
     body = r.json()
+    assert verdict.probability == body["probability"]
     assert set(body) == {"id", "probability"}
     assert body["id"] == sample_id
     assert isinstance(body["probability"], float)
@@ -71,6 +75,7 @@ def test_extra_fields_are_ignored(service_url: str) -> None:
 def test_health_reports_the_model_version(service_url: str, trained_model_dir: Path) -> None:
     r = httpx.get(f"{service_url}/health")
     assert r.status_code == 200
+    assert health_verdict(r.status_code, r.content).outcome == Outcome.OK
     assert r.json() == {"status": "ok", "model_version": load_model(trained_model_dir).version}
 
 

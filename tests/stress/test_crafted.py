@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from core.contract import REASON_OUT_OF_RANGE
 from stress.context import StressContext
 from stress.evidence import ScenarioResult
 from stress.scenarios import BY_NAME
@@ -76,7 +77,7 @@ def _leaky_naive() -> FastAPI:
 
 
 FAULTY: list[tuple[str, Callable[[], FastAPI], str]] = [
-    ("contract", contract_faulty_app, "not a number in [0, 1]"),
+    ("contract", contract_faulty_app, REASON_OUT_OF_RANGE),
     ("malformed_json", naive_app, "server error 500"),
     ("malformed_json", _leaky_naive, "leaks internals (stack_trace"),
     ("schema_violations", naive_app, "server error 500"),

@@ -10,9 +10,7 @@ import pytest
 
 from core.contract import find_pointer
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
-from stress.client import connect_error_kind
-from stress.context import StressContext
-from stress.crafted import (
+from stress.cases import (
     ACCEPT_501,
     ACCEPT_CLOSED,
     ACCEPT_HEALTH,
@@ -23,6 +21,8 @@ from stress.crafted import (
     huge_payload_cases,
     schema_violation_cases,
 )
+from stress.client import connect_error_kind
+from stress.context import StressContext
 from stress.evidence import (
     Answer,
     SentRequest,
@@ -34,14 +34,14 @@ from stress.evidence import (
 )
 from stress.runner import StressError, check_url, is_loopback_host, parse_only, resolve_spec
 from stress.scenarios import SCENARIO_NAMES, SCENARIOS
-from stress.target import DROP, TargetSpec, predict_body_problem
+from stress.target import DROP, TargetSpec
 
 SPEC = TargetSpec("http://127.0.0.1:9")
 VALID = b'{"id": "a-1", "probability": 0.25}'
 
 
 def _judge(case: Case, answer: Answer, spec: TargetSpec = SPEC) -> str | None:
-    from stress.crafted import judge_answer
+    from stress.judging import judge_answer
 
     return judge_answer(case, answer, spec, 3.0)
 
@@ -292,8 +292,8 @@ def test_probability_pointer_and_body_checks() -> None:
     custom = TargetSpec(
         "http://127.0.0.1:1", template='{"q": "{text}"}', probability_pointer="/result/0/score"
     )
-    assert predict_body_problem(custom, json.dumps(document).encode(), "ignored") is None
-    assert predict_body_problem(SPEC, b'{"id": "1", "probability": NaN}', "1") is not None
+    assert custom.predict_verdict(200, json.dumps(document).encode(), "ignored").ok
+    assert not SPEC.predict_verdict(200, b'{"id": "1", "probability": NaN}', "1").ok
 
 
 OUTCOME_TABLE = [
