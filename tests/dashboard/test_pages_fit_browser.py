@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from drift.reports import DriftSummary, DriftWindows, compute_drift
-from storage.drift import add_drift_report
+from drift.model_changes import ModelChange
+from drift.reports import _store_report
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.probes import ProbeRow, beat_prober_session, record_probes, start_prober_session
 from storage.stress import add_stress_result, create_stress_run, finish_stress_run
@@ -30,7 +29,6 @@ from storage.targets import add_target, get_target
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT, SCENARIO_NAMES, SeededDashboard, seed_dashboard_db
 from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
-from tests.drift.test_reports import CHATTY, SPAMMY, varied_texts
 from tests.servers import process
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -124,22 +122,17 @@ def _seed_more(url: str, seeded: SeededDashboard, html_dir: Path) -> None:
                               evidence={"summary": f"{scenario}: checked", "requests": 5,
                                         "detail": {"long": "x" * 400}})
         finish_stress_run(session, run_id=run_id, status="finished")
-    # A real Evidently report for the healthy target, as the drift job stores it.
+    # A real Evidently report of a model change of the healthy target, stored as drift run does.
     text_rng = random.Random(5)
-    reference = pd.DataFrame({"text": varied_texts(text_rng, CHATTY, 60, 3, 12),
-                              "probability": [text_rng.uniform(0, 0.4) for _ in range(60)]})
-    current = pd.DataFrame({"text": varied_texts(text_rng, SPAMMY, 60, 8, 25),
-                            "probability": [text_rng.uniform(0.6, 1) for _ in range(60)]})
-    snapshot, columns = compute_drift(reference, current)
-    html = html_dir / "report.html"
-    snapshot.save_html(str(html))
-    summary = DriftSummary(seeded.healthy, 0, 0, DriftWindows(now, now, now, now), 60, 60, tuple(columns),
-                           None, str(html), None).summary_dict()
+    ids = [f"s{i}" for i in range(30)]
+    change = ModelChange(
+        at=now - timedelta(hours=2), samples=len(ids), share_changed=1.0, mean_abs_delta=0.4,
+        before={s: text_rng.uniform(0, 0.4) for s in ids}, after={s: text_rng.uniform(0.6, 1) for s in ids},
+        before_from=now - timedelta(hours=6), after_to=now - timedelta(hours=1),
+    )
     with session_scope(url) as session:
-        alpha = get_target(session, seeded.healthy).id
-        add_drift_report(session, target_id=alpha, reference_from=now - timedelta(hours=48),
-                         reference_to=now - timedelta(hours=24), current_from=now - timedelta(hours=24),
-                         current_to=now, summary=summary, html_path=str(html), created_at=now)
+        target = get_target(session, seeded.healthy)
+    _store_report(url, target, change, 0.9, 0.6, html_dir=html_dir, pusher=None, now=now)
 
 
 @pytest.fixture(scope="module")
