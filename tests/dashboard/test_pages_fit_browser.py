@@ -198,6 +198,12 @@ def test_every_page_fits_1280_and_shows_no_none(pages: Pages, page: Page, path: 
     assert pages.seeded.token not in page.content()
 
 
+def one_chart(page: Page, selector: str) -> bool:
+    """Exactly one plotly chart at ``selector``, waiting for it: plotly draws after the script ran."""
+    page.locator(selector).first.wait_for(state="attached", timeout=30_000)
+    return page.locator(selector).count() == 1
+
+
 def test_scoreboard_names_that_differ_at_the_end_stay_apart(pages: Pages, page: Page) -> None:
     settle(page, "/", pages.base)
     body = page.inner_text("[data-testid='stMain']")
@@ -208,10 +214,10 @@ def test_team_page_of_a_target_registered_ten_minutes_ago(pages: Pages, page: Pa
     settle(page, f"/team?target={FRESH}", pages.base)
     body = page.inner_text("body")
     assert "charts per minute" in body and "(since registration)" in body
-    assert page.locator(".st-key-heartbeat_strip .js-plotly-plot").count() == 1
-    assert page.locator(".st-key-latency_chart .js-plotly-plot").count() == 1
-    assert page.locator(".st-key-uptime_chart .js-plotly-plot").count() == 1
-    assert page.locator(".st-key-rate200_chart .js-plotly-plot").count() == 1
+    assert one_chart(page, ".st-key-heartbeat_strip .js-plotly-plot")
+    assert one_chart(page, ".st-key-latency_chart .js-plotly-plot")
+    assert one_chart(page, ".st-key-uptime_chart .js-plotly-plot")
+    assert one_chart(page, ".st-key-rate200_chart .js-plotly-plot")
     # one cell per probe (about 60 in 10 minutes at 10 s), red where the predict outage was
     cells = page.evaluate("""() => document.querySelector('.st-key-heartbeat_strip .js-plotly-plot')
                                 .data[0].z.map(row => row.filter(v => v !== null).length)""")
