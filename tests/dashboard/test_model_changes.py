@@ -47,7 +47,7 @@ def test_scoreboard_says_model_changed(dashboard_env: SeededDashboard) -> None:
     clear_dashboard_caches()
     at = open_page()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the board, beside the measures grid
     models = dict(zip(table["target"], table["model"], strict=True))
     assert models[dashboard_env.healthy] == "model changed 2 h ago"
     assert {v for k, v in models.items() if k != dashboard_env.healthy} == {""}
