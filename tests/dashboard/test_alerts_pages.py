@@ -38,7 +38,7 @@ def test_scoreboard_shows_how_long_a_target_has_been_down(dashboard_env: SeededD
     seed_alerts(dashboard_env)
     at = open_page()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the board (an HTML table), where the incident column is
     incident = dict(zip(table["target"], table["incident"], strict=True))
     assert incident[dashboard_env.down] == "down 12 min"
     assert incident[dashboard_env.healthy] == ""  # resolved: nothing open
