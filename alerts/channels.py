@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from alerts.messages import channel_test_message
 from alerts.sender import check_url, send_blocking
+from core.errors import ClfwatchError
 from storage import alerts as store
 from storage.alerts import ChannelError, ChannelView
 from storage.models import ALERT_URL_MAX_CHARS, MASKED_URL_MAX_CHARS
@@ -20,7 +21,7 @@ from storage.models import ALERT_URL_MAX_CHARS, MASKED_URL_MAX_CHARS
 MASK = "****"
 
 
-class ChannelURLError(ValueError):
+class ChannelURLError(ClfwatchError, ValueError):
     """An Apprise URL that Apprise cannot use; the message carries Apprise's reason."""
 
 

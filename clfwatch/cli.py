@@ -1,8 +1,8 @@
 """The ``clfwatch`` console script: one parser, a module per command group.
 
 Each module in ``COMMAND_MODULES`` has ``register(subparsers)``; a handler returns the exit
-code. Expected failures raise ``CommandError`` and print one line; nothing prints a traceback
-at a user who only typed a bad argument.
+code. Expected failures raise ``CommandError`` (or any other ``ClfwatchError``) and print one
+line; nothing prints a traceback at a user who only typed a bad argument.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 
 from clfwatch.commands import CommandError
+from core.errors import ClfwatchError
 from core.logs import setup_logging
 from core.settings import Settings, SettingsError, get_settings
 
@@ -116,15 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except SettingsError as exc:
-        print(f"clfwatch: bad setting: {exc}", file=sys.stderr)
-        return 2
-    except CommandError as exc:
-        print(f"clfwatch: error: {exc}", file=sys.stderr)
+        print(f"clfwatch: bad setting: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except ClfwatchError as exc:  # CommandError, and any expected failure a command let through
+        print(f"clfwatch: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("clfwatch: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def one_line(exc: BaseException) -> str:
+    """``str(exc)`` on one line: a message that spans lines would read as several errors."""
+    return re.sub(r"\s*\n\s*", " ", str(exc).strip()) or type(exc).__name__
 
 
 def _quiet_broken_pipe() -> int:

@@ -33,6 +33,7 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from core.errors import ClfwatchError
 from core.settings import DEFAULT_API_PORT, Settings, SettingsError, get_settings
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
@@ -66,7 +67,7 @@ def say(message: str) -> None:
     print(f"clfwatch up: {message}", flush=True)  # noqa: T201
 
 
-class UpError(Exception):
+class UpError(ClfwatchError):
     """A step could not be done; the message says which and what to do."""
 
 

@@ -19,6 +19,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from core.errors import ClfwatchError
+
 # --- names every part agrees on (the database stores these string values) -------------
 
 
@@ -130,7 +132,7 @@ class _Drop:
 DROP: Any = _Drop()  # a value for ``render_document`` meaning "leave this field out"
 
 
-class TemplateError(ValueError):
+class TemplateError(ClfwatchError, ValueError):
     """A target's request template is not JSON."""
 
 
@@ -215,7 +217,7 @@ def render_body(parsed_template: Any, *, text: str, sample_id: str) -> bytes:
 # --- reading answers ------------------------------------------------------------------
 
 
-class PointerError(LookupError):
+class PointerError(ClfwatchError, LookupError):
     """A JSON pointer does not resolve in a document."""
 
 

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from core.errors import ClfwatchError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -36,7 +38,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 SETTING = "CLFWATCH_SELF_SERVICE_NETWORKS"
 
 
-class AddressRefused(ValueError):
+class AddressRefused(ClfwatchError, ValueError):
     """A host resolves (or is) an address that a self-registered target may not reach.
 
     ``str()`` is one line fit to show the team: the host, the address, and what is allowed.

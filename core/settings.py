@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.errors import ClfwatchError
 from core.netguard import DEFAULT_SELF_SERVICE_NETWORKS, AllowedNetworks, parse_networks
 
 ENV_PREFIX = "CLFWATCH_"
@@ -42,8 +43,10 @@ DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin", "replace-me"}
 
 
-class SettingsError(Exception):
+class SettingsError(ClfwatchError):
     """A ``CLFWATCH_*`` variable holds a value the process cannot run with."""
+
+    exit_code = 2  # a usage error, as argparse's
 
 
 class Settings(BaseSettings):

@@ -27,6 +27,7 @@ import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.messages import duration_text
+from core.errors import ClfwatchError
 from core.redaction import redact_evidence
 from core.settings import Settings, get_settings
 from storage.alerts import all_channels, delivery_failures, incidents_of, open_incidents
@@ -74,7 +75,7 @@ COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-ra
 _MIN_TOKEN_CHARS = 4
 
 
-class DashboardError(Exception):
+class DashboardError(ClfwatchError):
     """A read or an action failed; the message is short and safe to show on a page."""
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from core.errors import ClfwatchError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MINUTES = 15
@@ -52,7 +54,7 @@ PROBER_QUERIES = {
 SOURCES = {"service": SERVICE_QUERIES, "prober": PROBER_QUERIES}
 
 
-class LiveError(Exception):
+class LiveError(ClfwatchError):
     """Prometheus could not be read; the message is safe to show."""
 
 

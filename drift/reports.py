@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import ClfwatchError
 from core.settings import Settings
 from drift.model_changes import ModelChange, ModelChangeRules, detect_model_changes
 from storage.drift import (
@@ -51,7 +52,7 @@ KIND_P_VALUE = "p_value"  # lower = drift (K-S, Z-test, chi-square)
 COMPUTE_FAILED_MESSAGE = "the Evidently report could not be computed for this change"
 
 
-class DriftError(ValueError):
+class DriftError(ClfwatchError, ValueError):
     """A drift run was asked for something that does not exist (e.g. an unknown target)."""
 
 

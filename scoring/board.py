@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.errors import ClfwatchError
 from scoring.points import (
     SECONDS_PER_DAY,
     auc_places,
@@ -73,7 +74,7 @@ RANDOM_AUC = 0.5
 JSON_DECIMALS = 6
 
 
-class UnknownTargetError(ValueError):
+class UnknownTargetError(ClfwatchError, ValueError):
     """No target of that name is on the scoreboard."""
 
 

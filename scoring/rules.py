@@ -55,6 +55,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.errors import ClfwatchError
+
 COMPONENTS = ("latency", "uptime", "rate200", "auc")
 LATENCY_STATISTICS = ("mean", "p50", "p95")
 AUC_MODES = ("rank", "value")
@@ -72,7 +74,7 @@ DEFAULT_WEIGHT = 1.0  # equal weights: each component is worth one point
 DEFAULT_LIFETIME_DAYS = 7.0
 
 
-class RulesError(ValueError):
+class RulesError(ClfwatchError, ValueError):
     """The rules file is malformed; the message names the offending key."""
 
 

@@ -34,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from core.errors import ClfwatchError
 from service.data import TRAIN_FILE
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ PIPELINE_REVISION = 2
 PIPELINE_DESCRIPTION = "tfidf(word 1-2) + tfidf(char_wb 3-4) -> logistic regression"
 
 
-class ModelError(Exception):
+class ModelError(ClfwatchError):
     """The model cannot be used; the message says what to do."""
 
 

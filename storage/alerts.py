@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.errors import ClfwatchError
 from storage.models import (
     ALERT_ERROR_MAX_CHARS,
     MASKED_URL_MAX_CHARS,
@@ -22,7 +23,7 @@ DELIVERY_SENT = "sent"
 DELIVERY_FAILED = "failed"
 
 
-class ChannelError(ValueError):
+class ChannelError(ClfwatchError, ValueError):
     """A channel does not exist, or belongs to another target."""
 
 

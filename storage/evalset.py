@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from core.errors import ClfwatchError
 from storage.models import NAME_MAX_CHARS, EvalSample
 
 REQUIRED_COLUMNS = ("id", "text", "label")
 
 
-class EvalSetError(ValueError):
+class EvalSetError(ClfwatchError, ValueError):
     """The evaluation file is malformed; the message names the line."""
 
 

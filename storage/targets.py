@@ -23,6 +23,7 @@ from core.contract import (
     ID_PLACEHOLDER,
     TEXT_PLACEHOLDER,
 )
+from core.errors import ClfwatchError
 from storage.models import TARGET_NAME_MAX_CHARS, URL_MAX_CHARS, Target, TargetChange, utcnow
 
 NAME_MAX_CHARS = TARGET_NAME_MAX_CHARS
@@ -39,7 +40,7 @@ DEFAULT_HEALTH_PATH = CONTRACT_HEALTH_PATH
 DEFAULT_PROBABILITY_POINTER = CONTRACT_POINTER
 
 
-class TargetError(ValueError):
+class TargetError(ClfwatchError, ValueError):
     """A target's definition is invalid, or the target does not exist."""
 
 

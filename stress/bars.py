@@ -11,10 +11,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.errors import ClfwatchError
+
 MEGABYTE = 1024 * 1024
 
 
-class BarsError(ValueError):
+class BarsError(ClfwatchError, ValueError):
     """An override names an unknown bar or gives a value it cannot take."""
 
 

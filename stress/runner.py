@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.contract import CONTRACT_POINTER
+from core.errors import ClfwatchError
 from stress.bars import DEFAULT_BARS, Bars
 from stress.context import StressContext
 from stress.evidence import ScenarioResult
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_WORKERS = 16
 
 
-class StressError(ValueError):
+class StressError(ClfwatchError, ValueError):
     """A run cannot start: unsafe URL, unknown target or scenario, bad option."""
 
 

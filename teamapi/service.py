@@ -23,6 +23,7 @@ from slowapi.util import get_remote_address
 from sqlalchemy.orm import Session
 
 from alerts import channels
+from core.errors import ClfwatchError
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
 from scoring.board import Scoreboard, TargetScore, grade_now
@@ -57,7 +58,7 @@ FAILED_AUTH_LIMIT = "10/minute"  # failed registration codes or keys per client 
 FAILED_AUTH_SCOPE = "failed-auth"
 
 
-class TeamError(Exception):
+class TeamError(ClfwatchError):
     """A refusal the team can act on; ``status`` is the HTTP status of the API's answer."""
 
     status = 400

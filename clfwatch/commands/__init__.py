@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from core.errors import ClfwatchError
 
-class CommandError(Exception):
+
+class CommandError(ClfwatchError):
     """An expected failure: printed as one line, exit code non-zero."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:

@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clfwatch.commands import CommandError
 from core.settings import Settings
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
@@ -49,15 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_drift_command(args: argparse.Namespace, settings: Settings) -> int:
-    from drift.reports import DriftError, run_drift
+    from drift.reports import run_drift
 
-    try:
-        results = run_drift(
-            settings.database_url, target_name=args.target, settings=settings,
-            since=args.since, html_dir=args.html_dir,
-        )
-    except DriftError as exc:
-        raise CommandError(str(exc)) from None
+    results = run_drift(
+        settings.database_url, target_name=args.target, settings=settings,
+        since=args.since, html_dir=args.html_dir,
+    )
     document = {"targets": [r.to_dict() for r in results]}
     if args.format == "json":
         print(json.dumps(document, indent=2))

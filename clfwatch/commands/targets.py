@@ -6,14 +6,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from clfwatch.commands import CommandError, print_rows
+from clfwatch.commands import print_rows
 from core.settings import Settings
 from storage.engine import session_scope
 from storage.targets import (
     DEFAULT_HEALTH_PATH,
     DEFAULT_PREDICT_PATH,
     DEFAULT_PROBABILITY_POINTER,
-    TargetError,
     TargetView,
     add_target,
     issue_team_key,
@@ -84,21 +83,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        with session_scope(settings.database_url) as session:
-            view = add_target(
-                session,
-                name=args.name,
-                base_url=args.url,
-                token=args.token,
-                predict_path=args.predict_path,
-                health_path=args.health_path,
-                request_template=args.template,
-                probability_pointer=args.probability_pointer,
-                registered_at=args.registered_at,
-            )
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        view = add_target(
+            session,
+            name=args.name,
+            base_url=args.url,
+            token=args.token,
+            predict_path=args.predict_path,
+            health_path=args.health_path,
+            request_template=args.template,
+            probability_pointer=args.probability_pointer,
+            registered_at=args.registered_at,
+        )
     _warn(view)
     print(f"registered {view.name} at {view.base_url}")
     return 0
@@ -119,25 +115,19 @@ def run_update(args: argparse.Namespace, settings: Settings) -> int:
         "request_template": args.template,
         "probability_pointer": args.probability_pointer,
     }
-    try:
-        with session_scope(settings.database_url) as session:
-            view = update_target(
-                session, args.name, actor="operator", clear_token=args.no_token,
-                clear_template=args.no_template, **changes,
-            )
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        view = update_target(
+            session, args.name, actor="operator", clear_token=args.no_token,
+            clear_template=args.no_template, **changes,
+        )
     _warn(view)
     print(f"updated {view.name} (id {view.id}) at {view.base_url}")
     return 0
 
 
 def run_key(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        with session_scope(settings.database_url) as session:
-            key = issue_team_key(session, args.name, actor="operator")
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        key = issue_team_key(session, args.name, actor="operator")
     print(key)
     print("clfwatch: the key is shown once; the previous key no longer works", file=sys.stderr)
     return 0
@@ -170,20 +160,14 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        with session_scope(settings.database_url) as session:
-            remove_target(session, args.name)
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        remove_target(session, args.name)
     print(f"removed {args.name}")
     return 0
 
 
 def run_set_active(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        with session_scope(settings.database_url) as session:
-            view = set_active(session, args.name, args.state == "on")
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        view = set_active(session, args.name, args.state == "on")
     print(f"{view.name} is {'active' if view.active else 'inactive'}")
     return 0
