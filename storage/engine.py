@@ -8,19 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DB_WAIT_TRIES = 60
 DB_WAIT_SLEEP_S = 1.0
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -98,17 +100,29 @@ def wait_for_database(
             time.sleep(sleep_s)
 
 
-def upgrade_database(url: str) -> None:
-    """Run ``alembic upgrade head`` against ``url``."""
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's configuration, built in code: the migrations shipped in ``storage.migrations``.
+
+    Needs no ``alembic.ini`` and no particular working directory, so an installed wheel can
+    migrate. ``url`` is handed to ``env.py``; without it ``env.py`` reads the settings.
+    """
     from alembic.config import Config
 
+    from storage.migrations import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.attributes["database_url"] = url
+    return config
+
+
+def upgrade_database(url: str) -> None:
+    """Run ``alembic upgrade head`` against ``url``."""
     from alembic import command
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per step is noise
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
-    config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(url), "head")
 
 
 def schema_revisions(url: str) -> tuple[str | None, str]:
@@ -117,13 +131,10 @@ def schema_revisions(url: str) -> tuple[str | None, str]:
     Raises OperationalError when the database does not answer.
     """
     logging.getLogger("alembic").setLevel(logging.WARNING)  # runs before every command: no noise
-    from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
-    head = ScriptDirectory.from_config(config).get_current_head() or ""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
     with engine_for(url).connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     return current, head

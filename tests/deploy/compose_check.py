@@ -608,6 +608,24 @@ def shell_commands(script: str) -> list[list[str]]:
     return [c for c in commands if c]
 
 
+def pip_install_args(words: list[str]) -> list[str] | None:
+    """The arguments after ``pip install`` (also ``python -m pip install``), or None for another command."""
+    for start in range(len(words)):
+        head = words[start:start + 2]
+        if len(head) == 2 and head[0].rsplit("/", 1)[-1].startswith("pip") and head[1] == "install":
+            return words[start + 2:]
+        if words[start:start + 2] == ["-m", "pip"] and words[start + 2:start + 3] == ["install"]:
+            return words[start + 3:]
+    return None
+
+
+def editable_install(words: list[str]) -> bool:
+    """Whether a ``pip install`` command line installs anything editable (``-e``, ``--editable``)."""
+    args = pip_install_args(words) or []
+    return any(a in ("-e", "--editable") or a.startswith("--editable=")
+               or (a.startswith("-e") and not a.startswith("--")) for a in args)
+
+
 def check_dockerfile(dep: Deployment, context: Path, dockerfile: Path) -> None:
     rel = dockerfile.relative_to(dep.root)
     instructions = dockerfile_instructions(dockerfile.read_text(encoding="utf-8"))
@@ -640,12 +658,15 @@ def check_dockerfile(dep: Deployment, context: Path, dockerfile: Path) -> None:
                     parsed, error = parse_clfwatch(words[1:])
                     if parsed is None:
                         dep.problem(f"{rel}: RUN {' '.join(words)!r} is not a clfwatch command: {error}")
+                if pip_install_args(words) is not None and editable_install(words):
+                    dep.problem(f"{rel}: RUN {' '.join(words)!r} installs in place (-e); the image must "
+                                "run what a wheel holds: pip install . (no -e)")
     pyproject = tomllib.loads((dep.root / "pyproject.toml").read_text(encoding="utf-8"))
     packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
-    needed = ["pyproject.toml", "README.md", "alembic.ini", "alembic", *packages]
+    needed = ["pyproject.toml", "README.md", *packages]  # what building the package reads
     for item in needed:
         if item not in copied:
-            dep.problem(f"{rel}: does not COPY {item}, which the installed code needs at run time")
+            dep.problem(f"{rel}: does not COPY {item}, which building the package needs")
     runs = " ".join(args for op, args in instructions if op == "RUN")
     if "clfwatch service train" not in runs:
         dep.problem(f"{rel}: the reference model is not trained into the image (RUN clfwatch service train)")

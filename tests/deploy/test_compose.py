@@ -344,11 +344,21 @@ DOCKERFILE_BREAKS = [
         lambda t: t.replace("FROM python:3.11-slim", "FROM python:3.12"),
         "must be FROM python:3.11-slim",
     ),
-    ("package not copied", lambda t: t.replace("COPY scoring/ scoring/\n", ""), "does not COPY scoring"),
+    ("package not copied", lambda t: t.replace("COPY scoring/ /src/scoring/\n", ""), "does not COPY scoring"),
     (
         "copy of a missing file",
-        lambda t: t.replace("COPY alembic/ alembic/", "COPY alembik/ alembic/"),
-        "COPY alembik: no such file",
+        lambda t: t.replace("COPY scoring/ /src/scoring/", "COPY scorink/ /src/scoring/"),
+        "COPY scorink: no such file",
+    ),
+    (
+        "editable install",
+        lambda t: t.replace("pip install --no-deps /src", "pip install --no-deps -e /src"),
+        "installs in place (-e)",
+    ),
+    (
+        "editable install, long option",
+        lambda t: t.replace("pip install --no-deps /src", "python -m pip install --editable /src"),
+        "installs in place (-e)",
     ),
     (
         "model not trained",
@@ -428,7 +438,7 @@ def test_published_ports(entry: Any, expected: tuple[str, int | None, int]) -> N
         ("tests/x.py", ["tests"], True),
         ("clfwatch/__pycache__/a.pyc", ["**/__pycache__"], True),
         ("clfwatch.egg-info", ["*.egg-info"], True),
-        ("alembic.ini", ["*.db"], False),
+        ("README.md", ["*.db"], False),
     ],
 )
 def test_dockerignored(path: str, patterns: list[str], ignored: bool) -> None:

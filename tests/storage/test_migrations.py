@@ -25,17 +25,13 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
 
 def test_probes_survive_migration_0003(tmp_path, pg_admin_engine) -> None:  # type: ignore[no-untyped-def]
     """SQLite batch mode copies and drops ``targets``; its probes must not be cascade-deleted."""
-    from alembic.config import Config
-
     from alembic import command
-    from storage.engine import ALEMBIC_INI
+
+    from storage.engine import alembic_config
     from tests.conftest import _pg_database
 
     def at_0002(url: str) -> None:
-        config = Config(str(ALEMBIC_INI))
-        config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
-        config.attributes["database_url"] = url
-        command.upgrade(config, "0002")
+        command.upgrade(alembic_config(url), "0002")
 
     pg = _pg_database(pg_admin_engine)
     try:  # a database at 0002, not the fixture's (already at head)
@@ -82,15 +78,11 @@ def test_migration_0005_rebuilds_rollups_from_ok_probes(tmp_path, pg_admin_engin
 
 
 def _upgrade_to(url: str, revision: str, *, down: bool = False) -> None:
-    from alembic.config import Config
-
     from alembic import command
-    from storage.engine import ALEMBIC_INI
 
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
-    config.attributes["database_url"] = url
-    (command.downgrade if down else command.upgrade)(config, revision)
+    from storage.engine import alembic_config
+
+    (command.downgrade if down else command.upgrade)(alembic_config(url), revision)
     engine_for(url).dispose()
 
 
