@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from alerts.messages import duration_text, reason_phrase
-from dashboard import data, model_changes, ui
+from dashboard import model_changes, scoreboard, targets, team_history, ui
+from dashboard.incidents import down_text, incident_rows
 from dashboard.team_charts import KINDS, resolution_text, team_charts
 from storage.team_charts import HEARTBEAT_PROBES
 
@@ -35,7 +36,7 @@ if settings is None:
 url = settings.database_url
 
 try:
-    names = data.target_names(url)
+    names = targets.target_names(url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -51,9 +52,9 @@ window_h = c2.radio("Window", list(WINDOW_LABELS), index=list(WINDOW_LABELS).ind
 st.query_params["target"] = name
 
 try:
-    team = data.team_view(url, name, window_h)
-    board = data.scoreboard_view(url)
-    incidents = data.incident_rows(url, name)
+    team = team_history.team_view(url, name, window_h)
+    board = scoreboard.scoreboard_view(url)
+    incidents = incident_rows(url, name)
     changes = model_changes.model_change_times(url).get(name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
@@ -63,7 +64,7 @@ row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {}
 st.subheader(ui.plain(name))  # a team's chosen name: shown as typed, never as markdown
 now = datetime.now(UTC)
 for incident in (i for i in incidents if i["resolved_at"] is None):
-    st.error(f"Incident: {incident['kind']} probes failing, {data.down_text(incident['started_at'], now)} "
+    st.error(f"Incident: {incident['kind']} probes failing, {down_text(incident['started_at'], now)} "
              f"(since {ui.time_text(incident['started_at'])}; {incident['reason']}).")
 if row:
     cols = st.columns(6)
@@ -80,7 +81,7 @@ if row:
         st.caption(f"AUC coverage: {100 * row['auc_coverage']:.1f} % of the evaluation set answered "
                    f"validly (the latest valid answer per sample counts) · AUC: {reasons.get('auc', '')}")
     for key, why in row.get("ruled_zero", {}).items():
-        st.warning(f"{data.COMPONENT_LABELS[key]}: 0 points — {why}")
+        st.warning(f"{scoreboard.COMPONENT_LABELS[key]}: 0 points — {why}")
 
 
 def shade_gaps(figure: go.Figure) -> None:
@@ -277,7 +278,7 @@ st.markdown("\n".join(f"- {line}" for line in why) if why else "No explanation a
 
 st.markdown("**Change history**")
 try:
-    changes = data.target_change_rows(url, name)
+    changes = targets.target_change_rows(url, name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     changes = []

@@ -102,29 +102,29 @@ def test_the_board_is_shared_and_refreshed_in_the_background(
 ) -> None:
     import time
 
-    from dashboard import data
+    from dashboard import db, scoreboard
     from storage.targets import add_target
 
-    first = data.scoreboard_view(dashboard_env.url)
+    first = scoreboard.scoreboard_view(dashboard_env.url)
     assert [r["target"] for r in first["rows"]] == ["alpha-team", "charlie-team", "bravo-team"]
     with session_scope(dashboard_env.url) as session:
         add_target(session, name="late-team", base_url="http://127.0.0.1:9")
-    assert data.scoreboard_view(dashboard_env.url) is first  # within the TTL: served from memory
-    monkeypatch.setattr(data, "SCOREBOARD_TTL_S", 0)
-    assert data.scoreboard_view(dashboard_env.url) is first  # stale: served at once, refreshed behind
+    assert scoreboard.scoreboard_view(dashboard_env.url) is first  # within the TTL: served from memory
+    monkeypatch.setattr(scoreboard.BOARDS, "ttl_s", 0)
+    assert scoreboard.scoreboard_view(dashboard_env.url) is first  # stale: served at once, refreshed behind
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        fresh = data.scoreboard_view(dashboard_env.url)
+        fresh = scoreboard.scoreboard_view(dashboard_env.url)
         if fresh is not first:
             break
         time.sleep(0.05)
     assert "late-team" in [r["target"] for r in fresh["rows"]]
     # an admin change forgets the board: the next view grades synchronously
-    monkeypatch.setattr(data, "SCOREBOARD_TTL_S", 3600)
+    monkeypatch.setattr(scoreboard.BOARDS, "ttl_s", 3600)
     with session_scope(dashboard_env.url) as session:
         add_target(session, name="later-team", base_url="http://127.0.0.1:9")
-    data.clear_caches()
-    assert "later-team" in [r["target"] for r in data.scoreboard_view(dashboard_env.url)["rows"]]
+    db.clear_caches()
+    assert "later-team" in [r["target"] for r in scoreboard.scoreboard_view(dashboard_env.url)["rows"]]
 
 
 def test_scoreboard_breaks_ties_by_the_base_score(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
