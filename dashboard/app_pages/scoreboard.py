@@ -106,7 +106,6 @@ table = pd.DataFrame(
     ]
 )
 st.caption("Measures and their points per component (— : no data in the window, so no points):")
-POINTS = {"format": "%.3f", "width": "small"}
 st.dataframe(
     table,
     hide_index=True,
@@ -120,7 +119,7 @@ st.dataframe(
         "200-rate (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
         "AUC": st.column_config.NumberColumn(format="%.3f", width="small"),
         "AUC coverage (%)": st.column_config.NumberColumn(format="%.1f", width="small"),
-        **{c: st.column_config.NumberColumn(**POINTS)  # type: ignore[arg-type]
+        **{c: st.column_config.NumberColumn(format="%.3f", width="small")
            for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts")},
     },
 )

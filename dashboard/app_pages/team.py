@@ -55,7 +55,7 @@ try:
     team = team_history.team_view(url, name, window_h)
     board = scoreboard.scoreboard_view(url)
     incidents = incident_rows(url, name)
-    changes = model_changes.model_change_times(url).get(name)
+    model_changed_at = model_changes.model_change_times(url).get(name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -99,7 +99,7 @@ def layout(figure: go.Figure, title: str, y_title: str, *, percent: bool = False
     else:
         figure.update_yaxes(title=y_title, rangemode="tozero", ticksuffix=" ms")
     shade_gaps(figure)
-    model_changes.mark_model_changes(figure, changes, team["start"], team["end"])
+    model_changes.mark_model_changes(figure, model_changed_at, team["start"], team["end"])
     return figure
 
 
@@ -144,12 +144,13 @@ if not any(beats.values()):
     st.markdown(f"**{HEARTBEAT_TITLE}**")
     st.info(no_probes_text("health"))
 else:
-    z, text = [], []
+    z: list[list[int | None]] = []
+    text: list[list[str]] = []
     for kind in KINDS:
-        row = beats[kind]
-        pad = HEARTBEAT_PROBES - len(row)
-        z.append([None] * pad + [beat_class(b["outcome"]) for b in row])
-        text.append([""] * pad + [beat_hover(b) for b in row])
+        kind_beats = beats[kind]
+        pad = HEARTBEAT_PROBES - len(kind_beats)
+        z.append([None] * pad + [beat_class(b["outcome"]) for b in kind_beats])
+        text.append([""] * pad + [beat_hover(b) for b in kind_beats])
     strip = go.Figure(go.Heatmap(
         z=z, y=list(KINDS), x=list(range(1, HEARTBEAT_PROBES + 1)), text=text,
         hovertemplate="%{text}<extra></extra>",
@@ -278,12 +279,12 @@ st.markdown("\n".join(f"- {line}" for line in why) if why else "No explanation a
 
 st.markdown("**Change history**")
 try:
-    changes = targets.target_change_rows(url, name)
+    change_rows = targets.target_change_rows(url, name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
-    changes = []
-if changes:  # which fields changed, by whom and when; never a value
-    history = pd.DataFrame(changes)
+    change_rows = []
+if change_rows:  # which fields changed, by whom and when; never a value
+    history = pd.DataFrame(change_rows)
     history["at"] = history["at"].map(ui.time_text)
     st.dataframe(history, hide_index=True, width="stretch")
 else:
