@@ -89,7 +89,7 @@ def render(url: str, page: str | None = None, query: dict[str, str] | None = Non
     streamlit.logger.set_log_level("error")  # bare-mode warnings on every render drown the numbers
 
     from core.settings import get_settings
-    from dashboard.data import clear_caches
+    from dashboard.db import clear_caches
 
     os.environ["CLFWATCH_DATABASE_URL"] = url
     get_settings.cache_clear()

@@ -10,6 +10,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -91,7 +92,7 @@ def _empty_series() -> pd.DataFrame:
     return pd.DataFrame({"time": pd.Series(dtype="datetime64[ns, UTC]"), "value": pd.Series(dtype=float)})
 
 
-def series_frame(result: list[dict]) -> pd.DataFrame:  # type: ignore[type-arg]
+def series_frame(result: list[dict[str, Any]]) -> pd.DataFrame:
     """The first series of a range-query result as ``time``/``value``; NaN and inf points dropped.
 
     Prometheus sends values as strings ("1.5", "NaN"): they are converted here. Empty in, empty out.
@@ -114,7 +115,7 @@ def series_frame(result: list[dict]) -> pd.DataFrame:  # type: ignore[type-arg]
     return frame
 
 
-def instant_value(result: list[dict]) -> float | None:  # type: ignore[type-arg]
+def instant_value(result: list[dict[str, Any]]) -> float | None:
     """The value of the first series of an instant-query result; None when empty or not finite."""
     if not result:
         return None

@@ -1,7 +1,7 @@
 """What the team page's charts read: series at the resolution the window calls for, the heartbeat
 strip, and the AUC of each day's answers.
 
-Beside ``data.py`` rather than in it, so the charts can change without touching the shared reads.
+Beside ``team_history.py`` rather than in it, so the charts can change without touching the shared reads.
 The hidden labels are used here for the per-day AUC only; only AUC numbers leave this module.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from alerts.messages import reason_phrase
-from dashboard.data import QUERY_TTL_S, DashboardError
+from dashboard.db import QUERY_TTL_S, DashboardError
 from storage.engine import session_scope
 from storage.evalset import eval_labels
 from storage.probes import prober_gaps

@@ -11,7 +11,9 @@ from typing import Any
 import streamlit as st
 
 from core.settings import Settings, SettingsError
-from dashboard import data
+from dashboard import admin_auth, db
+from dashboard.stress_launcher import start_stress_run, stress_launch_state
+from dashboard.stress_runs import SCENARIO_ORDER
 
 # Markdown (and Streamlit's :colour[...] / :icon: directives) must not act on a team's text.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
@@ -32,7 +34,7 @@ GENERIC_ERROR_TEXT = "Something went wrong while loading this page; try again in
 def page_settings() -> Settings | None:
     """The settings, or None after showing which variable is bad."""
     try:
-        return data.current_settings()
+        return db.current_settings()
     except SettingsError as exc:  # names the variable and the rule, never a value
         st.error(f"The dashboard is misconfigured: {exc}")
         return None
@@ -40,7 +42,7 @@ def page_settings() -> Settings | None:
 
 def show_error(exc: BaseException) -> None:
     """A short message for the page; the type goes to the log, nothing internal to the page."""
-    if isinstance(exc, data.DashboardError):
+    if isinstance(exc, db.DashboardError):
         st.error(str(exc))
         return
     log.warning("event=page_error error=%s", type(exc).__name__)
@@ -67,7 +69,7 @@ def admin_gate(settings: Settings, *, key: str) -> bool:
 
     Without a configured password the gate says admin is off and stays shut.
     """
-    if not data.admin_enabled(settings):
+    if not admin_auth.admin_enabled(settings):
         st.info(ADMIN_OFF_TEXT)
         return False
     if st.session_state.get(ADMIN_STATE_KEY):
@@ -81,7 +83,7 @@ def admin_gate(settings: Settings, *, key: str) -> bool:
         password = st.text_input("Admin password", type="password", key=f"{key}_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        if data.check_admin_password(settings, password):
+        if admin_auth.check_admin_password(settings, password):
             st.session_state[ADMIN_STATE_KEY] = True
             st.rerun()
         st.error("Wrong password.")
@@ -132,18 +134,18 @@ def stress_launcher(url: str, names: list[str], *, key: str) -> None:
         return
     with st.form(f"{key}_stress_form"):
         name = st.selectbox("Target to stress", names, key=f"{key}_stress_target")
-        only = st.multiselect("Scenarios (all ten when empty)", data.SCENARIO_ORDER, key=f"{key}_stress_only")
+        only = st.multiselect("Scenarios (all ten when empty)", SCENARIO_ORDER, key=f"{key}_stress_only")
         go = st.form_submit_button("Start stress run")
     if go and name:
         try:
-            launch = data.start_stress_run(url, name, list(only))
+            launch = start_stress_run(url, name, list(only))
         except Exception as exc:  # noqa: BLE001 - shown as a short message, logged by type
             show_error(exc)
         else:
             st.session_state.setdefault(LAUNCHES_KEY, []).append(launch)
             st.success(f"Stress run started against {launch.target}; verdicts appear on the Stress page.")
     for launch in st.session_state.get(LAUNCHES_KEY, []):
-        state = data.stress_launch_state(launch.pid)
+        state = stress_launch_state(launch.pid)
         if state == "running":
             st.caption(f"Stress run against {launch.target} running since {time_text(launch.started_at)}.")
         elif state == "failed":

@@ -1,1 +1,2 @@
-"""Dashboard pages: UI only; data comes from ``dashboard.data``."""
+"""Dashboard pages: UI only; data comes from the modules beside this package
+(``dashboard.scoreboard``, ``dashboard.targets``, ...)."""

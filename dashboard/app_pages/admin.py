@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import drift_runs, grading, incidents, targets, ui
 from scoring.rules import RulesError
 from storage.evalset import EvalSetError
 from storage.targets import (
@@ -30,7 +30,7 @@ for url_warning in st.session_state.pop(WARNINGS_KEY, []):
     st.warning(ui.plain(url_warning))  # it quotes a URL a team may have chosen
 
 try:
-    rows = data.target_rows(url)
+    rows = targets.target_rows(url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -62,8 +62,8 @@ with targets_tab:
         register = st.form_submit_button("Register")
     if register:
         try:
-            registered_at = data.parse_defense_at(registered_text)
-            created, warnings = data.register_target(
+            registered_at = grading.parse_defense_at(registered_text)
+            created, warnings = targets.register_target(
                 url, name=name, base_url=base_url, token=token or None, predict_path=predict_path,
                 health_path=health_path, request_template=template.strip() or None,
                 probability_pointer=pointer, registered_at=registered_at,
@@ -99,7 +99,7 @@ with targets_tab:
             save = st.form_submit_button("Save changes")
         if save:
             try:
-                saved, warnings = data.edit_target(
+                saved, warnings = targets.edit_target(
                     url, chosen, name=new_name, base_url=new_url, predict_path=new_predict,
                     health_path=new_health,
                     probability_pointer=new_pointer, request_template=new_template.strip() or None,
@@ -117,7 +117,7 @@ with targets_tab:
 
         st.markdown("**Change history**")
         try:
-            changes = data.target_change_rows(url, chosen)
+            changes = targets.target_change_rows(url, chosen)
         except Exception as exc:  # noqa: BLE001
             ui.show_error(exc)
             changes = []
@@ -135,7 +135,7 @@ with targets_tab:
         label = "Deactivate" if is_active else "Activate"
         if a2.button(label, key="active_button"):
             try:
-                data.set_target_active(url, toggled, not is_active)
+                targets.set_target_active(url, toggled, not is_active)
             except Exception as exc:  # noqa: BLE001
                 ui.show_error(exc)
             else:
@@ -143,7 +143,7 @@ with targets_tab:
 
 with eval_tab:
     try:
-        st.metric("Evaluation samples loaded", data.eval_sample_count(url))
+        st.metric("Evaluation samples loaded", grading.eval_sample_count(url))
     except Exception as exc:  # noqa: BLE001
         ui.show_error(exc)
     st.caption("A CSV with columns id,text,label (label 0 or 1). Loading replaces the whole set; "
@@ -151,7 +151,7 @@ with eval_tab:
     upload = st.file_uploader("Evaluation CSV", type=["csv"], key="eval_upload")
     if upload is not None and st.button("Load evaluation set", key="eval_load"):
         try:
-            count = data.load_eval_csv(url, upload.getvalue())
+            count = grading.load_eval_csv(url, upload.getvalue())
         except EvalSetError as exc:
             st.error(f"Nothing loaded: {exc}")
         except Exception as exc:  # noqa: BLE001
@@ -161,7 +161,7 @@ with eval_tab:
 
 with grading_tab:
     try:
-        cfg = data.grading_config(url)
+        cfg = grading.grading_config(url)
     except Exception as exc:  # noqa: BLE001
         ui.show_error(exc)
         cfg = {"defense_at": None, "rules_toml": None}
@@ -175,7 +175,8 @@ with grading_tab:
         save_grading = st.form_submit_button("Save grading")
     if save_grading:
         try:
-            data.save_grading(url, defense_at=data.parse_defense_at(defense_text), rules_toml=rules_text)
+            grading.save_grading(url, defense_at=grading.parse_defense_at(defense_text),
+                                 rules_toml=rules_text)
         except (RulesError, ValueError) as exc:
             st.error(f"Not saved: {exc}")
         except Exception as exc:  # noqa: BLE001
@@ -193,7 +194,7 @@ with drift_tab:
     if recompute:
         with st.spinner("Computing drift reports…"):
             try:
-                made = data.recompute_drift(url, None if drift_target == ALL_TARGETS else drift_target)
+                made = drift_runs.recompute_drift(url, None if drift_target == ALL_TARGETS else drift_target)
             except Exception as exc:  # noqa: BLE001
                 ui.show_error(exc)
             else:
@@ -201,8 +202,8 @@ with drift_tab:
 
 with alerts_tab:
     try:
-        channels = data.alert_channel_rows(url)
-        failures = data.delivery_failure_rows(url)
+        channels = incidents.alert_channel_rows(url)
+        failures = incidents.delivery_failure_rows(url)
     except Exception as exc:  # noqa: BLE001
         ui.show_error(exc)
         channels, failures = [], []

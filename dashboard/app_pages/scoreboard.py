@@ -8,7 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, model_changes, ui
+from dashboard import model_changes, scoreboard, ui
+from dashboard.incidents import down_text, open_incident_rows
 
 # Words, not emoji: a browser without an emoji font shows boxes.
 STATUS_TEXT = {"up": "up", "down": "DOWN", "stale": "stale", "never probed": "never probed",
@@ -22,8 +23,8 @@ if settings is None:
     st.stop()
 
 try:
-    view = data.scoreboard_view(settings.database_url)
-    incidents = data.open_incident_rows(settings.database_url)
+    view = scoreboard.scoreboard_view(settings.database_url)
+    incidents = open_incident_rows(settings.database_url)
     changes = model_changes.model_change_times(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
@@ -31,7 +32,7 @@ except Exception as exc:  # noqa: BLE001
 
 rows = view["rows"]
 now = datetime.now(UTC)
-st.caption(f"Graded at {view['at']} · refreshed every {data.SCOREBOARD_TTL_S} s · "
+st.caption(f"Graded at {view['at']} · refreshed every {scoreboard.SCOREBOARD_TTL_S} s · "
            "raw measures beside their points; a component with no data scores nothing; "
            "base = points before the lifetime multiplier, it breaks ties in the total.")
 if not rows:
@@ -47,7 +48,7 @@ if down:
     st.error("Down now: " + ", ".join(down))
 if incidents:
     st.warning("Open incidents: " + "; ".join(
-        f"{name} {data.down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
+        f"{name} {down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
         for name, i in incidents.items()
     ))
 
@@ -65,7 +66,7 @@ board_table = pd.DataFrame(
             "rank": r["rank"],
             "target": r["target"],
             "status": STATUS_TEXT.get(r["status"], r["status"]),
-            "incident": data.down_text(incidents[r["target"]]["started_at"], now)
+            "incident": down_text(incidents[r["target"]]["started_at"], now)
             if r["target"] in incidents else "",
             "total": r["total"],
             "base": r["base"],
@@ -105,7 +106,6 @@ table = pd.DataFrame(
     ]
 )
 st.caption("Measures and their points per component (— : no data in the window, so no points):")
-POINTS = {"format": "%.3f", "width": "small"}
 st.dataframe(
     table,
     hide_index=True,
@@ -119,13 +119,13 @@ st.dataframe(
         "200-rate (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
         "AUC": st.column_config.NumberColumn(format="%.3f", width="small"),
         "AUC coverage (%)": st.column_config.NumberColumn(format="%.1f", width="small"),
-        **{c: st.column_config.NumberColumn(**POINTS)  # type: ignore[arg-type]
+        **{c: st.column_config.NumberColumn(format="%.3f", width="small")
            for c in ("latency pts", "uptime pts", "200-rate pts", "AUC pts")},
     },
 )
 
 # A table, not markdown: a team's name is shown as typed, never interpreted.
-ruled = [{"target": r["target"], "component": data.COMPONENT_LABELS[k], "0 points because": why}
+ruled = [{"target": r["target"], "component": scoreboard.COMPONENT_LABELS[k], "0 points because": why}
          for r in rows for k, why in r["ruled_zero"].items()]
 if ruled:
     st.caption("Graded 0 by a rule, not by a measure (no place in the AUC ranking for AUC):")
@@ -140,7 +140,7 @@ st.download_button("Download CSV", export.to_csv(index=False).encode(), file_nam
                    mime="text/csv")
 
 figure = go.Figure()
-for key, label in data.COMPONENT_LABELS.items():
+for key, label in scoreboard.COMPONENT_LABELS.items():
     figure.add_bar(name=label, x=[r["target"] for r in rows],
                    y=[(r.get(f"{key}_points") or 0.0) for r in rows])
 figure.update_layout(barmode="stack", title="Points by component (before the multiplier)",

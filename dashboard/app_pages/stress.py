@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import stress_launcher, stress_runs, targets, ui
 
 ALL_TARGETS = "(all targets)"
 REFRESH_S = 2  # while a run is in progress, its verdicts are re-read this often
@@ -26,7 +26,7 @@ if settings is None:
 url = settings.database_url
 
 try:
-    names = data.target_names(url)
+    names = targets.target_names(url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -41,14 +41,14 @@ with st.expander("Start a run (admin)", expanded=bool(st.session_state.get(ui.AD
 
 def load_runs() -> list[dict[str, Any]] | None:
     try:
-        return data.stress_runs(url, target)
+        return stress_runs.stress_runs(url, target)
     except Exception as exc:  # noqa: BLE001
         ui.show_error(exc)
         return None
 
 
 def any_running(runs: list[dict[str, Any]] | None) -> bool:
-    launched = any(data.stress_launch_state(launch.pid) == "running"
+    launched = any(stress_launcher.stress_launch_state(launch.pid) == "running"
                    for launch in st.session_state.get(ui.LAUNCHES_KEY, []))
     return launched or any(r["status"] == "running" for r in runs or [])
 

@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from alerts.messages import duration_text, reason_phrase
-from dashboard import data, model_changes, ui
+from dashboard import model_changes, scoreboard, targets, team_history, ui
+from dashboard.incidents import down_text, incident_rows
 from dashboard.team_charts import KINDS, resolution_text, team_charts
 from storage.team_charts import HEARTBEAT_PROBES
 
@@ -35,7 +36,7 @@ if settings is None:
 url = settings.database_url
 
 try:
-    names = data.target_names(url)
+    names = targets.target_names(url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -51,10 +52,10 @@ window_h = c2.radio("Window", list(WINDOW_LABELS), index=list(WINDOW_LABELS).ind
 st.query_params["target"] = name
 
 try:
-    team = data.team_view(url, name, window_h)
-    board = data.scoreboard_view(url)
-    incidents = data.incident_rows(url, name)
-    changes = model_changes.model_change_times(url).get(name)
+    team = team_history.team_view(url, name, window_h)
+    board = scoreboard.scoreboard_view(url)
+    incidents = incident_rows(url, name)
+    model_changed_at = model_changes.model_change_times(url).get(name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -63,7 +64,7 @@ row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {}
 st.subheader(ui.plain(name))  # a team's chosen name: shown as typed, never as markdown
 now = datetime.now(UTC)
 for incident in (i for i in incidents if i["resolved_at"] is None):
-    st.error(f"Incident: {incident['kind']} probes failing, {data.down_text(incident['started_at'], now)} "
+    st.error(f"Incident: {incident['kind']} probes failing, {down_text(incident['started_at'], now)} "
              f"(since {ui.time_text(incident['started_at'])}; {incident['reason']}).")
 if row:
     cols = st.columns(6)
@@ -80,7 +81,7 @@ if row:
         st.caption(f"AUC coverage: {100 * row['auc_coverage']:.1f} % of the evaluation set answered "
                    f"validly (the latest valid answer per sample counts) · AUC: {reasons.get('auc', '')}")
     for key, why in row.get("ruled_zero", {}).items():
-        st.warning(f"{data.COMPONENT_LABELS[key]}: 0 points — {why}")
+        st.warning(f"{scoreboard.COMPONENT_LABELS[key]}: 0 points — {why}")
 
 
 def shade_gaps(figure: go.Figure) -> None:
@@ -98,7 +99,7 @@ def layout(figure: go.Figure, title: str, y_title: str, *, percent: bool = False
     else:
         figure.update_yaxes(title=y_title, rangemode="tozero", ticksuffix=" ms")
     shade_gaps(figure)
-    model_changes.mark_model_changes(figure, changes, team["start"], team["end"])
+    model_changes.mark_model_changes(figure, model_changed_at, team["start"], team["end"])
     return figure
 
 
@@ -143,12 +144,13 @@ if not any(beats.values()):
     st.markdown(f"**{HEARTBEAT_TITLE}**")
     st.info(no_probes_text("health"))
 else:
-    z, text = [], []
+    z: list[list[int | None]] = []
+    text: list[list[str]] = []
     for kind in KINDS:
-        row = beats[kind]
-        pad = HEARTBEAT_PROBES - len(row)
-        z.append([None] * pad + [beat_class(b["outcome"]) for b in row])
-        text.append([""] * pad + [beat_hover(b) for b in row])
+        kind_beats = beats[kind]
+        pad = HEARTBEAT_PROBES - len(kind_beats)
+        z.append([None] * pad + [beat_class(b["outcome"]) for b in kind_beats])
+        text.append([""] * pad + [beat_hover(b) for b in kind_beats])
     strip = go.Figure(go.Heatmap(
         z=z, y=list(KINDS), x=list(range(1, HEARTBEAT_PROBES + 1)), text=text,
         hovertemplate="%{text}<extra></extra>",
@@ -277,12 +279,12 @@ st.markdown("\n".join(f"- {line}" for line in why) if why else "No explanation a
 
 st.markdown("**Change history**")
 try:
-    changes = data.target_change_rows(url, name)
+    change_rows = targets.target_change_rows(url, name)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
-    changes = []
-if changes:  # which fields changed, by whom and when; never a value
-    history = pd.DataFrame(changes)
+    change_rows = []
+if change_rows:  # which fields changed, by whom and when; never a value
+    history = pd.DataFrame(change_rows)
     history["at"] = history["at"].map(ui.time_text)
     st.dataframe(history, hide_index=True, width="stretch")
 else:

@@ -190,7 +190,7 @@ def clear_dashboard_caches() -> None:
     import streamlit as st
 
     from core.settings import get_settings
-    from dashboard.data import clear_caches
+    from dashboard.db import clear_caches
 
     get_settings.cache_clear()
     clear_caches()  # Streamlit's data cache and the shared scoreboard

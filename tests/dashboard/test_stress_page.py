@@ -143,7 +143,7 @@ def contract_app():  # type: ignore[no-untyped-def]
 def test_admin_starts_a_run_and_watches_it(admin_env: SeededDashboard) -> None:
     import time
 
-    from dashboard import data
+    from dashboard import stress_launcher
     from storage.stress import list_stress_runs
     from storage.targets import add_target
     from tests.servers import uvicorn_thread
@@ -172,12 +172,12 @@ def test_admin_starts_a_run_and_watches_it(admin_env: SeededDashboard) -> None:
                 time.sleep(0.5)
             assert status == "finished"
             pids = [launch.pid for launch in at.session_state["clfwatch_stress_launches"]]
-            while data.stress_launch_state(pids[0]) == "running" and time.monotonic() < deadline:
+            while stress_launcher.stress_launch_state(pids[0]) == "running" and time.monotonic() < deadline:
                 time.sleep(0.2)
             at.selectbox(key="stress_target").select("live-team")
             at.run()
         finally:
-            data.stop_stress_launches()
+            stress_launcher.stop_stress_launches()
     runs = at.dataframe[0].value
     assert runs["target"].tolist() == ["live-team"]
     assert runs["status"].tolist() == ["finished"]
