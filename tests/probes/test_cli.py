@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from probes.shard import shard_owner
 from probes.writer import FLUSH_EVERY_S
 from storage.engine import session_scope
+from storage.models import ProberSession
 from storage.probes import prober_coverage, prober_gaps
 from tests.conftest import REPO_ROOT, free_port
 from tests.probes.helpers import load_eval, register, rows_of
@@ -25,7 +28,6 @@ from tests.probes.targets_app import FarmState, create_farm
 from tests.servers import process, stop_group, uvicorn_thread
 
 INTERVAL_S = 0.5
-RUN_S = 2.0
 DOWN_S = 3.0  # six intervals with no prober
 
 
@@ -44,6 +46,26 @@ def prober_env(database_url: str, tmp_path: Path, metrics_port: int) -> dict[str
 PROBE_CMD = [sys.executable, "-m", "clfwatch.cli", "probe", "run"]
 
 
+def prober_sessions(database_url: str) -> list[tuple[datetime, datetime]]:
+    """(started_at, last_seen_at) of every prober session, oldest first."""
+    with session_scope(database_url) as session:
+        query = select(ProberSession.started_at, ProberSession.last_seen_at)
+        query = query.order_by(ProberSession.started_at)
+        return list(session.execute(query).tuples())
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` until true: the test waits for what it needs, not for a fixed time.
+
+    A fixed sleep is too short on a loaded machine (the prober's imports alone can take
+    seconds) and wasted time on an idle one.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.05)
+
+
 def test_killed_prober_leaves_a_gap_not_downtime(sqlite_url: str, tmp_path: Path) -> None:
     state = FarmState()
     with uvicorn_thread(create_farm(state)) as base:
@@ -51,10 +73,20 @@ def test_killed_prober_leaves_a_gap_not_downtime(sqlite_url: str, tmp_path: Path
         port = free_port()
         env = prober_env(sqlite_url, tmp_path, port)
         metrics_url = f"http://127.0.0.1:{port}/metrics"
-        began = datetime.now(UTC)
         with process(PROBE_CMD, env=env, cwd=REPO_ROOT, ready_url=metrics_url) as first:
-            time.sleep(RUN_S)
+            # Let it probe and beat a while, measured in what it wrote, not in seconds.
+            beats: set[datetime] = set()
+
+            def settled() -> bool:
+                beats.update(last for _, last in prober_sessions(sqlite_url))
+                return len(beats) >= 3 and len(rows_of(sqlite_url, tid)) >= 4
+
+            wait_until(settled, "the first prober writes 4 rows and 3 heartbeats")
             metrics = httpx.get(metrics_url).text
+            # Kill it just after a heartbeat lands: the last heartbeat before the kill is known.
+            before_kill = max(beats)
+            wait_until(lambda: prober_sessions(sqlite_url)[0][1] > before_kill, "a next heartbeat")
+            last_beat = prober_sessions(sqlite_url)[0][1]
             stop_group(first, signal.SIGKILL)
             killed_at = datetime.now(UTC)
             assert first.returncode == -signal.SIGKILL
@@ -64,21 +96,31 @@ def test_killed_prober_leaves_a_gap_not_downtime(sqlite_url: str, tmp_path: Path
         time.sleep(DOWN_S)
         restarted_at = datetime.now(UTC)
         with process(PROBE_CMD, env=env, cwd=REPO_ROOT, ready_url=metrics_url) as second:
-            time.sleep(RUN_S)
+            wait_until(lambda: len(prober_sessions(sqlite_url)) == 2, "the second prober's session")
+            second_seen_at = datetime.now(UTC)
+            second_start = prober_sessions(sqlite_url)[1][0]
+            wait_until(
+                lambda: len([r for r in rows_of(sqlite_url, tid) if r.started_at >= second_start]) >= 4,
+                "the second prober writes 4 rows",
+            )
+            stopping_at = datetime.now(UTC)
             stop_group(second, signal.SIGTERM)
             assert second.returncode == 0
-        ended = datetime.now(UTC)
 
+    sessions = prober_sessions(sqlite_url)
+    assert len(sessions) == 2, sessions
+    # From the first start to the moment the second was asked to stop (its last heartbeat, on
+    # SIGTERM, is later): covered but for one gap.
     with session_scope(sqlite_url) as session:
-        gaps = prober_gaps(session, began + timedelta(seconds=2), ended - timedelta(seconds=1))
-        covered = prober_coverage(session, began, ended)
+        gaps = prober_gaps(session, sessions[0][0], stopping_at)
+        covered = prober_coverage(session, sessions[0][0], stopping_at)
     assert len(gaps) == 1, (gaps, covered)
     gap_start, gap_end = gaps[0]
-    # The gap opens one interval after the last heartbeat before the kill, and closes when
-    # the second prober started (after its imports and database wait).
-    earliest = killed_at - timedelta(seconds=FLUSH_EVERY_S + INTERVAL_S + 0.5)
-    assert earliest <= gap_start <= killed_at + timedelta(seconds=INTERVAL_S)
-    assert restarted_at <= gap_end <= restarted_at + timedelta(seconds=10)
+    # The gap opens one interval after the last heartbeat before the kill (never before the
+    # last one seen, never after the kill), and closes when the second prober started.
+    assert last_beat + timedelta(seconds=INTERVAL_S) <= gap_start <= killed_at + timedelta(seconds=INTERVAL_S)
+    assert gap_end == sessions[1][0]
+    assert restarted_at <= gap_end <= second_seen_at
     assert (gap_end - gap_start).total_seconds() >= DOWN_S - INTERVAL_S
     rows = rows_of(sqlite_url, tid)
     assert rows and {r.outcome for r in rows} == {"ok"}
