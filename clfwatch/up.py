@@ -15,24 +15,21 @@ keeps the data: every step checks before it acts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from core.processes import GroupProcess, start_group, stop_groups
 from core.settings import DEFAULT_API_PORT, Settings, SettingsError, get_settings
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
@@ -108,8 +105,7 @@ class ChildSpec:
 @dataclass
 class Child:
     spec: ChildSpec
-    proc: subprocess.Popen[bytes]
-    log_file: IO[bytes] = field(repr=False)
+    proc: GroupProcess  # its own process group: the terminal's Ctrl-C reaches only us
 
 
 def url_host(host: str) -> str:
@@ -182,11 +178,11 @@ def model_present(model_dir: Path) -> bool:
 
 def run_step(argv: list[str], stop: StopFlag, *, timeout_s: float) -> None:
     """Run a one-shot command in its own process group; Ctrl-C stops it too."""
-    proc = subprocess.Popen(argv, start_new_session=True)
+    proc = start_group(argv, name=argv[3], output=None)  # its output is the operator's to read
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None:
         if stop.is_set or time.monotonic() > deadline:
-            stop_groups([proc])
+            stop_groups([proc], grace_s=STOP_GRACE_S)
             if stop.is_set:
                 raise StopRequested
             raise UpError(f"{' '.join(argv[3:])} took longer than {timeout_s:.0f} s")
@@ -311,20 +307,7 @@ def ensure_secrets(settings: Settings, directory: Path = SECRETS_DIR) -> Secrets
 
 
 def start_child(spec: ChildSpec, env: dict[str, str]) -> Child:
-    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(spec.log_path, "ab")  # noqa: SIM115 - closed when the child is stopped
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    log_file.write(f"--- clfwatch up started {spec.name} at {stamp} ---\n".encode())
-    log_file.flush()
-    proc = subprocess.Popen(
-        spec.argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,  # own process group: the terminal's Ctrl-C reaches only us
-    )
-    return Child(spec, proc, log_file)
+    return Child(spec, start_group(spec.argv, name=spec.name, env=env, output=spec.log_path))
 
 
 def answers(spec: ChildSpec, client: httpx.Client) -> bool:
@@ -359,57 +342,13 @@ def wait_ready(children: Sequence[Child], stop: StopFlag, *, timeout_s: float = 
                 time.sleep(READY_POLL_S)
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_groups(procs: Sequence[subprocess.Popen[bytes]], *, grace_s: float = STOP_GRACE_S) -> list[int]:
-    """SIGTERM every process group, SIGKILL what is left after ``grace_s``; returns killed pids.
-
-    The group, not only the leader, is signalled: a dashboard or a multi-worker service has
-    children of its own that must not outlive it.
-    """
-    for proc in procs:
-        if group_alive(proc.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        for proc in procs:
-            proc.poll()
-        if not any(group_alive(p.pid) for p in procs):
-            break
-        time.sleep(0.1)
-    killed = []
-    for proc in procs:
-        if group_alive(proc.pid):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
-            killed.append(proc.pid)
-    for proc in procs:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            killed.append(proc.pid)
-    return killed
-
-
 def stop_children(children: Sequence[Child]) -> None:
     if not children:
         return
     say("stopping " + ", ".join(c.spec.name for c in children))
-    killed = stop_groups([c.proc for c in children])
+    killed = stop_groups([c.proc for c in children], grace_s=STOP_GRACE_S)
     for child in children:
-        child.log_file.close()
-        if child.proc.pid in killed:
+        if child.proc in killed:
             say(f"  {child.spec.name} did not stop within {STOP_GRACE_S:.0f} s and was killed")
     say("all stopped")
 

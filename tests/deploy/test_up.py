@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from clfwatch import up
+from core.processes import start_group, stop_groups
 from core.settings import Settings
 from storage.engine import session_scope
 from storage.evalset import eval_count, replace_eval_set
@@ -105,27 +106,22 @@ def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
         up.check_ports("127.0.0.1", {"service": 70000})
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
-def test_stop_groups_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
-    script = f"trap '' TERM; sleep 60 & echo $! > {pid_file}; wait"
-    proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    grandchild = int(pid_file.read_text())
-    killed = up.stop_groups([proc], grace_s=1.0)
-    assert killed == [proc.pid]
-    time.sleep(0.2)
-    assert proc.poll() is not None and not alive(grandchild)
+def test_a_child_that_ignores_sigterm_is_killed_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The group mechanics are tested in tests/core/test_processes.py; here, what the operator reads."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(up, "STOP_GRACE_S", 1.0)
+    spec = up.ChildSpec(
+        "prober", "prober", ["sh", "-c", "trap '' TERM; sleep 60"], "http://127.0.0.1:1", "/", True,
+        up.LOG_DIR / "prober.log",
+    )
+    child = up.start_child(spec, dict(os.environ))
+    time.sleep(0.3)  # let sh install its trap
+    up.stop_children([child])
+    said = capsys.readouterr().out
+    assert "prober did not stop within 1 s and was killed" in said and "all stopped" in said
+    assert child.proc.returncode == -signal.SIGKILL and not child.proc.alive()
 
 
 def test_a_child_that_dies_while_starting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,14 +218,7 @@ def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, 
         CLFWATCH_PROBE_METRICS_PORT=str(port),
         CLFWATCH_PROBE_METRICS_HOST="127.0.0.2",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clfwatch.cli", "probe", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_group([sys.executable, "-m", "clfwatch.cli", "probe", "run"], env=env, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 30
         answered = None
@@ -245,7 +234,7 @@ def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, 
             time.sleep(0.2)
         assert answered == "127.0.0.2", f"prober metrics answered on {answered}, expected 127.0.0.2"
     finally:
-        up.stop_groups([proc], grace_s=5)
+        stop_groups([proc], grace_s=5)
 
 
 def test_parser_defaults_match_the_agreed_ports() -> None:
