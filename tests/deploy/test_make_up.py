@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clfwatch import up
+from clfwatch.up import prepare
 from storage.engine import engine_for, session_scope
 from storage.evalset import eval_count
 from storage.targets import list_targets
@@ -158,7 +158,7 @@ def target_state(db_url: str) -> tuple[dict[str, str], set[str], int]:
         return {v.name: v.base_url for v in views}, probed, eval_count(session)
 
 
-DEMO_TARGETS = {up.REFERENCE_TARGET, up.SLOW_TARGET, up.FLAKY_TARGET}
+DEMO_TARGETS = {prepare.REFERENCE_TARGET, prepare.SLOW_TARGET, prepare.FLAKY_TARGET}
 
 
 @pytest.mark.slow
@@ -216,7 +216,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
             assert (repo / "var" / "logs" / f"{name}.log").is_file()
         # The admin password and the registration code: made once, mode 0600, printed.
         made = {}
-        for file_name in (up.ADMIN_PASSWORD_FILE, up.REGISTRATION_CODE_FILE):
+        for file_name in (prepare.ADMIN_PASSWORD_FILE, prepare.REGISTRATION_CODE_FILE):
             path = repo / "var" / file_name
             assert path.stat().st_mode & 0o777 == 0o600
             made[file_name] = path.read_text().strip()
@@ -234,7 +234,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         assert "reference model found" in said and "already loaded" in said, said
         for file_name, value in made.items():  # reused, not made again
             assert (repo / "var" / file_name).read_text().strip() == value and value in said
-        code = made[up.REGISTRATION_CODE_FILE]
+        code = made[prepare.REGISTRATION_CODE_FILE]
         registered = httpx.post(
             f"{base}:{api}/api/v1/teams",
             json={"name": "team-up", "url": "http://127.0.0.1:9/", "registration_code": code},
@@ -249,7 +249,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         )
         assert wrong.status_code == 403
         second_urls, _, samples_again = target_state(db_url)
-        assert second_urls == {**first_urls, up.SLOW_TARGET: f"{base}:{slow_moved}"}
+        assert second_urls == {**first_urls, prepare.SLOW_TARGET: f"{base}:{slow_moved}"}
         assert samples_again == samples
         flaky_pid = next(pid for pid, cmd in processes_under(repo).items() if "clfwatch.demo flaky" in cmd)
         os.kill(flaky_pid, signal.SIGKILL)

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clfwatch import up
+from clfwatch.up import common, plan, prepare, supervise
+from clfwatch.up import main as up_main
 from core.processes import start_group, stop_groups
 from core.settings import Settings
 from storage.engine import session_scope
@@ -25,9 +26,9 @@ from storage.targets import add_target, list_targets
 from tests.conftest import free_port
 
 WANTED = {
-    up.REFERENCE_TARGET: "http://127.0.0.1:8080",
-    up.SLOW_TARGET: "http://127.0.0.1:8081",
-    up.FLAKY_TARGET: "http://127.0.0.1:8082",
+    prepare.REFERENCE_TARGET: "http://127.0.0.1:8080",
+    prepare.SLOW_TARGET: "http://127.0.0.1:8081",
+    prepare.FLAKY_TARGET: "http://127.0.0.1:8082",
 }
 
 
@@ -44,36 +45,36 @@ def test_targets_registered_once_and_moved_when_a_port_changes(db_url: str) -> N
     settings = settings_for(db_url)
     with session_scope(db_url) as session:
         add_target(session, name="team-a", base_url="http://10.0.0.1:9000")
-    up.ensure_targets(settings, WANTED)
-    up.ensure_targets(settings, WANTED)
+    prepare.ensure_targets(settings, WANTED)
+    prepare.ensure_targets(settings, WANTED)
     assert urls(db_url) == {**WANTED, "team-a": "http://10.0.0.1:9000"}
     with session_scope(db_url) as session:
         ids_before = {v.name: v.id for v in list_targets(session)}
-    moved = {**WANTED, up.SLOW_TARGET: "http://127.0.0.1:9181"}
-    up.ensure_targets(settings, moved)
+    moved = {**WANTED, prepare.SLOW_TARGET: "http://127.0.0.1:9181"}
+    prepare.ensure_targets(settings, moved)
     assert urls(db_url) == {**moved, "team-a": "http://10.0.0.1:9000"}
     with session_scope(db_url) as session:
         assert {v.name: v.id for v in list_targets(session)} == ids_before  # history kept
 
 
 def test_reference_target_gets_the_service_api_key(db_url: str) -> None:
-    up.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
+    prepare.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
     with session_scope(db_url) as session:
         tokens = {v.name: v.has_token for v in list_targets(session)}
-    assert tokens == {up.REFERENCE_TARGET: True, up.SLOW_TARGET: False, up.FLAKY_TARGET: False}
+    assert tokens == {prepare.REFERENCE_TARGET: True, prepare.SLOW_TARGET: False, prepare.FLAKY_TARGET: False}
 
 
 def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
     settings = settings_for(db_url)
-    up.ensure_eval_set(settings)
+    prepare.ensure_eval_set(settings)
     with session_scope(db_url) as session:
         shipped = eval_count(session)
     assert shipped > 0
-    up.ensure_eval_set(settings)
+    prepare.ensure_eval_set(settings)
     with session_scope(db_url) as session:
         assert eval_count(session) == shipped
         replace_eval_set(session, [("h1", "a hidden text", 1), ("h2", "another", 0)])
-    up.ensure_eval_set(settings)  # an operator's own set is never overwritten
+    prepare.ensure_eval_set(settings)  # an operator's own set is never overwritten
     with session_scope(db_url) as session:
         assert eval_count(session) == 2
 
@@ -89,7 +90,7 @@ def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
     ],
 )
 def test_url_host(host: str, expected: str) -> None:
-    assert up.url_host(host) == expected
+    assert common.url_host(host) == expected
 
 
 def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
@@ -97,13 +98,13 @@ def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(up.UpError, match=f"port {port} \\(dashboard\\) on 127.0.0.1 is in use"):
-            up.check_ports("127.0.0.1", {"service": free_port(), "dashboard": port})
+        with pytest.raises(common.UpError, match=f"port {port} \\(dashboard\\) on 127.0.0.1 is in use"):
+            plan.check_ports("127.0.0.1", {"service": free_port(), "dashboard": port})
     same = free_port()
-    with pytest.raises(up.UpError, match="both want port"):
-        up.check_ports("127.0.0.1", {"service": same, "slow": same})
-    with pytest.raises(up.UpError, match="not a TCP port"):
-        up.check_ports("127.0.0.1", {"service": 70000})
+    with pytest.raises(common.UpError, match="both want port"):
+        plan.check_ports("127.0.0.1", {"service": same, "slow": same})
+    with pytest.raises(common.UpError, match="not a TCP port"):
+        plan.check_ports("127.0.0.1", {"service": 70000})
 
 
 def test_a_child_that_ignores_sigterm_is_killed_and_named(
@@ -111,14 +112,14 @@ def test_a_child_that_ignores_sigterm_is_killed_and_named(
 ) -> None:
     """The group mechanics are tested in tests/core/test_processes.py; here, what the operator reads."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(up, "STOP_GRACE_S", 1.0)
-    spec = up.ChildSpec(
+    monkeypatch.setattr(supervise, "STOP_GRACE_S", 1.0)
+    spec = supervise.ChildSpec(
         "prober", "prober", ["sh", "-c", "trap '' TERM; sleep 60"], "http://127.0.0.1:1", "/", True,
-        up.LOG_DIR / "prober.log",
+        common.LOG_DIR / "prober.log",
     )
-    child = up.start_child(spec, dict(os.environ))
+    child = supervise.start_child(spec, dict(os.environ))
     time.sleep(0.3)  # let sh install its trap
-    up.stop_children([child])
+    supervise.stop_children([child])
     said = capsys.readouterr().out
     assert "prober did not stop within 1 s and was killed" in said and "all stopped" in said
     assert child.proc.returncode == -signal.SIGKILL and not child.proc.alive()
@@ -126,21 +127,21 @@ def test_a_child_that_ignores_sigterm_is_killed_and_named(
 
 def test_a_child_that_dies_while_starting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = up.ChildSpec(
+    spec = supervise.ChildSpec(
         "demo-slow",
         "demo",
         [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
         f"http://127.0.0.1:{free_port()}",
         "/health",
         True,
-        up.LOG_DIR / "demo-slow.log",
+        common.LOG_DIR / "demo-slow.log",
     )
-    child = up.start_child(spec, dict(os.environ))
+    child = supervise.start_child(spec, dict(os.environ))
     try:
-        with pytest.raises(up.UpError, match="demo-slow exited with code 3 while starting; see var/logs"):
-            up.wait_ready([child], up.StopFlag(), timeout_s=30)
+        with pytest.raises(common.UpError, match="demo-slow exited with code 3 while starting; see var/logs"):
+            supervise.wait_ready([child], common.StopFlag(), timeout_s=30)
     finally:
-        up.stop_children([child])
+        supervise.stop_children([child])
     assert "boom" in (tmp_path / "var" / "logs" / "demo-slow.log").read_text()
 
 
@@ -149,29 +150,29 @@ def test_watch_returns_the_child_that_exits_and_none_on_a_signal(
 ) -> None:
     monkeypatch.chdir(tmp_path)
 
-    def spec(name: str, code: str) -> up.ChildSpec:
-        return up.ChildSpec(
+    def spec(name: str, code: str) -> supervise.ChildSpec:
+        return supervise.ChildSpec(
             name,
             name,
             [sys.executable, "-c", code],
             "http://127.0.0.1:1",
             "/",
             True,
-            up.LOG_DIR / f"{name}.log",
+            common.LOG_DIR / f"{name}.log",
         )
 
     env = dict(os.environ)
     children = [
-        up.start_child(spec("prober", "import time; time.sleep(60)"), env),
-        up.start_child(spec("dashboard", "import time; time.sleep(0.5)"), env),
+        supervise.start_child(spec("prober", "import time; time.sleep(60)"), env),
+        supervise.start_child(spec("dashboard", "import time; time.sleep(0.5)"), env),
     ]
     try:
-        assert up.watch(children, up.StopFlag()) is children[1]
-        stop = up.StopFlag()
+        assert supervise.watch(children, common.StopFlag()) is children[1]
+        stop = common.StopFlag()
         stop(signal.SIGINT, None)
-        assert up.watch(children, stop) is None and stop.signal_name == "SIGINT"
+        assert supervise.watch(children, stop) is None and stop.signal_name == "SIGINT"
     finally:
-        up.stop_children(children)
+        supervise.stop_children(children)
     assert all(c.proc.poll() is not None for c in children)
 
 
@@ -238,7 +239,7 @@ def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, 
 
 
 def test_parser_defaults_match_the_agreed_ports() -> None:
-    args = up.build_parser().parse_args([])
+    args = up_main.build_parser().parse_args([])
     assert (args.host, args.service_port, args.slow_port, args.flaky_port, args.dashboard_port) == (
         "127.0.0.1",
         8080,
@@ -251,25 +252,25 @@ def test_parser_defaults_match_the_agreed_ports() -> None:
 
 def test_secrets_are_made_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
     settings = Settings(database_url="sqlite:///unused.db")
-    first = up.ensure_secrets(settings, tmp_path)
+    first = prepare.ensure_secrets(settings, tmp_path)
     assert first.admin_password != first.registration_code
-    for name, value in ((up.ADMIN_PASSWORD_FILE, first.admin_password),
-                        (up.REGISTRATION_CODE_FILE, first.registration_code)):
+    for name, value in ((prepare.ADMIN_PASSWORD_FILE, first.admin_password),
+                        (prepare.REGISTRATION_CODE_FILE, first.registration_code)):
         path = tmp_path / name
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text().strip() == value and len(value) >= 20
     assert "generated into" in first.admin_from
-    (tmp_path / up.ADMIN_PASSWORD_FILE).chmod(0o644)
-    again = up.ensure_secrets(settings, tmp_path)
+    (tmp_path / prepare.ADMIN_PASSWORD_FILE).chmod(0o644)
+    again = prepare.ensure_secrets(settings, tmp_path)
     assert again.env() == first.env()
     assert "kept in" in again.code_from
-    assert (tmp_path / up.ADMIN_PASSWORD_FILE).stat().st_mode & 0o777 == 0o600  # mode restored
+    assert (tmp_path / prepare.ADMIN_PASSWORD_FILE).stat().st_mode & 0o777 == 0o600  # mode restored
 
 
 def test_secrets_from_the_environment_win_and_are_not_written(tmp_path: Path) -> None:
     settings = Settings(database_url="sqlite:///unused.db", admin_password="pw-7f3a9c1d",  # type: ignore[arg-type]
                         registration_code="course-code-4411")
-    found = up.ensure_secrets(settings, tmp_path)
+    found = prepare.ensure_secrets(settings, tmp_path)
     assert found.env() == {"CLFWATCH_ADMIN_PASSWORD": "pw-7f3a9c1d",
                            "CLFWATCH_REGISTRATION_CODE": "course-code-4411"}
     assert "from CLFWATCH_REGISTRATION_CODE" in found.code_from
