@@ -115,6 +115,7 @@ def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
         raise StopRequested
 
     env = child_env(keys.env(), ports, args.host, prometheus)
+    observability.make_evidently_workspace()
     if prometheus is None:
         say(observability.NO_PROMETHEUS)
     else:

@@ -36,6 +36,13 @@ NO_PROMETHEUS = (
 )
 
 
+def make_evidently_workspace(workspace: Path = EVIDENTLY_WORKSPACE) -> Path:
+    """The UI makes its workspace folder only when the first project is stored; made here, it is
+    where the README says from the first start."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    return workspace
+
+
 def evidently_argv(port: int, workspace: Path = EVIDENTLY_WORKSPACE) -> list[str]:
     """``evidently ui`` of this virtualenv (run it with ``DO_NOT_TRACK=1``: no telemetry)."""
     beside = Path(sys.executable).parent / "evidently"
@@ -61,13 +68,13 @@ def prometheus_config(jobs: Mapping[str, str], *, rules: Path | None = ALERTS_FI
             "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
             "evaluation_interval": f"{EVALUATION_INTERVAL_S}s",
         },
-        "scrape_configs": [
-            {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": [address]}]}
-            for job, address in jobs.items()
-        ],
     }
     if rules is not None and rules.is_file():
         config["rule_files"] = [str(rules.resolve())]
+    config["scrape_configs"] = [
+        {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": [address]}]}
+        for job, address in jobs.items()
+    ]
     head = "# Written by `make up` (clfwatch.up) at each start, for the ports of that run: edits are lost.\n"
     return head + yaml.safe_dump(config, sort_keys=False)
 

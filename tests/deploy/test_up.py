@@ -6,6 +6,7 @@ The whole command end to end is in test_make_up.py.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from clfwatch.up import common, plan, prepare, supervise
+from clfwatch.up import common, observability, plan, prepare, supervise
 from clfwatch.up import main as up_main
 from core.processes import start_group, stop_groups
 from core.settings import Settings
@@ -275,3 +277,116 @@ def test_secrets_from_the_environment_win_and_are_not_written(tmp_path: Path) ->
                            "CLFWATCH_REGISTRATION_CODE": "course-code-4411"}
     assert "from CLFWATCH_REGISTRATION_CODE" in found.code_from
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parser_defaults_for_the_evidently_ui_and_prometheus() -> None:
+    args = up_main.build_parser().parse_args([])
+    assert (args.evidently_port, args.prometheus_port) == (8502, 9090)
+    args = up_main.build_parser().parse_args(["--evidently-port", "18502", "--prometheus-port", "19090"])
+    assert (args.evidently_port, args.prometheus_port) == (18502, 19090)
+
+
+def test_the_generated_prometheus_config_passes_promtool_and_loads_the_alert_rules(tmp_path: Path) -> None:
+    ports = plan.Ports(service=18080, slow=18081, flaky=18082, prober_metrics=19101, api=18088,
+                       dashboard=18501, evidently=18502, prometheus=19090)
+    config = observability.write_prometheus_config(plan.scrape_jobs("0.0.0.0", ports), tmp_path / "p.yml")
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run scripts/system-deps.sh (Debian package prometheus)"
+    checked = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 5 rules found" in checked.stdout  # deploy/prometheus/alerts.yml
+    loaded = yaml.safe_load(config.read_text())
+    assert {job["job_name"]: job["static_configs"][0]["targets"] for job in loaded["scrape_configs"]} == {
+        "service": ["127.0.0.1:18080"], "prober": ["127.0.0.1:19101"], "api": ["127.0.0.1:18088"],
+    }
+    argv = observability.prometheus_argv("/usr/bin/prometheus", 19090, config, tmp_path / "data")
+    assert "--web.listen-address=127.0.0.1:19090" in argv
+    assert any(a.startswith("--storage.tsdb.retention.time=") for a in argv)
+
+
+def test_evidently_and_prometheus_ports_are_checked_on_loopback_whatever_the_host() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = plan.Ports(service=free_port(), slow=free_port(), flaky=free_port(),
+                           prober_metrics=free_port(), api=free_port(), dashboard=free_port(),
+                           evidently=port, prometheus=None)
+        with pytest.raises(common.UpError, match=f"port {port} \\(evidently\\) on 127.0.0.1 is in use; "
+                                                 "pick another with --evidently-port"):
+            plan.check_all_ports("127.0.0.2", ports)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_without_prometheus_on_the_path_up_says_so_once_and_starts_the_rest(
+    tmp_path: Path, sqlite_url: str, trained_model_dir: Path
+) -> None:
+    """PATH holds only the virtualenv's bin: no prometheus. One line names the install command;
+    everything else, the Evidently UI included, comes up; the dashboard gets no Prometheus URL."""
+    venv_bin = Path(sys.executable).parent
+    assert not (venv_bin / "prometheus").exists()
+    names = ["service", "slow", "flaky", "prober-metrics", "api", "dashboard", "evidently", "prometheus"]
+    ports = dict(zip(names, (free_port() for _ in names), strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(PATH=str(venv_bin), CLFWATCH_DATABASE_URL=sqlite_url,
+               CLFWATCH_SERVICE_MODEL_DIR=str(trained_model_dir), PYTHONUNBUFFERED="1")
+    argv = [sys.executable, "-m", "clfwatch.up"]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        proc = start_group(argv, env=env, cwd=tmp_path, output=out)
+    try:
+        deadline = time.monotonic() + 180
+        while "press Ctrl-C" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        said = log.read_text().replace(str(tmp_path), "TMP")  # the test's name holds "prometheus"
+        missing = [line for line in said.splitlines() if "prometheus" in line.lower()]
+        assert missing == ["clfwatch up: " + observability.NO_PROMETHEUS], missing
+        assert "apt-get install prometheus" in missing[0]
+        base = "http://127.0.0.1"
+        assert httpx.get(f"{base}:{ports['evidently']}/api/version", timeout=5).status_code == 200
+        assert httpx.get(f"{base}:{ports['dashboard']}/_stcore/health", timeout=5).status_code == 200
+        running = processes_in(tmp_path)
+        assert len(running) >= 8, running  # up, service, two demos, Evidently UI, prober, API, dashboard
+        streamlit = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
+        child_env = Path(f"/proc/{streamlit}/environ").read_bytes().split(b"\0")
+        assert not any(item.startswith(b"CLFWATCH_PROMETHEUS_URL=") for item in child_env)
+        assert f"CLFWATCH_EVIDENTLY_URL=http://127.0.0.1:{ports['evidently']}".encode() in child_env
+        assert port_closed(ports["prometheus"])
+        os.kill(proc.pid, signal.SIGINT)  # up leads its group alone: its children have their own
+        assert proc.wait(timeout=60) == 0
+        assert "all stopped" in log.read_text() and "was killed" not in log.read_text()
+        assert processes_in(tmp_path) == {}
+        assert [port for port in ports.values() if not port_closed(port)] == []
+    finally:
+        stop_groups([proc], grace_s=5)
+        for pid in processes_in(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+
+
+def processes_in(folder: Path) -> dict[int, str]:
+    """Live processes whose working directory is ``folder`` (what up starts runs there)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state != "Z" and cwd.startswith(str(folder)):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
