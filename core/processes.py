@@ -72,8 +72,7 @@ class GroupProcess:
 
     def alive(self) -> bool:
         """Whether the leader or any process left in its group still runs."""
-        self.proc.poll()  # reap the leader, so it does not count as a zombie member
-        return group_alive(self.pgid)
+        return bool(alive_groups([self]))
 
     def stop(self, *, grace_s: float = DEFAULT_GRACE_S) -> bool:
         """Stop the whole group; True when it had to be SIGKILLed."""
@@ -133,9 +132,9 @@ def start_group(
     return GroupProcess(name, proc, log_path, owned)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids of the live (not zombie) processes in group ``pgid``; Linux, from /proc."""
-    found = []
+def _live_processes() -> dict[int, int]:
+    """pid -> process group of every live (not zombie) process; one pass over /proc (Linux)."""
+    found = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -145,22 +144,46 @@ def group_members(pgid: int) -> list[int]:
             continue  # exited while we looked
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry.name))
+        if fields[0] != "Z":
+            found[int(entry.name)] = int(fields[2])
     return found
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any live process is left in group ``pgid`` (zombies do not count)."""
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes in group ``pgid``; Linux, from /proc."""
+    return sorted(pid for pid, group in _live_processes().items() if group == pgid)
+
+
+def _signalable(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's group by now (the pgid was reused): it lives, not ours
+        return False  # another user's group: the pgid was reused, ours is gone
+    return True
+
+
+def alive_groups(groups: Sequence[GroupProcess]) -> list[GroupProcess]:
+    """The groups that still have a live member (zombies do not count); one /proc pass for all."""
+    candidates = []
+    for group in groups:
+        group.poll()  # reap the leader, so it does not count as a zombie member
+        if _signalable(group.pgid):
+            candidates.append(group)
+    if not candidates or not PROC.is_dir():
+        return candidates  # without /proc a zombie member cannot be told apart
+    live = set(_live_processes().values())
+    return [group for group in candidates if group.pgid in live]
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live process is left in group ``pgid`` (zombies do not count)."""
+    if not _signalable(pgid):
+        return False
     if not PROC.is_dir():
-        return True  # without /proc a zombie member cannot be told apart
-    return bool(group_members(pgid))
+        return True
+    return pgid in set(_live_processes().values())
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> bool:
@@ -178,13 +201,12 @@ def stop_groups(groups: Sequence[GroupProcess], *, grace_s: float = DEFAULT_GRAC
     Returns the groups that had to be SIGKILLed. The groups are signalled together, so stopping
     six children takes one grace time, not six. Logs opened by :func:`start_group` are closed.
     """
-    for group in groups:
-        if group.alive():
-            signal_group(group.pgid, signal.SIGTERM)
+    for group in alive_groups(groups):
+        signal_group(group.pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while any(group.alive() for group in groups) and time.monotonic() < deadline:
+    while alive_groups(groups) and time.monotonic() < deadline:
         time.sleep(POLL_S)
-    killed = [group for group in groups if group.alive()]
+    killed = alive_groups(groups)
     for group in killed:
         log.warning("event=group_killed name=%s pid=%d grace_s=%g", group.name, group.pid, grace_s)
         signal_group(group.pgid, signal.SIGKILL)
@@ -192,7 +214,7 @@ def stop_groups(groups: Sequence[GroupProcess], *, grace_s: float = DEFAULT_GRAC
     for group in groups:
         with contextlib.suppress(subprocess.TimeoutExpired):
             group.wait(timeout=max(0.0, deadline - time.monotonic()))
-    while any(group.alive() for group in killed) and time.monotonic() < deadline:
+    while alive_groups(killed) and time.monotonic() < deadline:
         time.sleep(POLL_S)
     for group in groups:
         group.close_log()
