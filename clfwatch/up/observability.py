@@ -9,12 +9,11 @@ as in ``deploy/prometheus.yml`` for compose.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-
-import yaml
 
 from clfwatch.up.common import VAR_DIR, UpError
 
@@ -75,8 +74,9 @@ def prometheus_config(jobs: Mapping[str, str], *, rules: Path | None = ALERTS_FI
         {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": [address]}]}
         for job, address in jobs.items()
     ]
+    # JSON is YAML: no YAML library needed at run time (pyyaml is only a test dependency here).
     head = "# Written by `make up` (clfwatch.up) at each start, for the ports of that run: edits are lost.\n"
-    return head + yaml.safe_dump(config, sort_keys=False)
+    return head + json.dumps(config, indent=2) + "\n"
 
 
 def write_prometheus_config(jobs: Mapping[str, str], path: Path = PROMETHEUS_CONFIG) -> Path:
