@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import select
-import signal
 import socket
 import ssl
 import subprocess
@@ -25,11 +24,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
 from core.contract import ProbeKind, ScenarioName
+from core.processes import GroupProcess, start_group, stop_groups
 from stress.cases import SAMPLE_TEXTS
 from stress.client import connect_error_kind
 from stress.context import StressContext
@@ -157,7 +157,7 @@ def run_locust(
         result_path = Path(tmp) / "result.json"
         log_path = Path(tmp) / "locust.log"
         base = [sys.executable, "-m", "stress.locust_job", "--config", str(config_path)]
-        procs: list[subprocess.Popen[bytes]] = []
+        procs: list[GroupProcess] = []
         with open(log_path, "wb") as log_file:
             try:
                 role = "master" if workers else "local"
@@ -171,8 +171,7 @@ def run_locust(
                         ok=False, error=f"Locust did not finish within {run_time_s + grace_s:g} s"
                     )
             finally:
-                for proc in procs:
-                    _stop(proc)
+                stop_groups(procs, grace_s=STOP_GRACE_S)
         if not result_path.exists():
             lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
             last = lines[-1][:200] if lines else ""  # the error's own line, never the traceback
@@ -195,28 +194,13 @@ def run_locust(
     )
 
 
-def _spawn(cmd: list[str], log_file: Any) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], log_file: IO[bytes]) -> GroupProcess:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
-    # own session: a Ctrl-C in the terminal reaches us, and we stop the group ourselves
-    return subprocess.Popen(
-        cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=STOP_GRACE_S)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_GRACE_S)
+    # own group: a Ctrl-C in the terminal reaches us, and we stop the group ourselves
+    return start_group(cmd, name="locust", env=env, cwd=REPO_ROOT, output=log_file)
 
 
 def _locust_failure(spec: TargetSpec, stats: LoadStats) -> Failure | None:

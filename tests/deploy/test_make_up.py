@@ -3,7 +3,8 @@
 The copy holds the working tree (tracked and untracked-but-not-ignored files, so uncommitted
 work is tested too) and reuses the installed virtualenv through a symlink; make is told the
 install stamp is up to date, so nothing is reinstalled into the shared venv. It gets its own
-SQLite file and free ports, must bring up the dashboard, the service and the prober, must see
+SQLite file and free ports, must bring up the dashboard, the service, the prober, the Evidently UI
+and Prometheus (whose target list must show the service, the prober and the team API up), must see
 probe rows for the three demo targets, and after SIGINT to its process group (what a terminal
 sends on Ctrl-C) must leave no process behind and nothing listening beyond loopback.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clfwatch import up
+from clfwatch.up import prepare
 from storage.engine import engine_for, session_scope
 from storage.evalset import eval_count
 from storage.targets import list_targets
@@ -142,6 +144,26 @@ def start_make_up(
         )
 
 
+def prometheus_jobs_up(url: str) -> set[str]:
+    """Job names of the scrape targets Prometheus last scraped successfully."""
+    try:
+        targets = httpx.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return set()
+    return {t["labels"]["job"] for t in targets if t["health"] == "up"}
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def wait_gone(repo: Path) -> None:
     deadline = time.monotonic() + 5
     while processes_under(repo) and time.monotonic() < deadline:
@@ -158,7 +180,7 @@ def target_state(db_url: str) -> tuple[dict[str, str], set[str], int]:
         return {v.name: v.base_url for v in views}, probed, eval_count(session)
 
 
-DEMO_TARGETS = {up.REFERENCE_TARGET, up.SLOW_TARGET, up.FLAKY_TARGET}
+DEMO_TARGETS = {prepare.REFERENCE_TARGET, prepare.SLOW_TARGET, prepare.FLAKY_TARGET}
 
 
 @pytest.mark.slow
@@ -166,14 +188,16 @@ DEMO_TARGETS = {up.REFERENCE_TARGET, up.SLOW_TARGET, up.FLAKY_TARGET}
 def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     copy_worktree(REPO_ROOT, repo)
-    service, slow, flaky, metrics, dashboard, slow_moved, api = distinct_free_ports(7)
-    ports = {
+    service, slow, flaky, metrics, dashboard, slow_moved, api, evidently, prom = distinct_free_ports(9)
+    ports = {  # every port by flag: other servers run on this machine, 8502 and 9090 may be taken
         "service": service,
         "slow": slow,
         "flaky": flaky,
         "prober-metrics": metrics,
         "dashboard": dashboard,
         "api": api,
+        "evidently": evidently,
+        "prometheus": prom,
     }
     db_url = f"sqlite:///{tmp_path / 'up.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
@@ -186,6 +210,8 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         f"{base}:{dashboard}/_stcore/health",
         f"{base}:{slow}/health",
         f"{base}:{api}/health",
+        f"{base}:{evidently}/api/version",
+        f"{base}:{prom}/-/ready",
     ]
     proc = start_make_up(repo, env, ports, log)
     try:
@@ -199,8 +225,25 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
             proc,
             log,
         )
+        # Prometheus's first scrape comes ~6 s after its start, whatever the interval.
+        wait_until(
+            lambda: prometheus_jobs_up(f"{base}:{prom}") >= {"service", "prober", "api"},
+            PROBE_ROWS_TIMEOUT_S,
+            "Prometheus scraping the service, the prober and the API",
+            proc,
+            log,
+        )
         running = processes_under(repo)
-        assert len(running) >= 7, running  # make, up, service, two demos, prober, API, dashboard
+        # make, up, service, two demos, Evidently UI, Prometheus, prober, API, dashboard
+        assert len(running) >= 10, running
+        dashboard_pid = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
+        dashboard_env = environment_of(dashboard_pid)
+        assert dashboard_env.get("CLFWATCH_PROMETHEUS_URL") == f"{base}:{prom}"
+        assert dashboard_env.get("CLFWATCH_EVIDENTLY_URL") == f"{base}:{evidently}"
+        assert dashboard_env.get("DO_NOT_TRACK") == "1"
+        said = log.read_text()
+        assert f"Evidently UI         {base}:{evidently}" in said
+        assert f"Prometheus           {base}:{prom}" in said
         listening = listening_sockets(list(running))
         assert {port for _, port in listening} >= set(ports.values())
         assert all(address == LOOPBACK_V4 for address, _ in listening), listening
@@ -212,11 +255,14 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         assert "was killed" not in said, said[-3000:]  # everything stopped on SIGTERM, in the grace time
         wait_gone(repo)
         assert all(not answers(u) for u in urls)
-        for name in ("service", "demo-slow", "demo-flaky", "prober", "api", "dashboard"):
+        assert [port for port in ports.values() if not port_closed(port)] == []
+        for name in ("service", "demo-slow", "demo-flaky", "prober", "api", "dashboard", "evidently",
+                     "prometheus"):
             assert (repo / "var" / "logs" / f"{name}.log").is_file()
+        assert (repo / "var" / "prometheus" / "data").is_dir() and (repo / "var" / "evidently").is_dir()
         # The admin password and the registration code: made once, mode 0600, printed.
         made = {}
-        for file_name in (up.ADMIN_PASSWORD_FILE, up.REGISTRATION_CODE_FILE):
+        for file_name in (prepare.ADMIN_PASSWORD_FILE, prepare.REGISTRATION_CODE_FILE):
             path = repo / "var" / file_name
             assert path.stat().st_mode & 0o777 == 0o600
             made[file_name] = path.read_text().strip()
@@ -234,7 +280,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         assert "reference model found" in said and "already loaded" in said, said
         for file_name, value in made.items():  # reused, not made again
             assert (repo / "var" / file_name).read_text().strip() == value and value in said
-        code = made[up.REGISTRATION_CODE_FILE]
+        code = made[prepare.REGISTRATION_CODE_FILE]
         registered = httpx.post(
             f"{base}:{api}/api/v1/teams",
             json={"name": "team-up", "url": "http://127.0.0.1:9/", "registration_code": code},
@@ -249,7 +295,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         )
         assert wrong.status_code == 403
         second_urls, _, samples_again = target_state(db_url)
-        assert second_urls == {**first_urls, up.SLOW_TARGET: f"{base}:{slow_moved}"}
+        assert second_urls == {**first_urls, prepare.SLOW_TARGET: f"{base}:{slow_moved}"}
         assert samples_again == samples
         flaky_pid = next(pid for pid, cmd in processes_under(repo).items() if "clfwatch.demo flaky" in cmd)
         os.kill(flaky_pid, signal.SIGKILL)

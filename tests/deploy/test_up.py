@@ -6,6 +6,7 @@ The whole command end to end is in test_make_up.py.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from clfwatch import up
+from clfwatch.up import common, observability, plan, prepare, supervise
+from clfwatch.up import main as up_main
+from core.processes import start_group, stop_groups
 from core.settings import Settings
 from storage.engine import session_scope
 from storage.evalset import eval_count, replace_eval_set
@@ -24,9 +28,9 @@ from storage.targets import add_target, list_targets
 from tests.conftest import free_port
 
 WANTED = {
-    up.REFERENCE_TARGET: "http://127.0.0.1:8080",
-    up.SLOW_TARGET: "http://127.0.0.1:8081",
-    up.FLAKY_TARGET: "http://127.0.0.1:8082",
+    prepare.REFERENCE_TARGET: "http://127.0.0.1:8080",
+    prepare.SLOW_TARGET: "http://127.0.0.1:8081",
+    prepare.FLAKY_TARGET: "http://127.0.0.1:8082",
 }
 
 
@@ -43,36 +47,36 @@ def test_targets_registered_once_and_moved_when_a_port_changes(db_url: str) -> N
     settings = settings_for(db_url)
     with session_scope(db_url) as session:
         add_target(session, name="team-a", base_url="http://10.0.0.1:9000")
-    up.ensure_targets(settings, WANTED)
-    up.ensure_targets(settings, WANTED)
+    prepare.ensure_targets(settings, WANTED)
+    prepare.ensure_targets(settings, WANTED)
     assert urls(db_url) == {**WANTED, "team-a": "http://10.0.0.1:9000"}
     with session_scope(db_url) as session:
         ids_before = {v.name: v.id for v in list_targets(session)}
-    moved = {**WANTED, up.SLOW_TARGET: "http://127.0.0.1:9181"}
-    up.ensure_targets(settings, moved)
+    moved = {**WANTED, prepare.SLOW_TARGET: "http://127.0.0.1:9181"}
+    prepare.ensure_targets(settings, moved)
     assert urls(db_url) == {**moved, "team-a": "http://10.0.0.1:9000"}
     with session_scope(db_url) as session:
         assert {v.name: v.id for v in list_targets(session)} == ids_before  # history kept
 
 
 def test_reference_target_gets_the_service_api_key(db_url: str) -> None:
-    up.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
+    prepare.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
     with session_scope(db_url) as session:
         tokens = {v.name: v.has_token for v in list_targets(session)}
-    assert tokens == {up.REFERENCE_TARGET: True, up.SLOW_TARGET: False, up.FLAKY_TARGET: False}
+    assert tokens == {prepare.REFERENCE_TARGET: True, prepare.SLOW_TARGET: False, prepare.FLAKY_TARGET: False}
 
 
 def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
     settings = settings_for(db_url)
-    up.ensure_eval_set(settings)
+    prepare.ensure_eval_set(settings)
     with session_scope(db_url) as session:
         shipped = eval_count(session)
     assert shipped > 0
-    up.ensure_eval_set(settings)
+    prepare.ensure_eval_set(settings)
     with session_scope(db_url) as session:
         assert eval_count(session) == shipped
         replace_eval_set(session, [("h1", "a hidden text", 1), ("h2", "another", 0)])
-    up.ensure_eval_set(settings)  # an operator's own set is never overwritten
+    prepare.ensure_eval_set(settings)  # an operator's own set is never overwritten
     with session_scope(db_url) as session:
         assert eval_count(session) == 2
 
@@ -88,7 +92,7 @@ def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
     ],
 )
 def test_url_host(host: str, expected: str) -> None:
-    assert up.url_host(host) == expected
+    assert common.url_host(host) == expected
 
 
 def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
@@ -96,55 +100,50 @@ def test_busy_and_duplicate_ports_are_refused_before_anything_starts() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(up.UpError, match=f"port {port} \\(dashboard\\) on 127.0.0.1 is in use"):
-            up.check_ports("127.0.0.1", {"service": free_port(), "dashboard": port})
+        with pytest.raises(common.UpError, match=f"port {port} \\(dashboard\\) on 127.0.0.1 is in use"):
+            plan.check_ports("127.0.0.1", {"service": free_port(), "dashboard": port})
     same = free_port()
-    with pytest.raises(up.UpError, match="both want port"):
-        up.check_ports("127.0.0.1", {"service": same, "slow": same})
-    with pytest.raises(up.UpError, match="not a TCP port"):
-        up.check_ports("127.0.0.1", {"service": 70000})
+    with pytest.raises(common.UpError, match="both want port"):
+        plan.check_ports("127.0.0.1", {"service": same, "slow": same})
+    with pytest.raises(common.UpError, match="not a TCP port"):
+        plan.check_ports("127.0.0.1", {"service": 70000})
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
-def test_stop_groups_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
-    script = f"trap '' TERM; sleep 60 & echo $! > {pid_file}; wait"
-    proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    grandchild = int(pid_file.read_text())
-    killed = up.stop_groups([proc], grace_s=1.0)
-    assert killed == [proc.pid]
-    time.sleep(0.2)
-    assert proc.poll() is not None and not alive(grandchild)
+def test_a_child_that_ignores_sigterm_is_killed_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The group mechanics are tested in tests/core/test_processes.py; here, what the operator reads."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(supervise, "STOP_GRACE_S", 1.0)
+    spec = supervise.ChildSpec(
+        "prober", "prober", ["sh", "-c", "trap '' TERM; sleep 60"], "http://127.0.0.1:1", "/", True,
+        common.LOG_DIR / "prober.log",
+    )
+    child = supervise.start_child(spec, dict(os.environ))
+    time.sleep(0.3)  # let sh install its trap
+    supervise.stop_children([child])
+    said = capsys.readouterr().out
+    assert "prober did not stop within 1 s and was killed" in said and "all stopped" in said
+    assert child.proc.returncode == -signal.SIGKILL and not child.proc.alive()
 
 
 def test_a_child_that_dies_while_starting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = up.ChildSpec(
+    spec = supervise.ChildSpec(
         "demo-slow",
         "demo",
         [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
         f"http://127.0.0.1:{free_port()}",
         "/health",
         True,
-        up.LOG_DIR / "demo-slow.log",
+        common.LOG_DIR / "demo-slow.log",
     )
-    child = up.start_child(spec, dict(os.environ))
+    child = supervise.start_child(spec, dict(os.environ))
     try:
-        with pytest.raises(up.UpError, match="demo-slow exited with code 3 while starting; see var/logs"):
-            up.wait_ready([child], up.StopFlag(), timeout_s=30)
+        with pytest.raises(common.UpError, match="demo-slow exited with code 3 while starting; see var/logs"):
+            supervise.wait_ready([child], common.StopFlag(), timeout_s=30)
     finally:
-        up.stop_children([child])
+        supervise.stop_children([child])
     assert "boom" in (tmp_path / "var" / "logs" / "demo-slow.log").read_text()
 
 
@@ -153,29 +152,29 @@ def test_watch_returns_the_child_that_exits_and_none_on_a_signal(
 ) -> None:
     monkeypatch.chdir(tmp_path)
 
-    def spec(name: str, code: str) -> up.ChildSpec:
-        return up.ChildSpec(
+    def spec(name: str, code: str) -> supervise.ChildSpec:
+        return supervise.ChildSpec(
             name,
             name,
             [sys.executable, "-c", code],
             "http://127.0.0.1:1",
             "/",
             True,
-            up.LOG_DIR / f"{name}.log",
+            common.LOG_DIR / f"{name}.log",
         )
 
     env = dict(os.environ)
     children = [
-        up.start_child(spec("prober", "import time; time.sleep(60)"), env),
-        up.start_child(spec("dashboard", "import time; time.sleep(0.5)"), env),
+        supervise.start_child(spec("prober", "import time; time.sleep(60)"), env),
+        supervise.start_child(spec("dashboard", "import time; time.sleep(0.5)"), env),
     ]
     try:
-        assert up.watch(children, up.StopFlag()) is children[1]
-        stop = up.StopFlag()
+        assert supervise.watch(children, common.StopFlag()) is children[1]
+        stop = common.StopFlag()
         stop(signal.SIGINT, None)
-        assert up.watch(children, stop) is None and stop.signal_name == "SIGINT"
+        assert supervise.watch(children, stop) is None and stop.signal_name == "SIGINT"
     finally:
-        up.stop_children(children)
+        supervise.stop_children(children)
     assert all(c.proc.poll() is not None for c in children)
 
 
@@ -222,14 +221,7 @@ def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, 
         CLFWATCH_PROBE_METRICS_PORT=str(port),
         CLFWATCH_PROBE_METRICS_HOST="127.0.0.2",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clfwatch.cli", "probe", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_group([sys.executable, "-m", "clfwatch.cli", "probe", "run"], env=env, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 30
         answered = None
@@ -245,11 +237,11 @@ def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, 
             time.sleep(0.2)
         assert answered == "127.0.0.2", f"prober metrics answered on {answered}, expected 127.0.0.2"
     finally:
-        up.stop_groups([proc], grace_s=5)
+        stop_groups([proc], grace_s=5)
 
 
 def test_parser_defaults_match_the_agreed_ports() -> None:
-    args = up.build_parser().parse_args([])
+    args = up_main.build_parser().parse_args([])
     assert (args.host, args.service_port, args.slow_port, args.flaky_port, args.dashboard_port) == (
         "127.0.0.1",
         8080,
@@ -262,26 +254,139 @@ def test_parser_defaults_match_the_agreed_ports() -> None:
 
 def test_secrets_are_made_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
     settings = Settings(database_url="sqlite:///unused.db")
-    first = up.ensure_secrets(settings, tmp_path)
+    first = prepare.ensure_secrets(settings, tmp_path)
     assert first.admin_password != first.registration_code
-    for name, value in ((up.ADMIN_PASSWORD_FILE, first.admin_password),
-                        (up.REGISTRATION_CODE_FILE, first.registration_code)):
+    for name, value in ((prepare.ADMIN_PASSWORD_FILE, first.admin_password),
+                        (prepare.REGISTRATION_CODE_FILE, first.registration_code)):
         path = tmp_path / name
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text().strip() == value and len(value) >= 20
     assert "generated into" in first.admin_from
-    (tmp_path / up.ADMIN_PASSWORD_FILE).chmod(0o644)
-    again = up.ensure_secrets(settings, tmp_path)
+    (tmp_path / prepare.ADMIN_PASSWORD_FILE).chmod(0o644)
+    again = prepare.ensure_secrets(settings, tmp_path)
     assert again.env() == first.env()
     assert "kept in" in again.code_from
-    assert (tmp_path / up.ADMIN_PASSWORD_FILE).stat().st_mode & 0o777 == 0o600  # mode restored
+    assert (tmp_path / prepare.ADMIN_PASSWORD_FILE).stat().st_mode & 0o777 == 0o600  # mode restored
 
 
 def test_secrets_from_the_environment_win_and_are_not_written(tmp_path: Path) -> None:
     settings = Settings(database_url="sqlite:///unused.db", admin_password="pw-7f3a9c1d",  # type: ignore[arg-type]
                         registration_code="course-code-4411")
-    found = up.ensure_secrets(settings, tmp_path)
+    found = prepare.ensure_secrets(settings, tmp_path)
     assert found.env() == {"CLFWATCH_ADMIN_PASSWORD": "pw-7f3a9c1d",
                            "CLFWATCH_REGISTRATION_CODE": "course-code-4411"}
     assert "from CLFWATCH_REGISTRATION_CODE" in found.code_from
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parser_defaults_for_the_evidently_ui_and_prometheus() -> None:
+    args = up_main.build_parser().parse_args([])
+    assert (args.evidently_port, args.prometheus_port) == (8502, 9090)
+    args = up_main.build_parser().parse_args(["--evidently-port", "18502", "--prometheus-port", "19090"])
+    assert (args.evidently_port, args.prometheus_port) == (18502, 19090)
+
+
+def test_the_generated_prometheus_config_passes_promtool_and_loads_the_alert_rules(tmp_path: Path) -> None:
+    ports = plan.Ports(service=18080, slow=18081, flaky=18082, prober_metrics=19101, api=18088,
+                       dashboard=18501, evidently=18502, prometheus=19090)
+    config = observability.write_prometheus_config(plan.scrape_jobs("0.0.0.0", ports), tmp_path / "p.yml")
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run scripts/system-deps.sh (Debian package prometheus)"
+    checked = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 5 rules found" in checked.stdout  # deploy/prometheus/alerts.yml
+    loaded = yaml.safe_load(config.read_text())
+    assert {job["job_name"]: job["static_configs"][0]["targets"] for job in loaded["scrape_configs"]} == {
+        "service": ["127.0.0.1:18080"], "prober": ["127.0.0.1:19101"], "api": ["127.0.0.1:18088"],
+    }
+    argv = observability.prometheus_argv("/usr/bin/prometheus", 19090, config, tmp_path / "data")
+    assert "--web.listen-address=127.0.0.1:19090" in argv
+    assert any(a.startswith("--storage.tsdb.retention.time=") for a in argv)
+
+
+def test_evidently_and_prometheus_ports_are_checked_on_loopback_whatever_the_host() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = plan.Ports(service=free_port(), slow=free_port(), flaky=free_port(),
+                           prober_metrics=free_port(), api=free_port(), dashboard=free_port(),
+                           evidently=port, prometheus=None)
+        with pytest.raises(common.UpError, match=f"port {port} \\(evidently\\) on 127.0.0.1 is in use; "
+                                                 "pick another with --evidently-port"):
+            plan.check_all_ports("127.0.0.2", ports)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_without_prometheus_on_the_path_up_says_so_once_and_starts_the_rest(
+    tmp_path: Path, sqlite_url: str, trained_model_dir: Path
+) -> None:
+    """PATH holds only the virtualenv's bin: no prometheus. One line names the install command;
+    everything else, the Evidently UI included, comes up; the dashboard gets no Prometheus URL."""
+    venv_bin = Path(sys.executable).parent
+    assert not (venv_bin / "prometheus").exists()
+    names = ["service", "slow", "flaky", "prober-metrics", "api", "dashboard", "evidently", "prometheus"]
+    ports = dict(zip(names, (free_port() for _ in names), strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(PATH=str(venv_bin), CLFWATCH_DATABASE_URL=sqlite_url,
+               CLFWATCH_SERVICE_MODEL_DIR=str(trained_model_dir), PYTHONUNBUFFERED="1")
+    argv = [sys.executable, "-m", "clfwatch.up"]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        proc = start_group(argv, env=env, cwd=tmp_path, output=out)
+    try:
+        deadline = time.monotonic() + 180
+        while "press Ctrl-C" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        said = log.read_text().replace(str(tmp_path), "TMP")  # the test's name holds "prometheus"
+        missing = [line for line in said.splitlines() if "prometheus" in line.lower()]
+        assert missing == ["clfwatch up: " + observability.NO_PROMETHEUS], missing
+        assert "apt-get install prometheus" in missing[0]
+        base = "http://127.0.0.1"
+        assert httpx.get(f"{base}:{ports['evidently']}/api/version", timeout=5).status_code == 200
+        assert httpx.get(f"{base}:{ports['dashboard']}/_stcore/health", timeout=5).status_code == 200
+        running = processes_in(tmp_path)
+        assert len(running) >= 8, running  # up, service, two demos, Evidently UI, prober, API, dashboard
+        streamlit = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
+        child_env = Path(f"/proc/{streamlit}/environ").read_bytes().split(b"\0")
+        assert not any(item.startswith(b"CLFWATCH_PROMETHEUS_URL=") for item in child_env)
+        assert f"CLFWATCH_EVIDENTLY_URL=http://127.0.0.1:{ports['evidently']}".encode() in child_env
+        assert port_closed(ports["prometheus"])
+        os.kill(proc.pid, signal.SIGINT)  # up leads its group alone: its children have their own
+        assert proc.wait(timeout=60) == 0
+        assert "all stopped" in log.read_text() and "was killed" not in log.read_text()
+        assert processes_in(tmp_path) == {}
+        assert [port for port in ports.values() if not port_closed(port)] == []
+    finally:
+        stop_groups([proc], grace_s=5)
+        for pid in processes_in(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+
+
+def processes_in(folder: Path) -> dict[int, str]:
+    """Live processes whose working directory is ``folder`` (what up starts runs there)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state != "Z" and cwd.startswith(str(folder)):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
