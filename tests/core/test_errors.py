@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Not errors: control flow that must never be caught as one (Ctrl-C while `clfwatch up` starts).
-NOT_ERRORS = {"clfwatch/up.py:StopRequested", "core/errors.py:ClfwatchError"}
+NOT_ERRORS = {"clfwatch/up/common.py:StopRequested", "core/errors.py:ClfwatchError"}
 BUILTIN_EXCEPTIONS = {
     name for name in dir(builtins)
     if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), BaseException)
