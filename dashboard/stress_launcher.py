@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.processes import GroupProcess, start_group, stop_groups
 from dashboard.db import DashboardError, clear_caches
 from dashboard.stress_runs import SCENARIO_ORDER
 from dashboard.targets import target_names
@@ -26,7 +25,7 @@ class StressLaunch:
     started_at: datetime
 
 
-_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
+_LAUNCHED: dict[int, GroupProcess] = {}
 _ENDED: dict[int, str] = {}  # pid -> finished or failed, once reaped
 # ``clfwatch stress run`` exits 0 when every scenario passed and 1 when one failed: both finished.
 STRESS_DONE_EXIT_CODES = (0, 1)
@@ -47,10 +46,7 @@ def start_stress_run(url: str, name: str, only: list[str] | None = None) -> Stre
     command = [sys.executable, "-m", "clfwatch.cli", "stress", "run", name, "--format", "json"]
     if only:
         command += ["--only", ",".join(only)]
-    proc = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_group(command, name="stress", env=env)
     _LAUNCHED[proc.pid] = proc
     log.info("event=stress_started target=%s pid=%d only=%s", name, proc.pid, ",".join(only or []) or "all")
     clear_caches()
@@ -77,12 +73,6 @@ def stress_launch_state(pid: int) -> str:
 
 
 def stop_stress_launches() -> None:
-    """Stop every stress process this dashboard process started (used at test teardown)."""
-    for pid, proc in list(_LAUNCHED.items()):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
-        _LAUNCHED.pop(pid, None)
+    """Stop every stress process this dashboard process started, Locust children included."""
+    stop_groups(list(_LAUNCHED.values()), grace_s=10)
+    _LAUNCHED.clear()
