@@ -32,7 +32,8 @@ REASON_DATABASE = "database"
 class TrafficRing:
     """Buffers offered texts and writes them in batches from a thread of its own.
 
-    The buffer holds at most ``keep`` texts: more could never survive the prune anyway.
+    The buffer holds at most ``keep`` texts, the newest: older ones could never survive the
+    prune anyway, so a full buffer drops (and counts) its oldest text, as the ring would.
     """
 
     def __init__(
@@ -49,20 +50,17 @@ class TrafficRing:
         self.flush_interval_s = flush_interval_s
         self._dropped = dropped
         self._written = written
-        self._buffer: deque[tuple[datetime, str]] = deque()
+        self._buffer: deque[tuple[datetime, str]] = deque(maxlen=keep)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False  # log a failing database once per outage, not once per batch
 
     def offer(self, text: str) -> None:
-        """Keep ``text`` for the next batch, or count it dropped when the buffer is full; no I/O."""
+        """Keep ``text`` for the next batch (a full buffer drops its oldest, counted); no I/O."""
         with self._lock:
-            if len(self._buffer) >= self.keep:
-                full = True
-            else:
-                full = False
-                self._buffer.append((datetime.now(UTC), text))
+            full = len(self._buffer) >= self.keep
+            self._buffer.append((datetime.now(UTC), text))  # maxlen: a full buffer lets its oldest go
         if full:
             self._dropped.labels(reason=REASON_BUFFER_FULL).inc()
 
