@@ -56,6 +56,8 @@ BOT_DESCRIPTOR = "mentions_bot"
 # Below this many texts a comparison says more about the sample than about the traffic.
 MIN_TRAFFIC_TEXTS = 100
 DRIFTED_COUNT_TYPE = "evidently:metric_v2:DriftedColumnsCount"
+# How Evidently's text drift (scikit-learn's vectorizers inside) says the texts hold too few words.
+TOO_LITTLE_TEXT_ERRORS = ("no terms remain", "empty vocabulary")
 
 
 class NotEnoughDataError(DriftError):
@@ -151,7 +153,7 @@ def text_drift_report(reference: list[str], current: list[str]) -> tuple[Snapsho
                 current_data=_dataset(current), reference_data=_dataset(reference)
             )
     except ValueError as exc:
-        if "no terms remain" in str(exc):
+        if any(sign in str(exc) for sign in TOO_LITTLE_TEXT_ERRORS):
             raise NotEnoughDataError(
                 f"not enough data: {len(current)} texts are too short or too alike to compare"
             ) from None
