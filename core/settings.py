@@ -28,6 +28,8 @@ DEFAULT_PROBE_BUFFER_ROWS = 50_000
 DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
+# Texts the reference service keeps of its traffic (a ring in the database) for text drift.
+DEFAULT_SERVICE_TRAFFIC_SAMPLE = 1_000
 DEFAULT_MODEL_DIR = Path("./var/model")
 DEFAULT_SPILL_DIR = Path("./var/spill")
 DEFAULT_DRIFT_DIR = Path("./var/drift")  # Evidently HTML reports, ~4 MB each
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     service_model_dir: Path = DEFAULT_MODEL_DIR
     service_max_body_bytes: int = Field(DEFAULT_SERVICE_MAX_BODY_BYTES, ge=1024)
     service_max_text_chars: int = Field(DEFAULT_SERVICE_MAX_TEXT_CHARS, ge=1)
+    # The last N texts asked of the reference service, kept in the database; 0: none kept.
+    service_traffic_sample: int = Field(DEFAULT_SERVICE_TRAFFIC_SAMPLE, ge=0, le=100_000)
     log_level: str = "INFO"
     alert_failure_threshold: int = Field(DEFAULT_ALERT_FAILURE_THRESHOLD, ge=1, le=1000)
     alert_success_threshold: int = Field(DEFAULT_ALERT_SUCCESS_THRESHOLD, ge=1, le=1000)

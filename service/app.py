@@ -17,7 +17,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -38,6 +39,7 @@ from starlette.requests import ClientDisconnect
 
 from core.settings import Settings
 from service.model import LoadedModel, load_model
+from service.traffic import TrafficRing
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("service.access")
@@ -129,6 +131,15 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.model_info.labels(version=model_version).set(1)
+        self.traffic_dropped = Counter(
+            "clfwatch_service_traffic_sample_dropped",
+            "Texts not kept in the traffic sample: buffer full, or the database failed.", ["reason"],
+            registry=self.registry,
+        )
+        self.traffic_written = Counter(
+            "clfwatch_service_traffic_sample_written", "Texts written to the traffic sample.",
+            registry=self.registry,
+        )
 
 
 def _json_bytes(payload: dict[str, Any]) -> bytes:
@@ -340,14 +351,28 @@ def create_app(settings: Settings) -> FastAPI:
     model = load_model(settings.service_model_dir)
     max_text_chars = settings.service_max_text_chars
     metrics = ServiceMetrics(model.version)
+    ring = traffic_ring(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ring is not None:
+            ring.start()
+        try:
+            yield
+        finally:
+            if ring is not None:
+                await run_in_threadpool(ring.stop)
+
     app = FastAPI(
         title="clfwatch reference classifier",
         version=model.version,
         description="Probability that a chat message was written by a bot.",
         redirect_slashes=False,  # "/predict/" is an unknown path (404), not a redirect
+        lifespan=lifespan,
     )
     app.state.model = model
     app.state.metrics = metrics
+    app.state.traffic_ring = ring
     predict_dependencies = []
     if settings.service_api_key is not None:
         predict_dependencies.append(Depends(_bearer_dependency(settings.service_api_key.get_secret_value())))
@@ -368,6 +393,8 @@ def create_app(settings: Settings) -> FastAPI:
             probability = served.probability(body.text)
         else:
             probability = await run_in_threadpool(served.probability, body.text)
+        if ring is not None:
+            ring.offer(body.text)  # the text only: never the id, a token or a header
         return _json_response({"id": body.id, "probability": probability})
 
     @app.get("/health", response_model=HealthResponse, responses={500: ERROR_RESPONSES[500]})
@@ -383,6 +410,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.service_max_body_bytes, metrics=metrics,
                        route_paths=route_paths)
     return app
+
+
+def traffic_ring(settings: Settings, metrics: ServiceMetrics) -> TrafficRing | None:
+    """The ring of the last CLFWATCH_SERVICE_TRAFFIC_SAMPLE texts; None when that is 0."""
+    if settings.service_traffic_sample == 0:
+        return None
+    return TrafficRing(settings.database_url, keep=settings.service_traffic_sample,
+                       dropped=metrics.traffic_dropped, written=metrics.traffic_written)
 
 
 def create_app_from_env() -> FastAPI:

@@ -73,6 +73,20 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
     return [r["text"] for r in rows], [int(r["label"]) for r in rows]
 
 
+def split_holdout(
+    texts: list[str], labels: list[int], *, seed: int
+) -> tuple[list[str], list[str], list[int], list[int]]:
+    """The seeded, stratified (fit, held-out) split that train_model scores the pipeline on.
+
+    One function, so that ``service train``'s Evidently report compares exactly these two.
+    Returns fit texts, held-out texts, fit labels, held-out labels.
+    """
+    fit_texts, holdout_texts, fit_labels, holdout_labels = train_test_split(
+        texts, labels, test_size=HOLDOUT_SHARE, random_state=seed, stratify=labels
+    )
+    return list(fit_texts), list(holdout_texts), list(fit_labels), list(holdout_labels)
+
+
 def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -95,9 +109,7 @@ def train_model(data_dir: Path, model_dir: Path, seed: int = 0) -> dict[str, Any
         raise ModelError(f"no training data at {train_path}; run `clfwatch service gen-data`")
     data_sha256 = hashlib.sha256(train_path.read_bytes()).hexdigest()
     texts, labels = read_labelled_csv(train_path)
-    fit_texts, holdout_texts, fit_labels, holdout_labels = train_test_split(
-        texts, labels, test_size=HOLDOUT_SHARE, random_state=seed, stratify=labels
-    )
+    fit_texts, holdout_texts, fit_labels, holdout_labels = split_holdout(texts, labels, seed=seed)
     probe = build_pipeline(seed).fit(fit_texts, fit_labels)
     holdout_auc = float(roc_auc_score(holdout_labels, probe.predict_proba(holdout_texts)[:, 1]))
     model = build_pipeline(seed).fit(texts, labels)

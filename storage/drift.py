@@ -158,14 +158,16 @@ def report_times_of(session: Session, target_id: int, *, kind: str) -> set[datet
     return times
 
 
-def prune_drift_html(session: Session, target_id: int, *, keep: int) -> list[str]:
+def prune_drift_html(session: Session, target_id: int | None, *, keep: int) -> list[str]:
     """Forget the HTML file of all but the newest ``keep`` reports of a target; returns the paths to delete.
 
+    ``target_id`` None: the reports of no target (the reference service's traffic reports).
     The summaries stay (the page lists them); only ``html_path`` is cleared. Empty when nothing is over.
     """
+    of_target = DriftReport.target_id.is_(None) if target_id is None else DriftReport.target_id == target_id
     query = (
         select(DriftReport.id, DriftReport.html_path)
-        .where(DriftReport.target_id == target_id, DriftReport.html_path.is_not(None))
+        .where(of_target, DriftReport.html_path.is_not(None))
         .order_by(DriftReport.created_at.desc(), DriftReport.id.desc())
         .offset(keep)
     )

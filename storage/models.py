@@ -343,3 +343,23 @@ class AlertDelivery(Base):
     error: Mapped[str | None] = mapped_column(String(ALERT_ERROR_MAX_CHARS), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # first attempt
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- the reference service's traffic sample (issue 15) -------------------------------------
+
+# Longer texts are cut to this many characters before they are kept: the ring holds N texts,
+# and N texts of the service's 100,000-character cap would be a 100 MB table.
+TRAFFIC_TEXT_MAX_CHARS = 5_000
+
+
+class TrafficText(Base):
+    """One text the reference service was asked to classify, kept for text drift (a ring of N).
+
+    Deliberately nothing else: no request id, no sample id, no token, no header.
+    """
+
+    __tablename__ = "traffic_texts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    text: Mapped[str] = mapped_column(Text)

@@ -40,7 +40,12 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def reference_settings(model_dir: Path, *, api_key: str | None = None, **settings_overrides: Any) -> Settings:
-    """Settings for the reference service on ``model_dir``; other ``CLFWATCH_*`` values as in the env."""
+    """Settings for the reference service on ``model_dir``; other ``CLFWATCH_*`` values as in the env.
+
+    The traffic ring is off unless asked for (``service_traffic_sample=N``): otherwise every test's
+    service would write its texts into whatever database the environment names.
+    """
+    settings_overrides.setdefault("service_traffic_sample", 0)
     return Settings(service_model_dir=model_dir, service_api_key=api_key, **settings_overrides)
 
 

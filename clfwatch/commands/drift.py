@@ -1,4 +1,7 @@
-"""``clfwatch drift run [TARGET] [--since TIME]``: model changes per target, one line per change."""
+"""``clfwatch drift run [TARGET] [--since TIME] | --traffic``: model changes per target, or text drift.
+
+``--traffic`` compares the reference service's recent texts with its training data instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from clfwatch.commands import CommandError
 from core.settings import Settings
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
@@ -43,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument(
         "--html-dir", type=Path, help="where the HTML reports go (default: CLFWATCH_DRIFT_DIR, var/drift)"
     )
+    run.add_argument(
+        "--traffic", action="store_true",
+        help="compare the texts the reference service was asked to classify with service/data/train.csv",
+    )
     run.add_argument("--format", choices=("table", "json"), default="table")
     run.set_defaults(handler=run_drift_command)
 
@@ -50,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run_drift_command(args: argparse.Namespace, settings: Settings) -> int:
     from drift.reports import run_drift
 
+    if args.traffic:
+        if args.target or args.since:
+            raise CommandError("--traffic compares the reference service's texts; drop TARGET and --since")
+        return run_traffic_command(args, settings)
     results = run_drift(
         settings.database_url, target_name=args.target, settings=settings,
         since=args.since, html_dir=args.html_dir,
@@ -62,6 +74,26 @@ def run_drift_command(args: argparse.Namespace, settings: Settings) -> int:
         print("no active targets; register one with: clfwatch targets add NAME URL")
         return 0
     for result in results:
+        for line in result.lines():
+            print(line)
+    return 0
+
+
+def run_traffic_command(args: argparse.Namespace, settings: Settings) -> int:
+    from drift.traffic import NotEnoughDataError, run_traffic_drift
+    from service.data import DATA_DIR, TRAIN_FILE
+
+    try:
+        result = run_traffic_drift(settings, train_csv=DATA_DIR / TRAIN_FILE, html_dir=args.html_dir)
+    except NotEnoughDataError as exc:
+        if args.format == "json":
+            print(json.dumps({"traffic": None, "reason": str(exc)}, indent=2))
+        else:
+            print(exc)
+        return 0  # nothing to compare yet, like a drift run with no targets
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
         for line in result.lines():
             print(line)
     return 0

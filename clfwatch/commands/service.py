@@ -50,7 +50,42 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(exc)) from None
     auc = metadata["metrics"]["holdout_roc_auc"]
     print(f"trained {metadata['version']} into {settings.service_model_dir}: held-out ROC-AUC {auc:.4f}")
+    print(training_report_line(args.data_dir or DATA_DIR, settings, seed=args.seed,
+                               version=str(metadata["version"])))
     return 0
+
+
+def training_report_line(data_dir: Path, settings: Settings, *, seed: int, version: str) -> str:
+    """Log the Evidently report of the training split against the validation split; one line on how it went.
+
+    Without CLFWATCH_EVIDENTLY_URL nothing is computed: `make up`, the Docker build and the tests
+    train often, and a text-drift report costs seconds and a 4 MB HTML file nobody asked for.
+    A failed report never fails the training, whose model is already written.
+    """
+    if not settings.evidently_url:
+        return (
+            "Evidently: no report (set CLFWATCH_EVIDENTLY_URL to log the training split against the "
+            f"validation split to project {settings.evidently_project!r})"
+        )
+    from drift.traffic import NotEnoughDataError, log_training_report, text_pusher
+    from service.data import TRAIN_FILE
+    from service.model import read_labelled_csv, split_holdout
+
+    texts, labels = read_labelled_csv(Path(data_dir) / TRAIN_FILE)
+    fit_texts, holdout_texts, _, _ = split_holdout(texts, labels, seed=seed)
+    pusher = text_pusher(settings)
+    assert pusher is not None  # evidently_url is set
+    try:
+        report = log_training_report(fit_texts, holdout_texts, pusher=pusher,
+                                     run_name=f"{version}: training split vs validation split")
+    except NotEnoughDataError as exc:
+        return f"Evidently: no report ({exc})"
+    if not report.pushed:
+        return f"Evidently: no report reached {settings.evidently_url} (see the log); the model is saved"
+    return (
+        f"Evidently: logged to project {settings.evidently_project!r} at {settings.evidently_url}: "
+        f"{report.summary.line()}"
+    )
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
