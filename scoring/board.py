@@ -66,7 +66,6 @@ from storage.windows import WindowAggregates
 if TYPE_CHECKING:  # the session only passes through, to storage; scoring never queries
     from sqlalchemy.orm import Session
 
-SUBMISSION_FILE = "sample_submission.csv"
 NO_VALID_ANSWER_TO_TIME = "no valid answer to time"
 NAME_RULE_REASON = "name does not follow the course pattern"
 # Without any baseline, a classifier guessing at random (AUC 0.5) is the zero of the AUC scale.
@@ -508,11 +507,9 @@ def _scale_text(component: str, comp: ComponentScore, r: Rules, board: Scoreboar
 
 
 def submission_path() -> Path:
-    """Where the service ships ``sample_submission.csv``."""
-    try:
-        from service.data import DATA_DIR
-    except ImportError:
-        return Path(__file__).resolve().parent.parent / "service" / "data" / SUBMISSION_FILE
+    """Where the service ships ``sample_submission.csv`` (service/data owns that fact)."""
+    from service.data import DATA_DIR, SUBMISSION_FILE  # a downward import, see [tool.importlinter]
+
     return Path(DATA_DIR) / SUBMISSION_FILE
 
 
