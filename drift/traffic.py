@@ -39,7 +39,7 @@ from drift.reports import (
     extract_column_drift,
     iso_utc,
 )
-from storage.drift import add_drift_report, prune_drift_html
+from storage.drift import DriftReportView, add_drift_report, prune_drift_html
 from storage.engine import session_scope
 from storage.traffic import traffic_sample
 
@@ -252,3 +252,35 @@ def run_traffic_drift(
         Path(old).unlink(missing_ok=True)
     log.info("event=traffic_report report_id=%d texts=%d pushed=%s", report_id, len(sample.texts), pushed)
     return TrafficDrift(summary, ReportRef(report_id, str(path.resolve()), pushed))
+
+
+# --- the dashboard's table -----------------------------------------------------------------
+
+
+def traffic_rows(reports: list[DriftReportView]) -> list[dict[str, Any]]:
+    """The drift page's table of traffic reports: one row per stored run, in the order given.
+
+    Reports of any other kind are left out; empty when there is none.
+    """
+    rows = []
+    for report in reports:
+        numbers = report.summary.get(TRAFFIC_KIND)
+        if report.summary.get("kind") != TRAFFIC_KIND or not isinstance(numbers, dict):
+            continue
+        score, threshold = numbers.get("text_drift_score"), numbers.get("text_drift_threshold")
+        verdict = "drift" if numbers.get("text_drifted") else "no drift"
+        columns = len(numbers.get("columns") or {})
+        rows.append({
+            "run at": report.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "traffic texts": int(numbers.get("current_texts") or 0),
+            "training texts": int(numbers.get("reference_texts") or 0),
+            "text drift score": (
+                "n/a" if score is None
+                else f"{float(score):.3f} ({verdict}, threshold {float(threshold or 0):g})"
+            ),
+            "drifted columns": (
+                f"{int(numbers.get('drifted_columns') or 0)} of {columns} "
+                f"({100 * float(numbers.get('drifted_columns_share') or 0):.0f} %)"
+            ),
+        })
+    return rows

@@ -1,14 +1,17 @@
-"""Drift: the model changes found in each target's answers, and the Evidently report of each."""
+"""Drift: the model changes found in each target's answers, and the Evidently report of each; then the
+reference service's traffic against its training data (``clfwatch drift run --traffic``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import ui
 from drift.reports import KIND_P_VALUE, REPORT_KIND, change_rows
+from drift.traffic import TRAFFIC_KIND, traffic_rows
 from storage.drift import DriftReportView, list_drift_reports
 from storage.engine import session_scope
 
@@ -19,6 +22,10 @@ HTML_HEIGHT_PX = 900
 NO_REPORT_TEXT = (
     "No model change found yet: run `clfwatch drift run`, or recompute drift on the Admin page. "
     "A change shows here once most re-asked samples of a target answer differently."
+)
+NO_TRAFFIC_TEXT = (
+    "No traffic report yet: run `clfwatch drift run --traffic` once the reference service has "
+    "answered at least 100 requests."
 )
 
 
@@ -34,6 +41,83 @@ def load_html(path: str) -> str | None:
     return file.read_text(encoding="utf-8") if file.is_file() else None
 
 
+def column_table(summary: dict[str, Any]) -> None:
+    """Every column's verdict of one report: method, score, threshold and which way is drift."""
+    rows = pd.DataFrame(
+        [
+            {
+                "column": column,
+                "method": value.get("method", ""),
+                "direction": "lower = drift" if value.get("kind") == KIND_P_VALUE else "higher = drift",
+                "score": f"{float(value.get('score', float('nan'))):.3g}",
+                "threshold": f"{float(value.get('threshold', float('nan'))):g}",
+                "drifted": bool(value.get("drifted")),
+            }
+            for column, value in (summary.get("columns") or {}).items()
+        ]
+    )
+    if not rows.empty:
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def show_html(report: DriftReportView, key: str) -> None:
+    """The stored Evidently HTML of one report, with its download; a line when the file is gone."""
+    html = load_html(report.html_path or "")
+    if html is None:
+        st.info("The HTML file of this report is no longer on disk; run the drift report again.")
+        return
+    st.download_button(
+        "Download the HTML report", data=html, file_name=Path(report.html_path or "drift.html").name,
+        mime="text/html", key=f"{key}_download",
+    )
+    st.iframe(html, height=HTML_HEIGHT_PX)  # our own Evidently file, never user-supplied HTML
+
+
+def model_change_section(reports: list[DriftReportView]) -> None:
+    st.subheader("Model changes")
+    if not reports:
+        st.info(NO_REPORT_TEXT)
+        return
+    st.dataframe(pd.DataFrame(change_rows(reports)), hide_index=True, width="stretch")
+    names = sorted({r.target_name for r in reports if r.target_name})
+    if not names:
+        return
+    target = st.selectbox("Target", names, key="drift_target")
+    own = [r for r in reports if r.target_name == target]
+    st.subheader("Evidently report")
+    with_html = [r for r in own if r.html_path]
+    if not with_html:
+        st.info("This target has no HTML report on disk: older ones are pruned, failed ones have none.")
+        return
+    labels = {f"change at {ui.time_text(r.current_from)} · report {r.id}": r for r in with_html}
+    chosen = labels[st.selectbox("Model change", list(labels), key="drift_report")]
+    if chosen.html_path and load_html(chosen.html_path) is not None:
+        column_table(chosen.summary)
+    show_html(chosen, "drift")
+
+
+def traffic_section(reports: list[DriftReportView]) -> None:
+    st.subheader("Reference service traffic vs training data")
+    st.caption(
+        "The last texts the reference service was asked to classify against the texts it was "
+        "trained on (train.csv), through Evidently's data drift preset: the text itself, its length "
+        "and whether it names a bot. The text drift score is a classifier's: higher = drift."
+    )
+    if not reports:
+        st.info(NO_TRAFFIC_TEXT)
+        return
+    st.dataframe(pd.DataFrame(traffic_rows(reports)), hide_index=True, width="stretch")
+    with_html = [r for r in reports if r.html_path]
+    if not with_html:
+        st.caption("No HTML report on disk: older ones are pruned.")
+        return
+    labels = {f"run at {ui.time_text(r.created_at)} · report {r.id}": r for r in with_html}
+    chosen = labels[st.selectbox("Traffic report", list(labels), key="traffic_report")]
+    with st.expander(f"Evidently report of the traffic run at {ui.time_text(chosen.created_at)}"):
+        column_table(chosen.summary)
+        show_html(chosen, "traffic")
+
+
 st.title("Drift")
 st.caption(
     "The prober asks every target the same evaluation samples again and again. When, from some "
@@ -46,7 +130,7 @@ if settings is None:
     st.stop()
 
 try:
-    reports = [r for r in load_reports(settings.database_url) if r.summary.get("kind") == REPORT_KIND]
+    stored = load_reports(settings.database_url)
 except Exception as exc:  # noqa: BLE001 - shown as a short message, details in the log
     ui.show_error(exc)
     st.stop()
@@ -56,47 +140,5 @@ if settings.evidently_url:
         f"Each report is also pushed to the Evidently UI, project “{settings.evidently_project}”: "
         f"{settings.evidently_url}"
     )
-if not reports:
-    st.info(NO_REPORT_TEXT)
-    st.stop()
-
-st.subheader("Model changes")
-st.dataframe(pd.DataFrame(change_rows(reports)), hide_index=True, width="stretch")
-
-names = sorted({r.target_name for r in reports if r.target_name})
-if not names:
-    st.stop()
-target = st.selectbox("Target", names, key="drift_target")
-own = [r for r in reports if r.target_name == target]
-
-st.subheader("Evidently report")
-with_html = [r for r in own if r.html_path]
-if not with_html:
-    st.info("This target has no HTML report on disk: older ones are pruned, failed ones have none.")
-    st.stop()
-labels = {f"change at {ui.time_text(r.current_from)} · report {r.id}": r for r in with_html}
-chosen = labels[st.selectbox("Model change", list(labels), key="drift_report")]
-html = load_html(chosen.html_path or "")
-if html is None:
-    st.info("The HTML file of this report is no longer on disk; run the drift report again.")
-    st.stop()
-st.download_button(
-    "Download the HTML report", data=html, file_name=Path(chosen.html_path or "drift.html").name,
-    mime="text/html", key="drift_download",
-)
-summary_rows = pd.DataFrame(
-    [
-        {
-            "column": column,
-            "method": value.get("method", ""),
-            "direction": "lower = drift" if value.get("kind") == KIND_P_VALUE else "higher = drift",
-            "score": f"{float(value.get('score', float('nan'))):.3g}",
-            "threshold": f"{float(value.get('threshold', float('nan'))):g}",
-            "drifted": bool(value.get("drifted")),
-        }
-        for column, value in (chosen.summary.get("columns") or {}).items()
-    ]
-)
-if not summary_rows.empty:
-    st.dataframe(summary_rows, hide_index=True, width="stretch")
-st.iframe(html, height=HTML_HEIGHT_PX)  # our own Evidently file, never user-supplied HTML
+model_change_section([r for r in stored if r.summary.get("kind") == REPORT_KIND])
+traffic_section([r for r in stored if r.summary.get("kind") == TRAFFIC_KIND])

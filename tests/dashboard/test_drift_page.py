@@ -1,4 +1,5 @@
-"""The drift page: the stored model changes of every target and the Evidently report of each."""
+"""The drift page: the stored model changes of every target and the Evidently report of each, and the
+reference service's traffic reports (``drift run --traffic``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from drift.model_changes import ModelChange
-from drift.reports import REPORT_KIND, ChangeResult, compute_change_report, iso_utc
+from drift.reports import (
+    KIND_P_VALUE,
+    KIND_SCORE,
+    REPORT_KIND,
+    ChangeResult,
+    ColumnDrift,
+    compute_change_report,
+    iso_utc,
+)
+from drift.traffic import TRAFFIC_KIND, TextDriftSummary
 from storage.drift import add_drift_report
 from storage.engine import session_scope
 from storage.targets import get_target
@@ -101,8 +111,11 @@ def test_drift_page_without_reports_says_how(dashboard_env: SeededDashboard) -> 
     assert not at.exception
     assert [i.value for i in at.info] == [
         "No model change found yet: run `clfwatch drift run`, or recompute drift on the Admin page. "
-        "A change shows here once most re-asked samples of a target answer differently."
+        "A change shows here once most re-asked samples of a target answer differently.",
+        "No traffic report yet: run `clfwatch drift run --traffic` once the reference service has "
+        "answered at least 100 requests.",
     ]
+    assert [s.value for s in at.subheader] == ["Model changes", "Reference service traffic vs training data"]
     assert len(at.dataframe) == 0
 
 
@@ -125,3 +138,83 @@ def test_drift_page_names_the_evidently_project(
     at = AppTest.from_file(PAGE, default_timeout=APP_TIMEOUT_S).run()
     assert not at.exception
     assert any(evidently_url in c.value and "clfwatch-drift" in c.value for c in at.caption)
+
+
+def _store_traffic(url: str, at: datetime, *, current: int, reference: int, text_score: float,
+                   html_path: str | None) -> int:
+    """A traffic report stored as ``drift run --traffic`` stores it: no target, kind "traffic"."""
+    columns = (
+        ColumnDrift("text", "text content drift", KIND_SCORE, text_score, 0.95, text_score >= 0.95),
+        ColumnDrift("text_length", "K-S p_value", KIND_P_VALUE, 0.012, 0.05, True),
+        ColumnDrift("mentions_bot", "Z-test p_value", KIND_P_VALUE, 0.61, 0.05, False),
+    )
+    drifted = sum(c.drifted for c in columns)
+    summary = TextDriftSummary(reference, current, columns, drifted, drifted / len(columns))
+    with session_scope(url) as session:
+        return add_drift_report(
+            session, target_id=None,
+            reference_from=at - timedelta(days=30), reference_to=at - timedelta(days=30),
+            current_from=at - timedelta(hours=3), current_to=at - timedelta(minutes=1),
+            summary={"kind": TRAFFIC_KIND, TRAFFIC_KIND: summary.to_dict(),
+                     "columns": {c.column: c.to_dict() for c in columns}},
+            html_path=html_path, created_at=at,
+        )
+
+
+def _traffic_table(at: AppTest):  # type: ignore[no-untyped-def]
+    tables = [f.value for f in at.dataframe if "traffic texts" in f.value.columns]
+    assert len(tables) == 1, [list(f.value.columns) for f in at.dataframe]
+    return tables[0]
+
+
+def test_drift_page_shows_traffic_reports_without_any_model_change(
+    dashboard_env: SeededDashboard, evidently_html: tuple[str, dict[str, object]]
+) -> None:
+    seeded = dashboard_env
+    html, _ = evidently_html
+    older = seeded.now - timedelta(days=1)
+    newest = seeded.now - timedelta(minutes=20)
+    _store_traffic(seeded.url, older, current=120, reference=4852, text_score=0.981, html_path=None)
+    newest_id = _store_traffic(seeded.url, newest, current=1000, reference=4852, text_score=0.7234,
+                               html_path=html)
+
+    at = AppTest.from_file(PAGE, default_timeout=APP_TIMEOUT_S).run()
+    assert not at.exception
+    # no model change yet: that section says so, the traffic section still shows its reports
+    assert [i.value for i in at.info] == [
+        "No model change found yet: run `clfwatch drift run`, or recompute drift on the Admin page. "
+        "A change shows here once most re-asked samples of a target answer differently."
+    ]
+    assert "Reference service traffic vs training data" in [s.value for s in at.subheader]
+    table = _traffic_table(at)
+    assert table.to_dict("records") == [  # newest first
+        {"run at": f"{newest:%Y-%m-%d %H:%M} UTC", "traffic texts": 1000, "training texts": 4852,
+         "text drift score": "0.723 (no drift, threshold 0.95)", "drifted columns": "1 of 3 (33 %)"},
+        {"run at": f"{older:%Y-%m-%d %H:%M} UTC", "traffic texts": 120, "training texts": 4852,
+         "text drift score": "0.981 (drift, threshold 0.95)", "drifted columns": "2 of 3 (67 %)"},
+    ]
+    # the newest report with HTML, in a collapsed expander: its columns, the download, the page itself
+    assert str(at.selectbox(key="traffic_report").value).endswith(f"report {newest_id}")
+    [expander] = at.expander
+    assert expander.label == f"Evidently report of the traffic run at {newest:%Y-%m-%d %H:%M} UTC"
+    assert len(expander.get("iframe")) == 1 and len(expander.get("download_button")) == 1
+    columns = expander.dataframe[0].value
+    assert list(columns["column"]) == ["text", "text_length", "mentions_bot"]
+    assert list(columns["drifted"]) == [False, True, False]
+
+
+def test_drift_page_with_model_changes_and_no_traffic_report_says_how(
+    dashboard_env: SeededDashboard, evidently_html: tuple[str, dict[str, object]]
+) -> None:
+    seeded = dashboard_env
+    html, columns = evidently_html
+    _store_change(seeded.url, seeded.healthy, _change(seeded.now - timedelta(hours=2)), html_path=html,
+                  columns=columns)
+    at = AppTest.from_file(PAGE, default_timeout=APP_TIMEOUT_S).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == [
+        "No traffic report yet: run `clfwatch drift run --traffic` once the reference service has "
+        "answered at least 100 requests."
+    ]
+    assert len(at.get("iframe")) == 1 and len(at.expander) == 0
+    assert not any("traffic texts" in f.value.columns for f in at.dataframe)

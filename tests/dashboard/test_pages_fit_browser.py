@@ -3,7 +3,8 @@ screenshots of the team page for a target registered 10 minutes ago and for one 
 
 Real ``clfwatch dashboard`` on loopback over a seeded SQLite file (the shared seed plus: a fresh
 target, a week-old one, one that never answered, two long names that differ only at the end, a
-run against an unregistered URL, and a real Evidently report).
+run against an unregistered URL, a real Evidently report of a model change, and one of the reference
+service's traffic, made by ``drift run --traffic``'s own function).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from core.settings import Settings
 from drift.model_changes import ModelChange
 from drift.reports import _store_report
+from drift.traffic import read_texts, run_traffic_drift
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.probes import ProbeRow, beat_prober_session, record_probes, start_prober_session
 from storage.stress import add_stress_result, create_stress_run, finish_stress_run
 from storage.targets import add_target, get_target
+from storage.traffic import add_traffic_texts
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT, SCENARIO_NAMES, SeededDashboard, seed_dashboard_db
 from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
@@ -39,6 +43,7 @@ NEVER_UP = "never-up-team"  # every probe refused: 0 % uptime
 LONG_A = "PROD_ML_FALL_25|ИВАНОВ_ПЕТРОВ_СИДОРОВ_КУЗНЕЦОВ|text-classifier-service-alpha"
 LONG_B = "PROD_ML_FALL_25|ИВАНОВ_ПЕТРОВ_СИДОРОВ_КУЗНЕЦОВ|text-classifier-service-omega"
 ADHOC_URL = "http://127.0.0.1:9/adhoc-service"
+TRAFFIC_TEXTS = 150  # in the reference service's ring: over drift run --traffic's minimum of 100
 PAGES = ("/", "/team?target=bravo-team", f"/team?target={FRESH}", f"/team?target={NEVER_UP}", "/stress",
          "/drift", "/live", "/register", "/my_team", "/admin")
 # The page's own script has finished its run: every element is on the page.
@@ -133,6 +138,14 @@ def _seed_more(url: str, seeded: SeededDashboard, html_dir: Path) -> None:
     with session_scope(url) as session:
         target = get_target(session, seeded.healthy)
     _store_report(url, target, change, 0.9, 0.6, html_dir=html_dir, pusher=None, now=now)
+    # A traffic report: the ring holds 150 training texts, compared with train.csv as the CLI does.
+    train_csv = REPO_ROOT / "service" / "data" / "train.csv"
+    texts = read_texts(train_csv)[:TRAFFIC_TEXTS]
+    with session_scope(url) as session:
+        received = [(now - timedelta(minutes=len(texts) - i), text) for i, text in enumerate(texts)]
+        add_traffic_texts(session, received, keep=len(texts))
+    run_traffic_drift(Settings(database_url=url, drift_dir=html_dir, evidently_url=None), train_csv=train_csv,
+                      now=now)
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +254,16 @@ def test_team_page_of_a_week_of_history(pages: Pages, page: Page, tmp_path: Path
     assert days >= 7
     path = shot(page, tmp_path, "team-week")
     assert path.exists()
+
+
+def test_drift_page_traffic_report_opened_still_fits(pages: Pages, page: Page) -> None:
+    settle(page, "/drift", pages.base)
+    body = page.inner_text("[data-testid='stMain']")
+    assert "Reference service traffic vs training data" in body and "No traffic report yet" not in body
+    page.get_by_text("Evidently report of the traffic run at").click()
+    report = page.locator("[data-testid='stExpander'] iframe").first
+    report.wait_for(state="visible", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+    found = page.evaluate(OVERFLOW_JS)
+    assert found["scrollWidth"] <= found["innerWidth"], found
+    assert found["wide"] == [], found["wide"]
