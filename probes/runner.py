@@ -162,7 +162,8 @@ class Prober:
         self._heap: list[tuple[float, int, str, int, int]] = []
         self._generation: dict[int, int] = {}
         self._busy: set[tuple[int, str]] = set()  # (target, kind) with a probe queued or in flight
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0  # the timer's due time (uvloop's handles do not tell it)
         self._stalls: deque[tuple[float, float]] = deque()  # (from, until) on the loop's clock
         self._window_lateness_s = 0.0  # worst start delay since the last heartbeat
         self._late_at: datetime | None = None  # the newest probe marked late
@@ -394,10 +395,11 @@ class Prober:
         if self._heap and self._heap[0][0] < when:
             when = self._heap[0][0]
         if self._timer is not None:
-            if self._timer.when() <= when:
+            if self._timer_when <= when:
                 return
             self._timer.cancel()
         self._timer = loop.call_at(when, self._fire)
+        self._timer_when = when
 
     def _fire(self) -> None:
         """Start every probe that is due; a heap of next-due times replaces a job per probe.
@@ -411,7 +413,7 @@ class Prober:
         self._timer = None
         now = loop.time()
         if timer is not None:
-            self._note_stall(now, now - timer.when())
+            self._note_stall(now, now - self._timer_when)
         heap = self._heap
         interval = self.interval_s
         while heap and heap[0][0] <= now and not self._stopping:
