@@ -1,10 +1,10 @@
-"""The long-running prober: one timer loop on asyncio, async httpx, batched writes.
+"""The long-running prober: one timer loop on asyncio, one fresh connection per probe, batched writes.
 
 Every interval each active target gets a health probe and a predict probe. Targets are
 spread across the interval by a stable phase (golden-ratio hash of the id, the predict
 probe half an interval after the health probe), so a thousand targets are never hit in
 lockstep and every replica, restart and shard agrees on the schedule. The schedule is one
-heap of next-due times on the event loop's monotonic clock and one timer for its head (not a
+heap of next-due times on the monotonic clock and one timer for its head (not a
 scheduler job per target and kind: 4,000 jobs at 2,000 targets). A probe never raises into
 the loop: every failure is a recorded outcome.
 
@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
-
 from alerts.hub import AlertHub
 from core.contract import Outcome, ProbeKind, TemplateError, parse_template
 from core.settings import Settings
@@ -57,7 +55,6 @@ RELOAD_MAX_S = 30.0
 SUMMARY_EVERY_S = 60.0
 LATENESS_SAMPLES = 100_000
 SHUTDOWN_GRACE_S = 1.0
-PER_TARGET_CONNECTIONS = 2  # a health and a predict probe may overlap
 GIL_SWITCH_INTERVAL_S = 0.0005
 LAG_CHECK_EVERY_S = 0.25  # the timer wakes at least this often, to notice a stalled loop
 BEHIND_LOG_EVERY_S = 60.0  # at most one "prober behind" line per minute
@@ -152,19 +149,18 @@ class Prober:
         self._samples: list[EvalText] = []
         self._semaphore = asyncio.Semaphore(settings.probe_concurrency)
         self._networks = settings.allowed_networks  # where self-registered targets may lead
-        self._clients: dict[int, httpx.AsyncClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self._open_done = False
         self.late_bound_s = settings.probe_late_bound_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
-        # (due on the loop's clock, target id, kind, slot index, generation of the target's entry)
+        # (due on the monotonic clock, target id, kind, slot index, generation of the target's entry)
         self._heap: list[tuple[float, int, str, int, int]] = []
         self._generation: dict[int, int] = {}
         self._busy: set[tuple[int, str]] = set()  # (target, kind) with a probe queued or in flight
         self._timer: asyncio.Handle | None = None
         self._timer_when = 0.0  # the timer's due time (uvloop's handles do not tell it)
-        self._stalls: deque[tuple[float, float]] = deque()  # (from, until) on the loop's clock
+        self._stalls: deque[tuple[float, float]] = deque()  # (from, until), monotonic clock
         self._window_lateness_s = 0.0  # worst start delay since the last heartbeat
         self._late_at: datetime | None = None  # the newest probe marked late
         self._behind_logged_at: float | None = None
@@ -186,39 +182,6 @@ class Prober:
         return f"{k}/{n}"
 
     # --- lifecycle ---------------------------------------------------------------------
-
-    def _client_for(self, target_id: int) -> httpx.AsyncClient:
-        """One small client per target; it never keeps a connection between probes.
-
-        Every probe opens its own connection and closes it after the answer (see
-        ``probes.probe.build_request``, and "Trust in the measurement" in DESIGN.md): a kept
-        connection dies the moment the target's server times it out, and a probe sent in that
-        moment failed through no fault of the team's. httpcore's pool scans every connection
-        on each event, so small per-target pools stay cheap at a thousand targets; the TLS
-        context is built once and shared.
-        """
-        client = self._clients.get(target_id)
-        if client is None:
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            limits = httpx.Limits(
-                max_connections=PER_TARGET_CONNECTIONS,
-                max_keepalive_connections=0,  # closed as soon as the answer is read
-            )
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.probe_timeout_s),
-                limits=limits,
-                verify=self._ssl_context,
-                follow_redirects=False,
-                trust_env=False,  # never probe through a proxy from the environment
-            )
-            self._clients[target_id] = client
-        return client
-
-    async def _drop_client(self, target_id: int) -> None:
-        client = self._clients.pop(target_id, None)
-        if client is not None:
-            await client.aclose()
 
     async def _open(self) -> None:
         # The writer thread holds the GIL while it builds inserts; with the default 5 ms
@@ -280,7 +243,6 @@ class Prober:
         jobs = [self._probe(tid, str(kind)) for tid in list(self._targets) for kind in ProbeKind]
         await asyncio.gather(*jobs)
         self._summary()
-        await self._close_client()
         await self.alerts.close()
         await self.writer.close(datetime.now(UTC))
 
@@ -307,16 +269,11 @@ class Prober:
         # it mid-write would leave a batch whose fate is unknown.
         with contextlib.suppress(asyncio.CancelledError):
             await writer_task
-        await self._close_client()
         await self.alerts.close()
         self._beat()
         await self.writer.close(datetime.now(UTC))
         self._summary()
         log.info("event=prober_stopped session=%s", self.session_id[:8])
-
-    async def _close_client(self) -> None:
-        for target_id in list(self._clients):
-            await self._drop_client(target_id)
 
     # --- targets -----------------------------------------------------------------------
 
@@ -353,7 +310,6 @@ class Prober:
             if tid not in fresh:
                 del self._targets[tid]
                 self._unschedule(tid)
-                await self._drop_client(tid)
                 log.info("event=target_dropped target_id=%d", tid)
         for tid, target in fresh.items():
             known = self._targets.get(tid)
@@ -372,11 +328,13 @@ class Prober:
             return
         generation = self._generation.get(target_id, 0) + 1
         self._generation[target_id] = generation
-        now_unix, now_loop = time.time(), loop.time()
+        # Both clocks read back to back; the loop's own clock is not used: uvloop caches it per
+        # iteration, so a due time computed from it could come a few ms before its wall slot.
+        now_unix, now_loop = time.time(), time.monotonic()
         for kind in ProbeKind:
             phase = probe_phase_s(target_id, kind, self.interval_s)
             k, last = slot_of(now_unix, phase, self.interval_s)
-            due = now_loop + (last + self.interval_s - now_unix)  # the next slot, on the loop's clock
+            due = now_loop + (last + self.interval_s - now_unix)  # the next slot, monotonic
             heapq.heappush(self._heap, (due, target_id, str(kind), k + 1, generation))
         self._arm()
 
@@ -391,14 +349,15 @@ class Prober:
         loop = self._loop
         if loop is None or not self._running:
             return
-        when = loop.time() + LAG_CHECK_EVERY_S
+        now = time.monotonic()
+        when = now + LAG_CHECK_EVERY_S
         if self._heap and self._heap[0][0] < when:
             when = self._heap[0][0]
         if self._timer is not None:
             if self._timer_when <= when:
                 return
             self._timer.cancel()
-        self._timer = loop.call_at(when, self._fire)
+        self._timer = loop.call_later(max(0.0, when - now), self._fire)
         self._timer_when = when
 
     def _fire(self) -> None:
@@ -411,7 +370,7 @@ class Prober:
         assert loop is not None
         timer = self._timer
         self._timer = None
-        now = loop.time()
+        now = time.monotonic()
         if timer is not None:
             self._note_stall(now, now - self._timer_when)
         heap = self._heap
@@ -458,7 +417,7 @@ class Prober:
     async def _probe(
         self, target_id: int, kind: str, *, slot: int | None = None, due: float | None = None
     ) -> None:
-        """One probe; ``due`` is its slot on the loop's clock (None for ``--once``: never late)."""
+        """One probe; ``due`` is its slot, monotonic clock (None for ``--once``: never late)."""
         prepared = self._targets.get(target_id)
         if prepared is None or not self._open_done:
             return
@@ -466,8 +425,7 @@ class Prober:
             return  # our registry holds a broken template: not the target's fault, not a probe
         try:
             async with self._semaphore:
-                loop = asyncio.get_running_loop()
-                began = loop.time()
+                began = time.monotonic()
                 late_s = 0.0
                 if due is not None:
                     late_s = max(0.0, began - due)
@@ -479,18 +437,18 @@ class Prober:
                                    self.interval_s)[0]
                 sample = pick_sample(self._samples, target_id, slot) if kind == ProbeKind.PREDICT else None
                 row = await probe_target(
-                    self._client_for(target_id),
                     prepared,
                     kind,
                     sample=sample,
                     timeout_s=self.settings.probe_timeout_s,
                     cap_bytes=self.settings.probe_max_body_bytes,
                     networks=self._networks,
+                    ssl_context=self._ssl_context,
                 )
                 if due is not None:
                     # Started late, or the loop stalled while the answer was on its way: the row
                     # measured us, not the target. Kept, marked, never graded.
-                    late_s = max(late_s, self._stalled_during(began, loop.time()))
+                    late_s = max(late_s, self._stalled_during(began, time.monotonic()))
                     if late_s > self.late_bound_s:
                         row = dataclasses.replace(row, prober_late_ms=round(late_s * 1000.0, 3))
         except asyncio.CancelledError:
