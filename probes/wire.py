@@ -14,6 +14,7 @@ moment the connection (and TLS) is up. Redirects are answers: never followed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 import zlib
@@ -50,6 +51,18 @@ class BadURL(ValueError):
 
 def wire_request(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> WireRequest:
     """The bytes of one request; BadURL for a URL that is not plain http(s)://host[:port]/path."""
+    scheme, host, port, target, host_header = _split(url)
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="strict")
+    return WireRequest(scheme, host, port, head + (body or b""))
+
+
+@functools.lru_cache(maxsize=16_384)  # a target's two URLs, parsed once, not on every probe
+def _split(url: str) -> tuple[str, str, int, str, str]:
+    """Scheme, host, port, request target and Host header of ``url``; BadURL when unusable."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -66,12 +79,7 @@ def wire_request(method: str, url: str, headers: dict[str, str], body: bytes | N
         target += "?" + parts.query
     name = f"[{host}]" if ":" in host else host
     host_header = name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="strict")
-    return WireRequest(scheme, host, port, head + (body or b""))
+    return scheme, host, port, target, host_header
 
 
 class _Answer(asyncio.Protocol):
