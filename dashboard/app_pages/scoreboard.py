@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, model_changes, ui
+from dashboard import data, model_changes, prober_status, ui
 
 # Words, not emoji: a browser without an emoji font shows boxes.
 STATUS_TEXT = {"up": "up", "down": "DOWN", "stale": "stale", "never probed": "never probed",
@@ -25,6 +25,7 @@ try:
     view = data.scoreboard_view(settings.database_url)
     incidents = data.open_incident_rows(settings.database_url)
     changes = model_changes.model_change_times(settings.database_url)
+    behind = prober_status.prober_behind_text(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -50,6 +51,8 @@ if incidents:
         f"{name} {data.down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
         for name, i in incidents.items()
     ))
+if behind:
+    st.warning(behind)
 
 
 def _pct(value: float | None) -> float | None:
