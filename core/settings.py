@@ -26,6 +26,10 @@ DEFAULT_PROBE_METRICS_HOST = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheu
 DEFAULT_PROBE_CONCURRENCY = 200
 DEFAULT_PROBE_BUFFER_ROWS = 50_000
 DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
+# A probe that starts later than this share of the interval after its slot is the prober's
+# lateness (an overloaded or stalled prober), not a measurement of the target: it is kept,
+# marked, and left out of latency, uptime and 200-rate.
+DEFAULT_PROBE_LATE_FRACTION = 0.1
 DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 # Texts the reference service keeps of its traffic (a ring in the database) for text drift.
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     probe_buffer_rows: int = Field(DEFAULT_PROBE_BUFFER_ROWS, ge=1)
     probe_max_body_bytes: int = Field(DEFAULT_PROBE_MAX_BODY_BYTES, ge=1024)
     probe_spill_dir: Path = DEFAULT_SPILL_DIR
+    # Seconds after its slot from which a probe counts as the prober's lateness; unset:
+    # DEFAULT_PROBE_LATE_FRACTION of the interval (1 s at 10 s).
+    probe_late_after_s: float | None = Field(None, gt=0, le=3600)
     drift_dir: Path = DEFAULT_DRIFT_DIR
     drift_keep_reports: int = Field(DEFAULT_DRIFT_KEEP_REPORTS, ge=1, le=10_000)
     model_change_min_samples: int = Field(DEFAULT_MODEL_CHANGE_MIN_SAMPLES, ge=1, le=1_000_000)
@@ -95,6 +102,13 @@ class Settings(BaseSettings):
     # Where self-registered URLs may lead: "public" (public unicast only) and/or CIDR networks.
     self_service_networks: str = DEFAULT_SELF_SERVICE_NETWORKS
 
+    @property
+    def probe_late_bound_s(self) -> float:
+        """Seconds of lateness from which a probe is marked as the prober's, not graded."""
+        if self.probe_late_after_s is not None:
+            return self.probe_late_after_s
+        return DEFAULT_PROBE_LATE_FRACTION * self.probe_interval_s
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
@@ -102,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// SQLAlchemy URL")
         return value
 
-    @field_validator("alert_repeat_min", mode="before")
+    @field_validator("alert_repeat_min", "probe_late_after_s", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value

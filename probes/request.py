@@ -64,40 +64,70 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     return Outcome.PROTOCOL_ERROR, type(exc).__name__
 
 
-async def read_capped(response: httpx.Response, cap_bytes: int) -> tuple[bytes, bool]:
-    """Up to ``cap_bytes`` of the (inflated) body and whether it was cut short.
+class CappedBody:
+    """A body read up to a cap, inflated (gzip, deflate) with a bounded buffer as it arrives.
 
-    Raw bytes are counted as they arrive and inflating is bounded, so neither a huge body
-    nor a compression bomb can make us hold more than about the cap.
+    Raw bytes are counted as they arrive and inflating is bounded, so neither a huge body nor a
+    compression bomb can make us hold more than about the cap. ``add`` says when to stop.
     """
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap = cap_bytes
+        self.parts: list[bytes] = []
+        self.size = 0  # inflated bytes kept
+        self.raw_size = 0  # bytes received
+        self.cut = False
+        self._inflater: zlib._Decompress | None = None
+
+    def set_encoding(self, encoding: str) -> bool:
+        """Prepare for a content-encoding; False for one we cannot decode."""
+        encoding = encoding.strip().lower()
+        if encoding in ("gzip", "deflate", "x-gzip"):
+            self._inflater = zlib.decompressobj(ZLIB_AUTO_WBITS)
+            return True
+        return encoding in ("", "identity")
+
+    def add(self, chunk: bytes) -> bool:
+        """Take a chunk of raw body; True when the body went over the cap (stop reading).
+
+        zlib.error for a corrupt compressed body.
+        """
+        self.raw_size += len(chunk)
+        if self.raw_size > self.cap:
+            self.cut = True
+            return True
+        if self._inflater is not None:
+            chunk = self._inflater.decompress(chunk, self.cap + 1 - self.size)
+            if self._inflater.unconsumed_tail:
+                self.cut = True
+                return True
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self.cut = True
+            return True
+        self.parts.append(chunk)
+        return False
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+async def read_capped(response: httpx.Response, cap_bytes: int) -> tuple[bytes, bool]:
+    """Up to ``cap_bytes`` of the (inflated) body and whether it was cut short (``CappedBody``)."""
     if response.is_stream_consumed:  # an in-memory answer (mock transports); real ones stream
         content = response.content
         return (content, False) if len(content) <= cap_bytes else (content[:cap_bytes], True)
     length = response.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > cap_bytes:
         return b"", True
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    inflater = None
-    if encoding in ("gzip", "deflate", "x-gzip"):
-        inflater = zlib.decompressobj(ZLIB_AUTO_WBITS)
-    elif encoding not in ("", "identity"):
+    body = CappedBody(cap_bytes)
+    encoding = response.headers.get("content-encoding", "identity")
+    if not body.set_encoding(encoding):
         raise httpx.DecodingError(f"unsupported content-encoding {encoding[:20]}")
-    parts: list[bytes] = []
-    size = 0
-    raw_size = 0
     async for chunk in response.aiter_raw():
-        raw_size += len(chunk)
-        if raw_size > cap_bytes:
-            return b"".join(parts), True
-        if inflater is not None:
-            chunk = inflater.decompress(chunk, cap_bytes + 1 - size)
-            if inflater.unconsumed_tail:
-                return b"".join(parts), True
-        size += len(chunk)
-        if size > cap_bytes:
-            return b"".join(parts), True
-        parts.append(chunk)
-    return b"".join(parts), False
+        if body.add(chunk):
+            return body.value(), True
+    return body.value(), False
 
 
 async def send_probe(

@@ -1,16 +1,28 @@
-"""The long-running prober: APScheduler 3 on asyncio, async httpx, batched writes.
+"""The long-running prober: one timer loop on asyncio, one fresh connection per probe, batched writes.
 
 Every interval each active target gets a health probe and a predict probe. Targets are
 spread across the interval by a stable phase (golden-ratio hash of the id, the predict
 probe half an interval after the health probe), so a thousand targets are never hit in
-lockstep and every replica, restart and shard agrees on the schedule. A probe never raises
-into the scheduler: every failure is a recorded outcome.
+lockstep and every replica, restart and shard agrees on the schedule. The schedule is one
+heap of next-due times on the monotonic clock and one timer for its head (not a
+scheduler job per target and kind: 4,000 jobs at 2,000 targets). A probe never raises into
+the loop: every failure is a recorded outcome.
+
+Overload is visible, never charged: a probe that starts more than ``probe_late_bound_s`` after
+its slot (or whose answer arrived while the loop was stalled that long) is marked with
+``prober_late_ms``; storage and scoring leave it out of latency, uptime and 200-rate. The
+lateness is exported (``clfwatch_prober_lateness_seconds``, ``clfwatch_prober_late_probes_total``),
+logged at most once a minute (``event=prober_behind``), and carried by the heartbeat row for the
+dashboard's banner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
+import heapq
 import logging
 import math
 import ssl
@@ -22,14 +34,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from alerts.hub import AlertHub
 from core.contract import Outcome, ProbeKind, TemplateError, parse_template
 from core.settings import Settings
-from probes.metrics import observe_probe
+from probes.metrics import count_late_probe, observe_late_window, observe_lateness, observe_probe
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
 from probes.shard import in_shard, owner_among, peer_stale_s
 from probes.writer import ProbeWriter
@@ -47,8 +55,9 @@ RELOAD_MAX_S = 30.0
 SUMMARY_EVERY_S = 60.0
 LATENESS_SAMPLES = 100_000
 SHUTDOWN_GRACE_S = 1.0
-PER_TARGET_CONNECTIONS = 2  # a health and a predict probe may overlap
 GIL_SWITCH_INTERVAL_S = 0.0005
+LAG_CHECK_EVERY_S = 0.25  # the timer wakes at least this often, to notice a stalled loop
+BEHIND_LOG_EVERY_S = 60.0  # at most one "prober behind" line per minute
 
 
 def target_phase(target_id: int) -> float:
@@ -103,6 +112,8 @@ class ProbeStats:
     by_outcome: Counter[str] = field(default_factory=Counter)
     window: Counter[str] = field(default_factory=Counter)
     lateness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENESS_SAMPLES))
+    late: int = 0  # probes marked as the prober's lateness (not graded)
+    skipped: int = 0  # slots skipped: the prober was an interval behind, or the last probe still ran
 
 
 class Prober:
@@ -138,10 +149,22 @@ class Prober:
         self._samples: list[EvalText] = []
         self._semaphore = asyncio.Semaphore(settings.probe_concurrency)
         self._networks = settings.allowed_networks  # where self-registered targets may lead
-        self._clients: dict[int, httpx.AsyncClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self._open_done = False
-        self._scheduler: AsyncIOScheduler | None = None
+        self.late_bound_s = settings.probe_late_bound_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        # (due on the monotonic clock, target id, kind, slot index, generation of the target's entry)
+        self._heap: list[tuple[float, int, str, int, int]] = []
+        self._generation: dict[int, int] = {}
+        self._busy: set[tuple[int, str]] = set()  # (target, kind) with a probe queued or in flight
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0  # the timer's due time (uvloop's handles do not tell it)
+        self._stalls: deque[tuple[float, float]] = deque()  # (from, until), monotonic clock
+        self._window_lateness_s = 0.0  # worst start delay since the last heartbeat
+        self._late_at: datetime | None = None  # the newest probe marked late
+        self._behind_logged_at: float | None = None
+        self._behind_unlogged = 0  # late probes since the last "prober behind" line
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_failing = False
         self._warned_no_samples = False
@@ -160,47 +183,16 @@ class Prober:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def _client_for(self, target_id: int) -> httpx.AsyncClient:
-        """One small client per target; it never keeps a connection between probes.
-
-        Every probe opens its own connection and closes it after the answer (see
-        ``probes.probe.build_request``, and "Trust in the measurement" in DESIGN.md): a kept
-        connection dies the moment the target's server times it out, and a probe sent in that
-        moment failed through no fault of the team's. httpcore's pool scans every connection
-        on each event, so small per-target pools stay cheap at a thousand targets; the TLS
-        context is built once and shared.
-        """
-        client = self._clients.get(target_id)
-        if client is None:
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            limits = httpx.Limits(
-                max_connections=PER_TARGET_CONNECTIONS,
-                max_keepalive_connections=0,  # closed as soon as the answer is read
-            )
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.probe_timeout_s),
-                limits=limits,
-                verify=self._ssl_context,
-                follow_redirects=False,
-                trust_env=False,  # never probe through a proxy from the environment
-            )
-            self._clients[target_id] = client
-        return client
-
-    async def _drop_client(self, target_id: int) -> None:
-        client = self._clients.pop(target_id, None)
-        if client is not None:
-            await client.aclose()
-
     async def _open(self) -> None:
         # The writer thread holds the GIL while it builds inserts; with the default 5 ms
         # switch interval a response that arrives meanwhile waits up to 5 ms before its
         # latency is read. 0.5 ms keeps that error well under a millisecond.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # A line per request or per job run is noise at a thousand targets; failures log here.
-        for noisy in ("httpx", "httpcore", "apscheduler"):
+        for noisy in ("httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        if self._ssl_context is None:  # loading the CA bundle blocks for 0.1-0.3 s: before probing
+            self._ssl_context = await asyncio.to_thread(ssl.create_default_context)
         self.writer.start_session(datetime.now(UTC))
         await self.writer.replay_spilled()  # leftovers of an earlier run go in first
         await self.writer.flush()
@@ -210,84 +202,78 @@ class Prober:
     async def run(self, stop: asyncio.Event) -> None:
         """Probe on schedule until ``stop`` is set, then flush (or spill) and return."""
         await self._open()
-        scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": max(1, int(self.interval_s)),
-            },
-        )
-        self._scheduler = scheduler
-        scheduler.start()
-        for prepared in self._targets.values():
-            self._schedule(prepared.target.id)
-        for job, every_s, job_id in (
-            (self.reload, self.reload_every_s, "reload"),
-            (self._beat, self.interval_s, "beat"),
-            (self._summary, self.summary_every_s, "summary"),
-        ):
-            scheduler.add_job(job, IntervalTrigger(seconds=every_s, timezone=UTC), id=job_id)
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._running = True
+        for target_id in list(self._targets):
+            self._schedule(target_id)
+        self._arm()
+        periodic = [
+            asyncio.create_task(self._every(self.reload_every_s, self.reload, stop)),
+            asyncio.create_task(self._every(self.interval_s, self._beat, stop)),
+            asyncio.create_task(self._every(self.summary_every_s, self._summary, stop)),
+        ]
         writer_task = asyncio.create_task(self.writer.run(stop))
         log.info(
-            "event=prober_started session=%s targets=%d interval_s=%s shard=%s",
-            self.session_id[:8], len(self._targets), self.interval_s, self.shard_text,
+            "event=prober_started session=%s targets=%d interval_s=%s shard=%s late_after_s=%s",
+            self.session_id[:8], len(self._targets), self.interval_s, self.shard_text, self.late_bound_s,
         )
         try:
             await stop.wait()
         finally:
-            await self._shutdown(writer_task)
+            await self._shutdown(writer_task, periodic)
+
+    async def _every(self, every_s: float, job: Any, stop: asyncio.Event) -> None:
+        """Run ``job`` (sync or async) every ``every_s`` until ``stop``; a failure is logged, not raised."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            if stop.is_set():
+                return
+            try:
+                result = job()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # one failed reload or beat must not end the prober
+                log.exception("event=periodic_job_failed job=%s", getattr(job, "__name__", "?"))
 
     async def run_once(self) -> None:
         """One round: every target gets one health and one predict probe; write; return."""
         await self._open()
-        slot_now = time.time()
-        jobs = [
-            self._probe(tid, kind, slot_time_s=slot_now)
-            for tid in list(self._targets)
-            for kind in ProbeKind
-        ]
+        jobs = [self._probe(tid, str(kind)) for tid in list(self._targets) for kind in ProbeKind]
         await asyncio.gather(*jobs)
         self._summary()
-        await self._close_client()
         await self.alerts.close()
         await self.writer.close(datetime.now(UTC))
 
-    async def _shutdown(self, writer_task: asyncio.Task[Any]) -> None:
-        self._stopping = True  # jobs that fire from now on return at once
-        scheduler = self._scheduler
-        if scheduler is not None and scheduler.running:
-            # Pause, not shut down: APScheduler's asyncio executor cancels every job still
-            # running when it shuts down, which would drop probes the target already answered.
-            scheduler.pause()
-            await asyncio.sleep(0)
+    async def _shutdown(self, writer_task: asyncio.Task[Any], periodic: list[asyncio.Task[Any]]) -> None:
+        self._stopping = True  # nothing new starts from now on
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in periodic:
+            task.cancel()
+        await asyncio.gather(*periodic, return_exceptions=True)
         # Probes in flight finish (each is bounded by the timeout) and are written.
         deadline = time.monotonic() + self.settings.probe_timeout_s + SHUTDOWN_GRACE_S
         while pending := [t for t in self._tasks if not t.done()]:
             left_s = deadline - time.monotonic()
             if left_s <= 0:
-                # Forced: the scheduler's executor would log each cancelled job as an error.
-                logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
                 break
             await asyncio.wait(pending, timeout=left_s)
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)  # nothing of ours runs any more
         # The writer's loop sees the stop event and ends after the flush under way; cancelling
         # it mid-write would leave a batch whose fate is unknown.
         with contextlib.suppress(asyncio.CancelledError):
             await writer_task
-        await self._close_client()
         await self.alerts.close()
+        self._beat()
         await self.writer.close(datetime.now(UTC))
         self._summary()
         log.info("event=prober_stopped session=%s", self.session_id[:8])
-
-    async def _close_client(self) -> None:
-        for target_id in list(self._clients):
-            await self._drop_client(target_id)
 
     # --- targets -----------------------------------------------------------------------
 
@@ -324,7 +310,6 @@ class Prober:
             if tid not in fresh:
                 del self._targets[tid]
                 self._unschedule(tid)
-                await self._drop_client(tid)
                 log.info("event=target_dropped target_id=%d", tid)
         for tid, target in fresh.items():
             known = self._targets.get(tid)
@@ -337,70 +322,149 @@ class Prober:
                 log.info("event=target_changed target=%s", target.name)
 
     def _schedule(self, target_id: int) -> None:
-        scheduler = self._scheduler
-        if scheduler is None or not scheduler.running:
+        """Put a target's health and predict probes on the heap at their next slots."""
+        loop = self._loop
+        if loop is None or not self._running:
             return
-        now = time.time()
+        generation = self._generation.get(target_id, 0) + 1
+        self._generation[target_id] = generation
+        # Both clocks read back to back; the loop's own clock is not used: uvloop caches it per
+        # iteration, so a due time computed from it could come a few ms before its wall slot.
+        now_unix, now_loop = time.time(), time.monotonic()
         for kind in ProbeKind:
             phase = probe_phase_s(target_id, kind, self.interval_s)
-            _k, last = slot_of(now, phase, self.interval_s)
-            first = datetime.fromtimestamp(last + self.interval_s, UTC)
-            scheduler.add_job(
-                self._probe_job,
-                IntervalTrigger(seconds=self.interval_s, start_date=first, timezone=UTC),
-                args=[target_id, kind],
-                id=f"{target_id}:{kind}",
-                replace_existing=True,
-            )
+            k, last = slot_of(now_unix, phase, self.interval_s)
+            due = now_loop + (last + self.interval_s - now_unix)  # the next slot, monotonic
+            heapq.heappush(self._heap, (due, target_id, str(kind), k + 1, generation))
+        self._arm()
 
     def _unschedule(self, target_id: int) -> None:
-        if self._scheduler is None:
+        # Entries stay on the heap and are dropped when they come due (their generation is gone).
+        self._generation.pop(target_id, None)
+
+    # --- the timer loop ------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        """One timer on the event loop, for the earliest due probe (or the next lag check)."""
+        loop = self._loop
+        if loop is None or not self._running:
             return
-        for kind in ProbeKind:
-            job = self._scheduler.get_job(f"{target_id}:{kind}")
-            if job is not None:
-                job.remove()
+        now = time.monotonic()
+        when = now + LAG_CHECK_EVERY_S
+        if self._heap and self._heap[0][0] < when:
+            when = self._heap[0][0]
+        if self._timer is not None:
+            if self._timer_when <= when:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_later(max(0.0, when - now), self._fire)
+        self._timer_when = when
+
+    def _fire(self) -> None:
+        """Start every probe that is due; a heap of next-due times replaces a job per probe.
+
+        A timer that fires late means the loop was busy (or stalled) for that long: noted, so the
+        probes in flight meanwhile are marked as the prober's lateness too.
+        """
+        loop = self._loop
+        assert loop is not None
+        timer = self._timer
+        self._timer = None
+        now = time.monotonic()
+        if timer is not None:
+            self._note_stall(now, now - self._timer_when)
+        heap = self._heap
+        interval = self.interval_s
+        while heap and heap[0][0] <= now and not self._stopping:
+            due, target_id, kind, slot, generation = heapq.heappop(heap)
+            if self._generation.get(target_id) != generation:
+                continue  # dropped (or re-added) since it was scheduled
+            next_due, next_slot = due + interval, slot + 1
+            if next_due <= now:  # more than an interval behind: skip the missed slots (coalesce)
+                missed = math.floor((now - due) / interval)
+                next_due, next_slot = due + (missed + 1) * interval, slot + missed + 1
+                self.stats.skipped += missed
+            heapq.heappush(heap, (next_due, target_id, kind, next_slot, generation))
+            key = (target_id, kind)
+            if key in self._busy:
+                # Its previous probe has not even started or ended: an overloaded prober would
+                # queue without bound. The slot is skipped (a gap, never a failure) and counted.
+                self.stats.skipped += 1
+                continue
+            self._busy.add(key)
+            task = loop.create_task(self._probe(target_id, kind, slot=slot, due=due))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._free, key))
+        self._arm()
+
+    def _free(self, key: tuple[int, str], _task: asyncio.Task[Any]) -> None:
+        self._busy.discard(key)
+
+    def _note_stall(self, now: float, lag_s: float) -> None:
+        if lag_s > self.late_bound_s:
+            self._stalls.append((now - lag_s, now))
+        horizon = now - self.settings.probe_timeout_s - self.interval_s
+        while self._stalls and self._stalls[0][1] < horizon:
+            self._stalls.popleft()
+
+    def _stalled_during(self, start: float, end: float) -> float:
+        """The longest stall of the loop (seconds) overlapping ``[start, end]``; 0 when none."""
+        return max((b - a for a, b in self._stalls if a < end and b > start), default=0.0)
 
     # --- probing -----------------------------------------------------------------------
 
-    async def _probe_job(self, target_id: int, kind: str) -> None:
-        if self._stopping:
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        with contextlib.suppress(asyncio.CancelledError):  # cancelled only at a forced shutdown
-            await self._probe(target_id, kind)
-
-    async def _probe(self, target_id: int, kind: str, *, slot_time_s: float | None = None) -> None:
+    async def _probe(
+        self, target_id: int, kind: str, *, slot: int | None = None, due: float | None = None
+    ) -> None:
+        """One probe; ``due`` is its slot, monotonic clock (None for ``--once``: never late)."""
         prepared = self._targets.get(target_id)
         if prepared is None or not self._open_done:
             return
         if kind == ProbeKind.PREDICT and not prepared.template_ok:
             return  # our registry holds a broken template: not the target's fault, not a probe
-        async with self._semaphore:
-            now = time.time()
-            phase = probe_phase_s(target_id, kind, self.interval_s)
-            slot, scheduled = slot_of(now, phase, self.interval_s)
-            if slot_time_s is None:
-                self.stats.lateness_ms.append((now - scheduled) * 1000.0)
-            sample = pick_sample(self._samples, target_id, slot) if kind == ProbeKind.PREDICT else None
-            row = await probe_target(
-                self._client_for(target_id),
-                prepared,
-                kind,
-                sample=sample,
-                timeout_s=self.settings.probe_timeout_s,
-                cap_bytes=self.settings.probe_max_body_bytes,
-                networks=self._networks,
-            )
+        try:
+            async with self._semaphore:
+                began = time.monotonic()
+                late_s = 0.0
+                if due is not None:
+                    late_s = max(0.0, began - due)
+                    self.stats.lateness_ms.append(late_s * 1000.0)
+                    self._window_lateness_s = max(self._window_lateness_s, late_s)
+                    observe_lateness(late_s)
+                if slot is None:
+                    slot = slot_of(time.time(), probe_phase_s(target_id, kind, self.interval_s),
+                                   self.interval_s)[0]
+                sample = pick_sample(self._samples, target_id, slot) if kind == ProbeKind.PREDICT else None
+                row = await probe_target(
+                    prepared,
+                    kind,
+                    sample=sample,
+                    timeout_s=self.settings.probe_timeout_s,
+                    cap_bytes=self.settings.probe_max_body_bytes,
+                    networks=self._networks,
+                    ssl_context=self._ssl_context,
+                )
+                if due is not None:
+                    # Started late, or the loop stalled while the answer was on its way: the row
+                    # measured us, not the target. Kept, marked, never graded.
+                    late_s = max(late_s, self._stalled_during(began, time.monotonic()))
+                    if late_s > self.late_bound_s:
+                        row = dataclasses.replace(row, prober_late_ms=round(late_s * 1000.0, 3))
+        except asyncio.CancelledError:
+            return  # cancelled only at a forced shutdown
         self._record(prepared.target, row)
 
     def _record(self, target: ProbeTarget, row: ProbeRow) -> None:
         self.writer.add(row)
-        self.alerts.observe(target.name, row)
         stats = self.stats
+        if row.prober_late_ms is not None:
+            stats.late += 1
+            self._late_at = row.started_at
+            count_late_probe()
+            self._note_behind(row.prober_late_ms)
+        else:  # a late probe measured us: it neither opens nor closes an incident
+            self.alerts.observe(target.name, row)
         stats.sent += 1
         stats.by_outcome[row.outcome] += 1
         stats.window["sent"] += 1
@@ -421,18 +485,43 @@ class Prober:
         if self.on_row is not None:
             self.on_row(row)
 
+    def _note_behind(self, late_ms: float) -> None:
+        """Say that the prober is behind: the first late probe at once, then once a minute at most."""
+        self._behind_unlogged += 1
+        now = time.monotonic()
+        if self._behind_logged_at is not None and now - self._behind_logged_at < BEHIND_LOG_EVERY_S:
+            return
+        lateness = sorted(self.stats.lateness_ms)
+        p99 = lateness[int(0.99 * (len(lateness) - 1))] if lateness else 0.0
+        log.warning(
+            "event=prober_behind late_probes=%d lateness_ms=%.0f lateness_p99_ms=%.1f late_after_ms=%.0f "
+            "targets=%d in_flight=%d graded=no",
+            self._behind_unlogged, late_ms, p99, self.late_bound_s * 1000, len(self._targets),
+            len(self._tasks),
+        )
+        self._behind_logged_at = now
+        self._behind_unlogged = 0
+
     def _beat(self) -> None:
-        self.writer.beat(datetime.now(UTC))
+        """Heartbeat: alive now, with the worst lateness and the late probes since the last beat."""
+        worst_s = self._window_lateness_s
+        self._window_lateness_s = 0.0
+        observe_late_window(worst_s)
+        self.writer.beat(
+            datetime.now(UTC), lateness_ms=round(worst_s * 1000.0, 3), late_probes=self.stats.late,
+            late_at=self._late_at,
+        )
 
     def _summary(self) -> None:
         window = self.stats.window
         lateness = sorted(self.stats.lateness_ms)
         p99 = lateness[int(0.99 * (len(lateness) - 1))] if lateness else 0.0
         log.info(
-            "event=summary targets=%d sent=%d ok=%d failed=%d buffered=%d spilled=%d written=%d "
-            "lateness_p99_ms=%.1f db=%s",
-            len(self._targets), window["sent"], window["ok"], window["failed"], self.writer.buffered,
-            self.writer.stats.spilled, self.writer.stats.written, p99,
+            "event=summary targets=%d sent=%d ok=%d failed=%d late=%d skipped=%d buffered=%d spilled=%d "
+            "written=%d lateness_p99_ms=%.1f db=%s",
+            len(self._targets), window["sent"], window["ok"], window["failed"], self.stats.late,
+            self.stats.skipped, self.writer.buffered, self.writer.stats.spilled,
+            self.writer.stats.written, p99,
             "down" if self.writer.in_outage else "up",
         )
         window.clear()

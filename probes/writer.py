@@ -116,6 +116,8 @@ class ProbeWriter:
         self._sessions: sessionmaker[Session] | None = None
         self._session_started_at: datetime | None = None  # set until the session row is written
         self._beat_at: datetime | None = None  # newest heartbeat not yet written
+        # its worst lateness ms, late probes so far, newest late probe
+        self._beat_lateness: tuple[float | None, int, datetime | None] = (None, 0, None)
         self._outage_since: float | None = None
         self._spill_seq = 0
         # Overflow spills under way in worker threads: their fsync can take a second on a
@@ -148,13 +150,20 @@ class ProbeWriter:
         self._session_started_at = at
         self._beat_at = at
 
-    def beat(self, at: datetime) -> None:
+    def beat(
+        self, at: datetime, *, lateness_ms: float | None = None, late_probes: int = 0,
+        late_at: datetime | None = None,
+    ) -> None:
         """Note that the prober is alive at ``at``; written with the next batch.
 
+        ``lateness_ms``: the worst start delay of the probes since the previous beat;
+        ``late_probes``, ``late_at``: probes marked late so far and the newest one's time (the
+        dashboard's overload banner).
         While the database is away only the newest beat is kept, so the beat written after
         recovery covers the outage (the prober was running and its rows were buffered).
         """
         self._beat_at = at
+        self._beat_lateness = (lateness_ms, late_probes, late_at or self._beat_lateness[2])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every ``flush_every_s`` (or when a batch is full) until ``stop`` is set."""
@@ -170,11 +179,12 @@ class ProbeWriter:
             while True:
                 batch = [self._pending.popleft() for _ in range(min(self.batch_rows, len(self._pending)))]
                 start_at, beat_at = self._session_started_at, self._beat_at
+                lateness = self._beat_lateness
                 if not batch and start_at is None and beat_at is None:
                     break
                 self._inflight = len(batch)
                 try:
-                    written = await asyncio.to_thread(self._write, batch, start_at, beat_at)
+                    written = await asyncio.to_thread(self._write, batch, start_at, beat_at, lateness)
                 except asyncio.CancelledError:
                     # The thread may or may not commit: keep the rows, a rewrite is a no-op.
                     self._inflight = 0
@@ -210,7 +220,8 @@ class ProbeWriter:
     async def close(self, at: datetime | None = None) -> None:
         """Final flush with a last heartbeat; whatever cannot be written is spilled to disk."""
         if at is not None:
-            self.beat(at)
+            lateness_ms, late_probes, late_at = self._beat_lateness  # the last beat's, kept
+            self.beat(at, lateness_ms=lateness_ms, late_probes=late_probes, late_at=late_at)
         await self.spills_done()  # a spill still being written lands on disk first
         for _ in range(3):
             if await self.flush() and not self._pending:
@@ -244,7 +255,8 @@ class ProbeWriter:
         return transaction(self._session_factory())
 
     def _write(
-        self, rows: list[ProbeRow], start_at: datetime | None, beat_at: datetime | None
+        self, rows: list[ProbeRow], start_at: datetime | None, beat_at: datetime | None,
+        lateness: tuple[float | None, int, datetime | None] = (None, 0, None),
     ) -> int:
         """One transaction: the session row if new, the rows and their rollups, the beat."""
         with self.session() as session:
@@ -255,7 +267,10 @@ class ProbeWriter:
                 )
             written = record_probes(session, rows)
             if beat_at is not None:
-                beat_prober_session(session, session_id=self.session_id, at=beat_at)
+                beat_prober_session(
+                    session, session_id=self.session_id, at=beat_at,
+                    lateness_ms=lateness[0], late_probes=lateness[1], late_at=lateness[2],
+                )
         return written
 
     def _replay_file(self, path: Path) -> int:

@@ -10,6 +10,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)   # the stress tests run the curl lines they print
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)   # tests/deploy/test_k8s.py renders deploy/k8s
+# bench/probes.py --against-blackbox runs it beside our prober
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "system-deps: missing ${need[*]}; install them with apt-get as root" >&2

@@ -84,7 +84,7 @@ def latency_percentile_ms(
     if latency_n == 0:
         return None, "no latencies in the window"
     ok_timed = (Probe.target_id == target_id, Probe.kind == kind, Probe.outcome == "ok",
-                Probe.latency_ms.is_not(None))
+                Probe.latency_ms.is_not(None), Probe.prober_late_ms.is_(None))
     if latency_n <= exact_max_rows:
         k = _nearest_rank(q, latency_n)
         value = session.scalar(

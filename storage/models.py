@@ -141,6 +141,10 @@ class Probe(Base):
     body_excerpt: Mapped[str | None] = mapped_column(String(BODY_EXCERPT_MAX_CHARS), default=None)
     sample_id: Mapped[str | None] = mapped_column(String(NAME_MAX_CHARS), default=None)
     probability: Mapped[float | None] = mapped_column(Float, default=None)
+    # Set when the probe started this many ms after its slot, past CLFWATCH_PROBE_LATE_AFTER_S:
+    # the prober was behind (overloaded or stalled), so the row is our lateness, kept for the
+    # record but never graded (latency, uptime, 200-rate). None: started on time.
+    prober_late_ms: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ProbeRollup(Base):
@@ -161,6 +165,8 @@ class ProbeRollup(Base):
     n_200: Mapped[int] = mapped_column(BigInteger, default=0)  # status_code == 200
     latency_n: Mapped[int] = mapped_column(BigInteger, default=0)  # ok rows with a latency (ok only)
     latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)  # sum over those ok rows
+    # Probes marked as the prober's lateness: counted here only, in none of the counts above.
+    n_late: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ProbeLatencyBin(Base):
@@ -197,6 +203,12 @@ class ProberSession(Base):
     # The replica ordinal of a prober started with ``--shard auto`` (a StatefulSet pod's
     # ``clfwatch-prober-K``); the live sessions' ordinals are the peers that split the targets.
     shard_ordinal: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The prober's own lateness, for the dashboard's banner: the worst start delay (ms after
+    # the slot) of the probes since the previous heartbeat, the probes this session marked late
+    # (kept, never graded), and when it last marked one (None: never).
+    lateness_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    late_probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    late_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EvalSample(Base):

@@ -4,7 +4,8 @@ Whole hours come from the rollups written beside the raw rows, the edge parts fr
 (``storage.spans``), so the numbers are exact, the same as counting every raw row, while a week
 costs a few hundred rollup rows. Latency counts ``ok`` probes only: the rollups time ok answers
 only (``storage.probes``; migration 0005 rebuilt older rollups so) and the raw edge rows are
-filtered the same way, so a fast 404 is never a fast answer.
+filtered the same way, so a fast 404 is never a fast answer. Probes marked as the prober's
+lateness (``Probe.prober_late_ms`` set) are in none of these counts, rollups and edges alike.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def probe_counts_many(
     out = {target_id: ProbeCounts() for target_id in spans_by_target}
     # Raw edge rows time ok probes only, as the rollups do.
     ok_latency = case((Probe.outcome == "ok", Probe.latency_ms), else_=None)
+    # Raw edge rows leave out the prober's late probes, as the rollups do (they count them in
+    # n_late only): our lateness is never the target's latency, uptime or 200-rate.
+    on_time = Probe.prober_late_ms.is_(None)
     # Targets sharing the same spans (same registration, same coverage) share one condition, so
     # the composite index serves ``target_id IN (...)`` once per span instead of once per target.
     groups: dict[tuple[Span, ...], list[int]] = defaultdict(list)
@@ -99,7 +103,7 @@ def probe_counts_many(
                 ]
                 edge_terms += [
                     and_(Probe.target_id.in_(some), Probe.kind == kind, Probe.started_at >= s,
-                         Probe.started_at < e)
+                         Probe.started_at < e, on_time)
                     for s, e in edges
                 ]
         parts: list[Any] = []

@@ -3,7 +3,9 @@
 Raw rows and rollups are written in one transaction, so the two can never disagree;
 a batch replayed after a database outage lands exactly once (``probe_uid`` is unique).
 The rollups' latency (``latency_n``, ``latency_sum_ms``, the latency bins) counts ok probes only,
-the latency that is graded, so whole hours never need their raw rows.
+the latency that is graded, so whole hours never need their raw rows. A probe marked as the
+prober's lateness (``prober_late_ms`` set) is counted in ``n_late`` only: it is our gap, never the
+target's latency, uptime or 200-rate.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class ProbeRow:
     probability: float | None = None  # predict probes: the probability returned
     connect_ms: float | None = None  # the part of latency_ms spent opening the connection
     body_excerpt: str | None = None  # failed probes with an answer: its first bytes, as text
+    # ms after its slot the probe started, set only past the late bound: the prober's lateness,
+    # counted in the rollups' n_late and in no graded count. None: on time.
+    prober_late_ms: float | None = None
 
 
 def hour_floor(at: datetime) -> datetime:
@@ -92,7 +97,7 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
         if item["body_excerpt"] is not None:
             item["body_excerpt"] = item["body_excerpt"][:BODY_EXCERPT_MAX_CHARS]
         payload.append(item)
-    inserted: list[tuple[int, str, datetime, str, int | None, float | None]] = []
+    inserted: list[tuple[int, str, datetime, str, int | None, float | None, float | None]] = []
     for start in range(0, len(payload), INSERT_CHUNK_ROWS):
         chunk = payload[start : start + INSERT_CHUNK_ROWS]
         stmt = (
@@ -101,7 +106,7 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
             .on_conflict_do_nothing(index_elements=["probe_uid"])
             .returning(
                 Probe.target_id, Probe.kind, Probe.started_at, Probe.outcome,
-                Probe.status_code, Probe.latency_ms,
+                Probe.status_code, Probe.latency_ms, Probe.prober_late_ms,
             )
         )
         inserted.extend(session.execute(stmt).tuples().all())
@@ -110,13 +115,17 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
 
 
 def _add_to_rollups(
-    session: Session, inserted: Iterable[tuple[int, str, datetime, str, int | None, float | None]]
+    session: Session,
+    inserted: Iterable[tuple[int, str, datetime, str, int | None, float | None, float | None]],
 ) -> None:
-    sums: dict[tuple[int, str, datetime], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    sums: dict[tuple[int, str, datetime], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     bins: dict[tuple[int, str, datetime, float], int] = defaultdict(int)
-    for target_id, kind, started_at, outcome, status, latency in inserted:
+    for target_id, kind, started_at, outcome, status, latency, late_ms in inserted:
         key = (target_id, kind, hour_floor(started_at))
         acc = sums[key]
+        if late_ms is not None:  # the prober's lateness: in no graded count
+            acc[5] += 1
+            continue
         acc[0] += 1
         acc[1] += outcome == "ok"
         acc[2] += status == 200
@@ -128,7 +137,7 @@ def _add_to_rollups(
         stmt = _insert(session, ProbeRollup).values(
             [
                 dict(target_id=t, kind=k, bucket_start=b, n_total=a[0], n_ok=a[1],
-                     n_200=a[2], latency_n=a[3], latency_sum_ms=a[4])
+                     n_200=a[2], latency_n=a[3], latency_sum_ms=a[4], n_late=a[5])
                 for (t, k, b), a in sums.items()
             ]
         )
@@ -142,6 +151,7 @@ def _add_to_rollups(
                     "n_200": ProbeRollup.n_200 + ex.n_200,
                     "latency_n": ProbeRollup.latency_n + ex.latency_n,
                     "latency_sum_ms": ProbeRollup.latency_sum_ms + ex.latency_sum_ms,
+                    "n_late": ProbeRollup.n_late + ex.n_late,
                 },
             )
         )
@@ -213,12 +223,55 @@ def live_shard_ordinals(session: Session, *, seen_since: datetime) -> set[int]:
     return {int(ordinal) for ordinal in session.scalars(query.distinct()) if ordinal is not None}
 
 
-def beat_prober_session(session: Session, *, session_id: str, at: datetime) -> None:
-    """Extend a prober session's coverage to ``at``."""
+def beat_prober_session(
+    session: Session, *, session_id: str, at: datetime, lateness_ms: float | None = None,
+    late_probes: int = 0, late_at: datetime | None = None,
+) -> None:
+    """Extend a prober session's coverage to ``at``, with its own lateness.
+
+    ``lateness_ms``: the worst start delay (ms after the slot) of the probes since the previous
+    beat, None when none started; ``late_probes``: probes this session marked late so far;
+    ``late_at``: when it last marked one (kept when None).
+    """
     row = session.get(ProberSession, session_id)
     if row is not None and at > row.last_seen_at:
         row.last_seen_at = at
+        row.lateness_ms = lateness_ms
+        row.late_probes = max(row.late_probes or 0, late_probes)
+        if late_at is not None:
+            row.late_at = late_at
         session.flush()
+
+
+@dataclass(frozen=True)
+class ProberLateness:
+    """A live prober that fell behind recently, for the dashboard's banner."""
+
+    late_at: datetime  # the newest probe marked late, UTC
+    late_probes: int  # probes marked late (kept, not graded) by the live probers that were behind
+    lateness_ms: float | None  # the worst start delay at their newest heartbeat, ms
+
+
+def prober_lateness_now(
+    session: Session, *, seen_since: datetime, late_since: datetime
+) -> ProberLateness | None:
+    """The live probers that marked probes late since ``late_since``; None when none did.
+
+    A prober is live when its heartbeat is newer than ``seen_since``; none live gives None.
+    """
+    rows = session.execute(
+        select(ProberSession.late_at, ProberSession.late_probes, ProberSession.lateness_ms).where(
+            ProberSession.last_seen_at >= seen_since, ProberSession.late_at >= late_since
+        )
+    ).tuples().all()
+    if not rows:
+        return None
+    worst = [float(ms) for _, _, ms in rows if ms is not None]
+    return ProberLateness(
+        late_at=max(at for at, _, _ in rows if at is not None),
+        late_probes=sum(int(n or 0) for _, n, _ in rows),
+        lateness_ms=max(worst) if worst else None,
+    )
 
 
 def prober_coverage(

@@ -72,6 +72,7 @@ def minute_buckets(
         select(Probe.started_at, Probe.outcome, Probe.status_code, Probe.latency_ms).where(
             Probe.target_id == target_id, Probe.kind == kind,
             Probe.started_at >= start, Probe.started_at < end,
+            Probe.prober_late_ms.is_(None),  # the prober's lateness: out, as in the hour rollups
         )
     ).tuples()
     counts: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0])

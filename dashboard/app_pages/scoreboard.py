@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import model_changes, scoreboard, ui
+from dashboard import model_changes, prober_status, scoreboard, ui
 from dashboard.incidents import down_text, open_incident_rows
 
 # Words, not emoji: a browser without an emoji font shows boxes.
@@ -26,6 +26,7 @@ try:
     view = scoreboard.scoreboard_view(settings.database_url)
     incidents = open_incident_rows(settings.database_url)
     changes = model_changes.model_change_times(settings.database_url)
+    behind = prober_status.prober_behind_text(settings.database_url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -51,6 +52,8 @@ if incidents:
         f"{name} {down_text(i['started_at'], now)} ({', '.join(i['kinds'])}: {i['reason']})"
         for name, i in incidents.items()
     ))
+if behind:
+    st.warning(behind)
 
 
 def _pct(value: float | None) -> float | None:

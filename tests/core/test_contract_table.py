@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -365,14 +364,11 @@ async def _probe_both(url: str) -> dict[str, tuple[str, str | None]]:
     )
     prepared = PreparedTarget(target, None)
     out = {}
-    async with httpx.AsyncClient() as client:
-        for kind in ProbeKind:
-            sample = EvalText(id=SENT_ID, text="Are you a bot?") if kind == PREDICT else None
-            row = await probe_target(
-                client, prepared, kind, sample=sample, timeout_s=TIMEOUT_S, cap_bytes=65536
-            )
-            out[str(kind)] = (row.outcome, row.detail)
-            assert row.body_excerpt is None or len(row.body_excerpt) <= BODY_EXCERPT_MAX_CHARS
+    for kind in ProbeKind:
+        sample = EvalText(id=SENT_ID, text="Are you a bot?") if kind == PREDICT else None
+        row = await probe_target(prepared, kind, sample=sample, timeout_s=TIMEOUT_S, cap_bytes=65536)
+        out[str(kind)] = (row.outcome, row.detail)
+        assert row.body_excerpt is None or len(row.body_excerpt) <= BODY_EXCERPT_MAX_CHARS
     return out
 
 

@@ -275,8 +275,7 @@ def test_targets_are_reloaded_without_restart(tmp_path: Path, sqlite_url: str) -
 def test_stopping_lets_the_probes_in_flight_finish(sqlite_url: str, tmp_path: Path) -> None:
     """A stop while a target is still answering records that probe instead of dropping it.
 
-    (APScheduler's asyncio executor cancels running jobs when it shuts down; the prober must
-    wait for its probes before it shuts the scheduler down.)
+    (The prober waits for its probes in flight, bounded by the timeout, before it closes.)
     """
     state = FarmState()
     with uvicorn_thread(create_farm(state)) as base:
