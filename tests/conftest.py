@@ -60,6 +60,7 @@ SERIAL_MODULES = {
     "tests/alerts/test_prober_alerts.py": "incident open and close after timed phases",
     "tests/drift/test_model_changes_live.py": "a model switch found within seconds of when it happened",
     "tests/stress/test_load.py": "Locust bursts: throughput and latency of a spike",
+    "tests/stress/test_cli.py": "a dead or silent target stops the run within 10 s",
     "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",
 }
 # Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
