@@ -80,6 +80,7 @@ def _helper_marks(module: object) -> set[str]:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects and before xdist reads xdist_group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    with_xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         marks = {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in names}
@@ -93,7 +94,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marks.add("serial")
         for mark in sorted(marks):
             item.add_marker(mark)
-        groups = {GROUP_BY_MARK[m] for m in marks if m in GROUP_BY_MARK}
+        # Only with xdist loaded (make test's serial step runs -p no:xdist, and the mark is xdist's).
+        groups = {GROUP_BY_MARK[m] for m in marks if m in GROUP_BY_MARK} if with_xdist else set()
         for group in sorted(groups)[:1]:
             item.add_marker(pytest.mark.xdist_group(group))
 
