@@ -22,13 +22,21 @@ sysdeps:
 up: install
 	$(PY) -m clfwatch.up $(UP_ARGS)
 
+# Most tests wait on servers and the wall clock, not on the CPU: TEST_WORKERS run at once
+# (pytest-xdist), then the `serial` tests (wall-clock timing checks, tests/conftest.py) run alone.
+# The first failing step stops make with pytest's own summary line and exit code; exit code 5
+# (nothing selected, e.g. PYTEST_ARGS naming one folder without serial tests) is not a failure.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 test: install sysdeps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -p no:xdist -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# The inner loop: SQLite only, no browser, Prometheus, Evidently UI or multi-second tests (< 3 min).
-FAST_MARKS := not slow and not browser and not prometheus and not evidently_ui and not postgres
+# The inner loop: SQLite only, no browser, Prometheus, Evidently UI, wall-clock timing or
+# multi-second tests (< 3 min).
+FAST_MARKS := not slow and not serial and not browser and not prometheus and not evidently_ui and not postgres
 test-fast: install
-	$(PY) -m pytest -m "$(FAST_MARKS)" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "$(FAST_MARKS)" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,11 @@ instead of migrating again. Names carry the xdist worker id, so workers never sh
 ``pytest_collection_modifyitems`` marks each test by what it uses (see ``FIXTURE_MARKS``), so
 ``make test-fast`` (``-m "not browser and not ..."``) classifies a new test without anyone
 remembering to mark it.
+
+``make test`` runs under pytest-xdist in two steps: everything but the ``serial`` tests on
+several workers (``--dist loadgroup``), then the ``serial`` tests alone, one at a time. A test
+is ``serial`` when it checks wall-clock timing that other work on the machine would skew (see
+``SERIAL_MODULES``); browser tests share one ``xdist_group`` so two Chromiums never race.
 """
 
 from __future__ import annotations
@@ -44,6 +49,22 @@ FIXTURE_MARKS = {
     "evidently_ui": "evidently_ui",
     "live_stack": "prometheus",
 }
+# Modules whose tests measure wall-clock timing (latency, lateness, probes per slot, heartbeat
+# gaps, bursts): they run after the parallel part, alone, so other tests cannot skew them.
+SERIAL_MODULES = {
+    "tests/probes/test_prober_targets.py": "latency within 10 ms of the injected delay, probes per slot",
+    "tests/probes/test_connection_habits.py": "idle times of kept-alive connections",
+    "tests/probes/test_db_outage.py": "a batch written within 0.9 s, probes through a cut",
+    "tests/probes/test_shard_peers.py": "every target probed once per slot by two processes",
+    "tests/probes/test_cli.py": "heartbeat gaps of a killed and restarted prober",
+    "tests/alerts/test_prober_alerts.py": "incident open and close after timed phases",
+    "tests/drift/test_model_changes_live.py": "a model switch found within seconds of when it happened",
+    "tests/stress/test_load.py": "Locust bursts: throughput and latency of a spike",
+    "tests/stress/test_cli.py": "a dead or silent target stops the run within 10 s",
+    "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",
+}
+# Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
+GROUP_BY_MARK = {"browser": "browser"}
 # A test module using one of these helpers gets the mark (they are context managers, not fixtures).
 HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
 
@@ -57,18 +78,26 @@ def _helper_marks(module: object) -> set[str]:
     return marks
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects and before xdist reads xdist_group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    with_xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         marks = {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in names}
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("db_url") == "postgres":
-            marks.add("postgres")
+        if callspec is not None and {"postgres", "pg_url"} & {str(v) for v in callspec.params.values()}:
+            marks.add("postgres")  # db_url's "postgres", or a test's own parameter naming pg_url
         module = getattr(item, "module", None)
         if module is not None:
             marks |= _helper_marks(module)
+        if item.nodeid.split("::", 1)[0] in SERIAL_MODULES:
+            marks.add("serial")
         for mark in sorted(marks):
             item.add_marker(mark)
+        # Only with xdist loaded (make test's serial step runs -p no:xdist, and the mark is xdist's).
+        groups = {GROUP_BY_MARK[m] for m in marks if m in GROUP_BY_MARK} if with_xdist else set()
+        for group in sorted(groups)[:1]:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _worker() -> str:

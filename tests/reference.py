@@ -15,6 +15,9 @@ Stable API (stress, dashboard, probes and system tests import these; keep the si
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,9 +36,24 @@ REFERENCE_SEED = 0
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with model.joblib + model.json trained on the shipped data (once per session)."""
-    model_dir = tmp_path_factory.mktemp("reference-model")
-    train_model(DATA_DIR, model_dir, seed=REFERENCE_SEED)
+    """A folder with model.joblib + model.json trained on the shipped data (once per session).
+
+    Under pytest-xdist the workers share one folder in the run's common temporary root: the
+    first worker trains (seconds of CPU) while the others wait on a lock, then all read it.
+    Tests only read the folder; a test that trains writes to its own ``tmp_path``.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        model_dir = tmp_path_factory.mktemp("reference-model")
+        train_model(DATA_DIR, model_dir, seed=REFERENCE_SEED)
+        return model_dir
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every worker of this run
+    model_dir = shared / "reference-model"
+    with open(shared / "reference-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "reference-model.done").exists():
+            shutil.rmtree(model_dir, ignore_errors=True)  # a worker killed mid-training
+            train_model(DATA_DIR, model_dir, seed=REFERENCE_SEED)
+            (shared / "reference-model.done").touch()
     return model_dir
 
 

@@ -117,15 +117,18 @@ def test_db_upgrade_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
 MANY_TARGETS = 3000  # enough output (> 200 kB) that a reader gone after 3 lines breaks the pipe
 
 
-@pytest.fixture
-def many_targets_env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def many_targets_env(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> dict[str, str]:
+    """A database of 3000 targets, built once for the module: its tests only read it."""
     import os
+    import shutil
 
-    from storage.engine import engine_for, upgrade_database
+    from storage.engine import engine_for
     from storage.targets import add_target
 
-    url = f"sqlite:///{tmp_path / 'many.db'}"
-    upgrade_database(url)
+    path = tmp_path_factory.mktemp("many-targets") / "many.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
     with session_scope(url) as s:
         for i in range(MANY_TARGETS):
             add_target(s, name=f"team-{i:05d}-with-a-longish-name", base_url=f"http://127.0.0.1:{1024 + i}")

@@ -114,6 +114,7 @@ def test_register_then_sign_in_on_my_team(dashboard_url: str, db_file: str, page
     page.wait_for_selector("text=base_url", timeout=RENDER_TIMEOUT_MS)  # the audit row on the page
 
     # A notification channel: added through the page, listed masked, removed again.
+    # Streamlit draws the rerun top down: the channel list may come after "Saved" is shown.
     page.wait_for_selector("text=No channels yet", timeout=RENDER_TIMEOUT_MS)
     fill(page, "Apprise URL", "json://127.0.0.1:9/hook?token=hook-secret-42")
     page.get_by_role("button", name="Add channel").click()

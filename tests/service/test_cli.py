@@ -33,6 +33,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
                           timeout=CLI_TIMEOUT_S)
 
 
+@pytest.mark.slow  # trains the model again (tens of seconds of CPU)
 def test_train_is_reproducible(trained_model_dir: Path, tmp_path: Path) -> None:
     """Same seed, same data: the CLI's model has the fixture's metrics, version and predictions."""
     run = _run(["service", "train"], _env(tmp_path / "model"))
@@ -70,6 +71,7 @@ def test_serve_refuses_with_one_line(tmp_path: Path, args: list[str], needle: st
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow  # real uvicorn worker processes, each loading the model
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_and_logs_without_the_text(
     trained_model_dir: Path, tmp_path: Path, workers: int

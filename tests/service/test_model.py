@@ -37,6 +37,7 @@ def test_metadata_describes_the_model(trained_model_dir: Path) -> None:
     assert meta["metrics"]["holdout_rows"] + meta["metrics"]["fit_rows"] == meta["metrics"]["train_rows"]
 
 
+@pytest.mark.slow  # trains the model again (tens of seconds of CPU)
 def test_the_seed_matters(trained_model_dir: Path, tmp_path: Path) -> None:
     other = train_model(DATA_DIR, tmp_path, seed=REFERENCE_SEED + 1)
     assert other["metrics"]["holdout_roc_auc"] != _metadata(trained_model_dir)["metrics"]["holdout_roc_auc"]
