@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from core.contract import Outcome
+from core.errors import ClfwatchError
 from probes.request import CappedBody, Exchange
 
 DETAIL_TIMEOUT = "no full answer within the timeout"
@@ -45,7 +46,7 @@ class WireRequest:
     head_and_body: bytes  # the request as it goes on the wire
 
 
-class BadURL(ValueError):
+class BadURL(ClfwatchError, ValueError):
     """A URL the prober cannot send to (scheme, host or port)."""
 
 
