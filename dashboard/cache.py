@@ -7,6 +7,8 @@ but it serves a stale value only up to ``runner.cacheBackgroundRefreshTTLMultipl
 (one process-wide option that every ``streamlit run``, AppTest and bench start would have to
 set); after an idle spell the first viewer waits again. Here a value, once computed, is served
 until a write forgets it: only the first view after start (or after an admin change) waits.
+Tried in 2ad7353 and reverted: with it a browser test of the team page failed in every full
+tests/dashboard run (passing alone); the cause was not found.
 
 A refresh started before :func:`forget_all` is dropped when it lands, so a write is never
 overwritten by a board graded before it.
