@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import ClfwatchError
 from core.settings import Settings, get_settings
+from dashboard.cache import forget_all
 from storage.engine import engine_for
 from storage.evalset import EvalSetError
 from storage.targets import TargetError
@@ -42,9 +43,9 @@ def sessions_for(url: str) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_for(url: str, what: str) -> Iterator[Session]:
+def session_for(url: str, what: str, sessions: sessionmaker[Session] | None = None) -> Iterator[Session]:
     """A session that commits on success; any database error becomes a short DashboardError."""
-    session = sessions_for(url)()
+    session = (sessions or sessions_for(url))()
     try:
         yield session
         session.commit()
@@ -61,4 +62,5 @@ def session_for(url: str, what: str) -> Iterator[Session]:
 
 def clear_caches() -> None:
     """After a write, so every page shows the change at once."""
-    st.cache_data.clear()  # the scoreboard too: a refresh started before this is dropped
+    st.cache_data.clear()
+    forget_all()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import streamlit as st
+from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.db import current_settings, session_for
+from dashboard.cache import StaleWhileRevalidate
+from dashboard.db import current_settings, session_for, sessions_for
 from storage.dashboard_queries import last_health_probes, newest_prober_interval_s
 from storage.targets import list_targets
 
@@ -16,11 +17,7 @@ STALE_AFTER_INTERVALS = 3  # a health probe older than this many probe intervals
 STALE_MIN_S = 60.0
 COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC"}
 
-# How long a stale board may still be served without a viewer asking for it, before the next
-# viewer waits for a fresh one. Streamlit sets it as a multiple of the TTL, one option for the
-# whole process (only this cache refreshes in the background).
-BOARD_STALE_LIMIT_S = 7 * 24 * 3600
-BOARD_TTL_MULTIPLIER = BOARD_STALE_LIMIT_S / SCOREBOARD_TTL_S
+BOARDS: StaleWhileRevalidate[dict[str, Any]] = StaleWhileRevalidate("board", SCOREBOARD_TTL_S)
 
 
 def _status(health: Any, active: bool, now: datetime, stale_after_s: float) -> str:
@@ -35,7 +32,7 @@ def _status(health: Any, active: bool, now: datetime, stale_after_s: float) -> s
     return "up"
 
 
-@st.cache_data(ttl=SCOREBOARD_TTL_S, refresh_mode="background", show_spinner=False)
+
 def scoreboard_view(url: str) -> dict[str, Any]:
     """The graded board as rows for a table, plus each target's "why" lines.
 
@@ -43,18 +40,21 @@ def scoreboard_view(url: str) -> dict[str, Any]:
     health probe for a few intervals), never probed or inactive.
 
     Grading a week of a course's probes takes seconds, and every viewer sees the same board, so
-    it is computed once per process: when it is older than SCOREBOARD_TTL_S the stale board is
-    served at once while one background thread grades anew (Streamlit's ``refresh_mode=
-    "background"``; a refresh started before ``clear_caches()`` is dropped). Only the first view
-    after start or after an admin change waits, and one after ``BOARD_STALE_LIMIT_S`` without a
-    viewer (``clfwatch dashboard`` passes ``BOARD_TTL_MULTIPLIER``; Streamlit's default is 2).
+    it is computed once per process and served from memory (``BOARDS``): when it is older than
+    SCOREBOARD_TTL_S the stale board is served while one background thread grades anew. Only
+    the first view after start (or after an admin change) waits for the computation.
     """
+    sessions = sessions_for(url)  # resolved here: the refresh thread has no Streamlit context
+    return BOARDS.get(url, lambda: _compute_board(url, sessions))
+
+
+def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
     from scoring.board import explain_target, grade_now
     from scoring.rules import load_grading_defaults
 
     settings = current_settings()
     now = datetime.now(UTC)
-    with session_for(url, "load the scoreboard") as session:
+    with session_for(url, "load the scoreboard", sessions) as session:
         board = grade_now(session, load_grading_defaults(rules_file=settings.rules_file,
                                                          defense_at=settings.defense_at))
         health = last_health_probes(session)

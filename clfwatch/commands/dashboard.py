@@ -24,8 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def streamlit_command(host: str, port: int) -> list[str]:
     """The ``streamlit run`` command line, telemetry off, no browser opened."""
-    from dashboard.scoreboard import BOARD_TTL_MULTIPLIER  # here: the rest of the CLI needs no Streamlit
-
     return [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.headless", "true",
@@ -33,8 +31,6 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",  # no "Deploy" button on a grading board
-        # a stale scoreboard is served (and regraded behind) for days, not Streamlit's 2 x TTL
-        "--runner.cacheBackgroundRefreshTTLMultiplier", str(BOARD_TTL_MULTIPLIER),
     ]
 
 
