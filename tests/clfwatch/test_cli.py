@@ -158,3 +158,32 @@ def test_the_whole_output_without_a_pipe_reader_gone(many_targets_env: dict[str,
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)) == MANY_TARGETS
     assert len(r.stdout.encode()) > 200_000
+
+
+# A command imports only its own group's module: starting `clfwatch targets list` must not pay for
+# the prober, stress, scoring or the dashboard (each start of the CLI is a user waiting, or a test).
+HEAVY_PACKAGES = ("probes", "stress", "dashboard", "drift")
+IMPORTED_BY = (
+    "import sys, clfwatch.cli as c; c.build_parser(sys.argv[1]); "
+    "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[2:]))))"
+)
+
+
+@pytest.mark.parametrize("group", ["db", "targets", "eval"])
+def test_a_command_imports_only_its_own_group(group: str) -> None:
+    found = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY, group, *HEAVY_PACKAGES],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert found == "", f"clfwatch {group} imported {found}"
+
+
+def test_every_group_registers_under_its_own_name() -> None:
+    from clfwatch.cli import COMMAND_MODULES, build_parser
+
+    def groups(parser) -> set[str]:  # type: ignore[no-untyped-def]
+        return {name for action in parser._subparsers._group_actions for name in action.choices}
+
+    assert groups(build_parser()) == set(COMMAND_MODULES)
+    for name in COMMAND_MODULES:
+        assert groups(build_parser(name)) == {name}
