@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import sys
 import uuid
 from collections.abc import Iterator
@@ -191,11 +192,31 @@ def settle(page: Page, path: str, base: str) -> None:
     page.wait_for_timeout(1500)  # plotly and the data grids lay out after the script's run
 
 
+# Streamlit scrolls inside its main container, not the document, so Playwright's full_page
+# sees only the viewport: the page's real height is the container's scrollHeight.
+CONTENT_HEIGHT_JS = """() => Math.max(...['stMain', 'stAppViewContainer']
+    .map(id => document.querySelector(`[data-testid='${id}']`))
+    .filter(Boolean).map(el => el.scrollHeight), document.documentElement.scrollHeight)"""
+MAX_SHOT_HEIGHT = 16_000
+
+
 def shot(page: Page, tmp_path: Path, name: str) -> Path:
+    """A screenshot of the whole page, top to bottom: the viewport grows to the content's height."""
     path = tmp_path / f"{name}.png"
+    height = min(int(page.evaluate(CONTENT_HEIGHT_JS)), MAX_SHOT_HEIGHT)
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, VIEWPORT["height"])})
+    page.wait_for_timeout(500)  # plotly relayouts on resize
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
     assert path.stat().st_size > 10_000
+    assert png_size(path) == (VIEWPORT["width"], max(height, VIEWPORT["height"]))
     return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's header."""
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    return width, height
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -236,7 +257,7 @@ def test_team_page_of_a_target_registered_ten_minutes_ago(pages: Pages, page: Pa
                                 .data[0].z.map(row => row.filter(v => v !== null).length)""")
     assert all(55 <= n <= 61 for n in cells), cells
     path = shot(page, tmp_path, "team-fresh")
-    assert path.exists()
+    assert png_size(path)[1] > VIEWPORT["height"]  # the whole page, every chart, not the first screen
 
 
 def test_team_page_of_a_week_of_history(pages: Pages, page: Page, tmp_path: Path) -> None:
@@ -253,7 +274,7 @@ def test_team_page_of_a_week_of_history(pages: Pages, page: Page, tmp_path: Path
                                .data[0].x.length""")
     assert days >= 7
     path = shot(page, tmp_path, "team-week")
-    assert path.exists()
+    assert png_size(path)[1] > VIEWPORT["height"]  # the whole page, every chart, not the first screen
 
 
 def test_drift_page_traffic_report_opened_still_fits(pages: Pages, page: Page) -> None:
