@@ -5,8 +5,8 @@ The prober's hot path (issue 17). httpx + httpcore + anyio cost about 2 ms of CP
 this does exactly that: connect (DNS, TCP, TLS with the host's name for SNI and verification),
 send the request with ``Connection: close``, parse the answer with httptools as bytes arrive,
 stop reading at the body cap, close. The connection policy is the one of "Trust in the
-measurement" in DESIGN.md, and every transport failure maps to the outcomes ``probes.request``
-gives for httpx (timeout, connect_error, protocol_error, too_large). Latency runs from the start
+measurement" in DESIGN.md, and every transport failure maps to one of the contract's
+outcomes (timeout, connect_error, protocol_error, too_large). Latency runs from the start
 of the connect to the moment the last byte is parsed (monotonic clock), ``connect_ms`` to the
 moment the connection (and TLS) is up. Redirects are answers: never followed.
 """

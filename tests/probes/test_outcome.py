@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import json
 
-import httpx
 import pytest
 
 from core.contract import REASON_NO_ID, Outcome, PointerError, resolve_pointer
 from probes.outcome import decide_outcome
-from probes.request import send_probe
 
 CAP = 4096
 BAD_BODY, CONNECT_ERROR, HTTP_ERROR = Outcome.BAD_BODY, Outcome.CONNECT_ERROR, Outcome.HTTP_ERROR
@@ -146,91 +142,3 @@ def test_custom_pointer_in_verdict() -> None:
         kind="predict", status_code=200, body=body, expected_id="a", pointer="/result/1/p"
     )
     assert missing.outcome == BAD_BODY
-
-
-# --- odd answers through a real httpx client with a mock transport --------------------
-
-
-async def _chunks(content: bytes, size: int = 1024):  # type: ignore[no-untyped-def]
-    for start in range(0, len(content), size):
-        yield content[start : start + size]
-
-
-def _respond(status: int, content: bytes = b"", headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    """A streamed answer, as a real network transport gives it (declared length when asked)."""
-    headers = dict(headers or {})
-    return lambda request: httpx.Response(status, content=_chunks(content), headers=headers)
-
-
-def _stream_response(request: httpx.Request) -> httpx.Response:
-    async def chunks():  # type: ignore[no-untyped-def]
-        for _ in range(10_000):  # 640 MB if anyone read it all
-            yield b"y" * 65536
-
-    return httpx.Response(200, content=chunks())
-
-
-def _raise(exc: Exception):  # type: ignore[no-untyped-def]
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc
-
-    return handler
-
-
-BOMB = gzip.compress(b"0" * (50 * 1024 * 1024))  # 50 MB of zeros, about 50 kB compressed
-VALID_BODY = j({"id": "a", "probability": 0.5})
-GOOD_GZIP = gzip.compress(VALID_BODY)
-
-TRANSPORT_CASES = [
-    ("valid", _respond(200, j({"id": "a", "probability": 0.5})), OK),
-    ("gzip body", _respond(200, GOOD_GZIP, {"content-encoding": "gzip"}), OK),
-    ("gzip bomb", _respond(200, BOMB, {"content-encoding": "gzip"}), TOO_LARGE),
-    ("corrupt gzip", _respond(200, b"not gzip at all", {"content-encoding": "gzip"}), PROTOCOL_ERROR),
-    ("unknown encoding", _respond(200, b"abc", {"content-encoding": "zz"}), PROTOCOL_ERROR),
-    ("declared too long", _respond(200, b"", {"content-length": str(CAP + 1)}), TOO_LARGE),
-    ("streamed too long", _respond(200, b"x" * (CAP + 1)), TOO_LARGE),
-    ("already read body", lambda request: httpx.Response(200, content=VALID_BODY), OK),
-    ("endless stream", _stream_response, TOO_LARGE),
-    ("exactly at the cap", _respond(200, b" " * (CAP - len(VALID_BODY)) + VALID_BODY), OK),
-    ("one byte over the cap", _respond(200, b" " * (CAP - len(VALID_BODY) + 1) + VALID_BODY), TOO_LARGE),
-    ("read timeout", _raise(httpx.ReadTimeout("slow")), TIMEOUT),
-    ("connect timeout", _raise(httpx.ConnectTimeout("slow")), TIMEOUT),
-    ("refused", _raise(httpx.ConnectError("refused")), CONNECT_ERROR),
-    ("dropped", _raise(httpx.ReadError("reset")), PROTOCOL_ERROR),
-    ("garbled", _raise(httpx.RemoteProtocolError("bad status line")), PROTOCOL_ERROR),
-    ("500 huge", _respond(500, b"e" * (CAP * 4)), HTTP_ERROR),
-]
-
-
-@pytest.mark.parametrize(("case", "handler", "outcome"), TRANSPORT_CASES)
-def test_odd_answers_through_httpx(case: str, handler, outcome: str) -> None:  # type: ignore[no-untyped-def]
-    async def go() -> str:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            request = client.build_request("POST", "http://target.invalid/predict", content=b"{}")
-            ex = await send_probe(client, request, timeout_s=5.0, cap_bytes=CAP)
-        assert ex.body is None or len(ex.body) <= CAP
-        verdict = decide_outcome(
-            kind="predict", status_code=ex.status_code, body=ex.body, error=ex.error,
-            error_detail=ex.error_detail, expected_id="a",
-        )
-        return verdict.outcome
-
-    assert asyncio.run(go()) == outcome, case
-
-
-def test_total_timeout_cuts_a_slow_drip() -> None:
-    """Each read is quick but the whole answer takes too long: a timeout, not a wait."""
-
-    async def drip():  # type: ignore[no-untyped-def]
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            yield b" "
-
-    async def go() -> tuple[str | None, float | None]:
-        handler = lambda request: httpx.Response(200, content=drip())  # noqa: E731
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            request = client.build_request("GET", "http://target.invalid/health")
-            ex = await send_probe(client, request, timeout_s=0.3, cap_bytes=CAP)
-        return ex.error, ex.latency_ms
-
-    assert asyncio.run(go()) == (TIMEOUT, None)

@@ -1,8 +1,8 @@
-"""The prober's own HTTP/1.1 exchange against raw answers: the same outcomes as through httpx.
+"""The prober's own HTTP/1.1 exchange against raw answers, byte for byte, on a fresh connection each.
 
 A raw asyncio server sends each answer byte for byte (chunked, gzip, bombs, garbage, resets,
 drips); ``probes.wire.exchange`` must read it on a fresh connection, cap it, and end in the
-outcome the table of ``test_outcome.py`` gives for the same answer through httpx.
+outcome the contract gives that answer (the prober's only HTTP path: no second client to agree with).
 """
 
 from __future__ import annotations
