@@ -169,13 +169,16 @@ class Scoreboard:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``clfwatch score --format json`` document of the design: ``targets`` is the classifier
-        board, ``llm_targets`` the openai-chat board (components ttft, uptime, rate200)."""
-        return {
+        board; ``llm_targets``, the openai-chat board (components ttft, uptime, rate200), is there
+        only when an openai-chat target is, so a classifier course's document keeps its shape."""
+        document = {
             "at": _iso(self.at),
             "rules": rules_to_dict(self.rules),
             "targets": [_target_dict(t) for t in self.targets],
-            "llm_targets": [_target_dict(t) for t in self.llm_targets],
         }
+        if self.llm_targets:
+            document["llm_targets"] = [_target_dict(t) for t in self.llm_targets]
+        return document
 
 
 def _target_dict(t: TargetScore) -> dict[str, Any]:
