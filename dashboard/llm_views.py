@@ -43,7 +43,7 @@ KEY_FIX = (
 def target_kinds(url: str) -> dict[str, str]:
     """Target name to its kind (``classifier`` or ``openai-chat``), for lists that show it."""
     with session_for(url, "list the targets") as session:
-        return {v.name: str(getattr(v, "kind", TargetKind.CLASSIFIER.value)) for v in list_targets(session)}
+        return {v.name: str(v.kind) for v in list_targets(session)}
 
 
 def kind_label(name: str, kinds: dict[str, str]) -> str:
@@ -66,7 +66,7 @@ def llm_team_view(url: str, name: str, window_h: float) -> dict[str, Any]:
     return {
         "start": start,
         "end": end,
-        "model": getattr(view, "model", None),
+        "model": view.model,
         "measures": {
             "n": measures.n, "ttft_p50_ms": measures.ttft_p50_ms, "ttft_p95_ms": measures.ttft_p95_ms,
             "itl_ms": measures.itl_ms, "tokens_per_s": measures.tokens_per_s, "e2e_ms": measures.e2e_ms,
@@ -130,11 +130,11 @@ def show_llm_measures(llm: dict[str, Any], row: dict[str, Any]) -> None:
     cols[3].metric("Tokens per second", "—" if m["tokens_per_s"] is None else f"{m['tokens_per_s']:.1f}")
     cols[4].metric("End-to-end", _ms(m["e2e_ms"]), help="request sent to the end of the stream (mean)")
     cols[5].metric("End-to-end p95", _ms(m["e2e_p95_ms"]))
-    cols = st.columns(3)
-    cols[0].metric("Uptime (graded)", _pct(row.get("uptime_raw")), help="health probes answered ok")
-    cols[1].metric("200-rate (graded)", _pct(row.get("rate200_raw")), help="chat probes answered HTTP 200")
+    graded = st.columns(3)
+    graded[0].metric("Uptime (graded)", _pct(row.get("uptime_raw")), help="health probes answered ok")
+    graded[1].metric("200-rate (graded)", _pct(row.get("rate200_raw")), help="chat probes answered HTTP 200")
     ttft = row.get("ttft_raw")
-    cols[2].metric(f"TTFT {row.get('ttft_statistic', 'p95')} (graded)",
+    graded[2].metric(f"TTFT {row.get('ttft_statistic', 'p95')} (graded)",
                    "—" if ttft is None else f"{1000 * ttft:.0f} ms", help="over the whole grading window")
     source = TOKENS_SOURCE_TEXT.get(m["tokens_source"] or "", "")
     if m["n"]:
@@ -177,7 +177,8 @@ def show_llm_board(rows: list[dict[str, Any]], incidents: dict[str, Any], now: d
     board = pd.DataFrame([
         {
             "rank": r["rank"], "target": r["target"], "kind": r["kind"], "status": r["status"],
-            "incident": down_text(incidents[r["target"]]["started_at"], now) if r["target"] in incidents else "",
+            "incident": (down_text(incidents[r["target"]]["started_at"], now)
+                         if r["target"] in incidents else ""),
             "total": r["total"], "base": r["base"], "multiplier": r["multiplier"],
             "stress": "—" if r["stress_points"] is None else f"{r['stress_points']}/10",
             "last probe": ui.age_text(r["last_probe_at"], now),
@@ -211,8 +212,8 @@ def show_llm_board(rows: list[dict[str, Any]], incidents: dict[str, Any], now: d
             "rank": st.column_config.NumberColumn(width=40, pinned=True),
             "target": st.column_config.TextColumn(width="medium", pinned=True),
             ttft_label: st.column_config.NumberColumn(format="%.0f", width="small"),
-            "tokens/s": st.column_config.NumberColumn(format="%.1f", width="small",
-                                                      help="newest ok chat probes of the window; shown, not graded"),
+            "tokens/s": st.column_config.NumberColumn(
+                format="%.1f", width="small", help="newest ok chat probes of the window; shown, not graded"),
             "uptime (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
             "200-rate (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
             **{c: st.column_config.NumberColumn(format="%.3f", width="small")

@@ -72,7 +72,7 @@ def team_charts(url: str, name: str, window_h: float) -> dict[str, Any]:
         with session_scope(url) as session:
             view = get_target(session, name)
             start = min(max(end - timedelta(hours=window_h), view.registered_at), end)
-            llm = str(getattr(view, "kind", "classifier")) == TargetKind.OPENAI_CHAT
+            llm = view.kind == TargetKind.OPENAI_CHAT
             kinds = LLM_KINDS if llm else KINDS
             bucket, series = MINUTE, {}
             for kind in kinds:

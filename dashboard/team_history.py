@@ -8,7 +8,6 @@ from typing import Any
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from core.contract import TargetKind
 from dashboard.db import QUERY_TTL_S, session_for
 from storage.dashboard_queries import hourly_counts, recent_failures
 from storage.probes import prober_gaps
@@ -41,7 +40,7 @@ def team_view(url: str, name: str, window_h: int) -> dict[str, Any]:
         roc = _roc(session, view.id, end)
     return {
         "name": view.name,
-        "kind": str(getattr(view, "kind", TargetKind.CLASSIFIER.value)),
+        "kind": str(view.kind),
         "start": start,
         "end": end,
         "latency": [_plain(p) for p in latency],

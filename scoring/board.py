@@ -612,9 +612,11 @@ def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
     for c in LLM_COMPONENTS:
         comp = t.components[c]
         if comp.points is None:
-            lines.append(f"{c}: missing ({comp.reason}); counts 0 points in the total (weight {weights[c]:g})")
+            lines.append(f"{c}: missing ({comp.reason}); counts 0 points in the total "
+                         f"(weight {weights[c]:g})")
             continue
-        head = f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weights[c]:g}; {comp.reason}"
+        head = (f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weights[c]:g}; "
+                f"{comp.reason}")
         if comp.raw is None:
             lines.append(head)
             continue

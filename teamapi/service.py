@@ -179,7 +179,8 @@ class BoardCache:
 def _entry(board: Scoreboard, target_id: int) -> tuple[TargetScore, dict[str, Any]] | None:
     """The target's score and JSON entry, from whichever board (classifier or openai-chat) holds it."""
     document = board.to_dict()
-    for scores, entries in ((board.targets, document["targets"]), (board.llm_targets, document.get("llm_targets", []))):
+    boards = ((board.targets, document["targets"]), (board.llm_targets, document.get("llm_targets", [])))
+    for scores, entries in boards:
         for score, entry in zip(scores, entries, strict=True):
             if score.target_id == target_id:
                 return score, entry

@@ -1,9 +1,10 @@
-"""``clfwatch score [--at TIME] [--rules FILE] [--format table|csv|json] [--kind KIND] [--why NAME]``.
+"""``clfwatch score [--at TIME] [--rules FILE] [--format table|csv|json] [--kind KIND] [--why NAME]``
 
 Table for people (each component as raw → points), CSV for a grade book, JSON as the design's
 document. One board per kind of target: the table shows the classifier board and, when there are
 openai-chat targets, the LLM board under it (``--kind`` picks one); CSV has one board's columns,
-the classifiers' unless ``--kind openai-chat``; JSON holds both (``targets``, ``llm_targets``). ``--why NAME`` prints the rules and inputs behind one target's grade instead. Every
+the classifiers' unless ``--kind openai-chat``; JSON holds both (``targets``, ``llm_targets``).
+``--why NAME`` prints the rules and inputs behind one target's grade instead. Every
 format shows the base score (the points before the lifetime multiplier) that breaks ties in the
 total, and the AUC's coverage of the evaluation set.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from clfwatch.commands import CommandError
 from clfwatch.commands.targets import parse_time
+from core.contract import TargetKind
 from core.settings import Settings
 from scoring.board import (
     ComponentScore,
@@ -27,7 +29,6 @@ from scoring.board import (
     explain_target,
     grade_now,
 )
-from core.contract import TargetKind
 from scoring.rules import (
     COMPONENTS,
     DEFAULT_RULES,
@@ -158,7 +159,8 @@ def print_table(board: Scoreboard, kind: str | None = None) -> None:
     if not board.all_targets:
         print("no targets registered; add one with: clfwatch targets add NAME URL")
         return
-    show_classifiers = kind == TargetKind.CLASSIFIER or (kind is None and (board.targets or not board.llm_targets))
+    show_classifiers = kind == TargetKind.CLASSIFIER or (
+        kind is None and bool(board.targets or not board.llm_targets))
     show_llm = kind == TargetKind.OPENAI_CHAT or (kind is None and bool(board.llm_targets))
     if show_classifiers:
         if show_llm:

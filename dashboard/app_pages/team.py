@@ -88,7 +88,8 @@ if row:
     cols[4].metric("Stress", f"{row['stress_points']}/10" if row["stress_points"] is not None else "—")
     if llm:
         ttft = row.get("ttft_raw")
-        cols[5].metric(f"TTFT {row.get('ttft_statistic', 'p95')}", "—" if ttft is None else f"{1000 * ttft:.0f} ms")
+        cols[5].metric(f"TTFT {row.get('ttft_statistic', 'p95')}",
+                       "—" if ttft is None else f"{1000 * ttft:.0f} ms")
     else:
         cols[5].metric("AUC (latest answers)", f"{team['roc']['auc']:.3f}" if team["roc"]["auc"] is not None
                        else "—")
@@ -232,7 +233,8 @@ with right:
         st.plotly_chart(layout(figure, title, "answered 200", percent=True), width="stretch",
                         key="rate200_chart")
         if int(predict["n_200"].sum()) == 0:
-            st.caption(f"0 % answered 200: none of the {int(predict['n_total'].sum())} {answer_kind} probes did.")
+            st.caption(f"0 % answered 200: none of the {int(predict['n_total'].sum())} {answer_kind} "
+                       "probes did.")
 
 if llm_view is not None:
     llm_views.show_chat_failures(llm_view)
@@ -262,8 +264,8 @@ else:  # a classifier: its ROC curve and AUC per day
             figure = go.Figure()
             figure.add_bar(x=scored["day"].map(lambda d: d.strftime("%b %d")), y=scored["auc"], name="AUC",
                            text=scored["auc"].map(lambda a: f"{a:.3f}"), textposition="outside",
-                           customdata=scored["n"], hovertemplate="%{x}: AUC %{y:.3f} over %{customdata} samples"
-                           "<extra></extra>")
+                           customdata=scored["n"],
+                           hovertemplate="%{x}: AUC %{y:.3f} over %{customdata} samples<extra></extra>")
             figure.update_layout(title="AUC per day (its newest answers, UTC days)", height=CHART_HEIGHT + 60,
                                  margin={"t": 40, "b": 30, "l": 10, "r": 10})
             figure.update_yaxes(range=[0, 1.08], title="AUC")
