@@ -166,7 +166,8 @@ def show_chat_failures(llm: dict[str, Any]) -> None:
 
 
 def show_llm_board(rows: list[dict[str, Any]], incidents: dict[str, Any], now: datetime) -> None:
-    """The openai-chat board: rank, status, total, then TTFT, tokens/s, uptime and 200-rate."""
+    """The openai-chat board: rank, status and grade (total), then TTFT, tokens/s, uptime and
+    200-rate with their points."""
     st.subheader("LLM endpoints (openai-chat)")
     if not rows:
         st.caption("No openai-chat targets registered.")
@@ -202,7 +203,6 @@ def show_llm_board(rows: list[dict[str, Any]], incidents: dict[str, Any], now: d
             "uptime pts": r.get("uptime_points"),
             "200-rate (%)": None if r.get("rate200_raw") is None else 100 * r["rate200_raw"],
             "200-rate pts": r.get("rate200_points"),
-            "grade": r["total"],
         }
         for r in rows
     ])
@@ -217,7 +217,7 @@ def show_llm_board(rows: list[dict[str, Any]], incidents: dict[str, Any], now: d
             "uptime (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
             "200-rate (%)": st.column_config.NumberColumn(format="%.2f", width="small"),
             **{c: st.column_config.NumberColumn(format="%.3f", width="small")
-               for c in ("TTFT pts", "uptime pts", "200-rate pts", "grade")},
+               for c in ("TTFT pts", "uptime pts", "200-rate pts")},
         },
     )
     ruled = [{"target": r["target"], "component": "TTFT" if k == "ttft" else k, "0 points because": why}
