@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import pydantic
+
 from core.llm_prompts import PROMPTS
 
 DEFAULT_MAX_TOKENS = 16  # a probe asks for a few tokens: enough for TTFT, ITL and tokens/s
 FINISH_REASONS: frozenset[str] = frozenset(
     {"stop", "length", "tool_calls", "content_filter", "function_call"}
 )
-
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
 
 COMPLETION_OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
@@ -164,15 +163,49 @@ def _dedupe(reasons: list[str], limit: int = MAX_REASONS_PER_DOCUMENT) -> list[s
     return out
 
 
+def _union_step(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    for index, step in enumerate(loc):
+        if isinstance(step, str) and _UNION_MEMBER.search(step):
+            return loc[:index], step
+    return None
+
+
+def _intended_members(errors: list[Any]) -> list[Any]:
+    """Pydantic's errors without those of union members the answer plainly did not mean.
+
+    A tool call with ``"type": "function"`` and no ``arguments`` fails the function member
+    (``arguments`` missing) and the custom member (``type`` is not ``"custom"``); only the
+    first is the answer's mistake. A member whose literal tag did not match is dropped, unless
+    every member's did.
+    """
+    members: dict[tuple[Any, ...], dict[str, bool]] = {}
+    for error in errors:
+        found = _union_step(tuple(error["loc"]))
+        if found:
+            where, member = found
+            mismatched = members.setdefault(where, {}).get(member, False)
+            members[where][member] = mismatched or error["type"] == "literal_error"
+    if not members:
+        return errors
+    kept = []
+    for error in errors:
+        found = _union_step(tuple(error["loc"]))
+        if found:
+            where, member = found
+            tried = members[where]
+            if tried[member] and not all(tried.values()):
+                continue
+        kept.append(error)
+    return kept
+
+
 def _type_reasons(model: Any, document: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:
     """What ``model.model_validate`` (the official client's strict parsing) finds wrong."""
-    import pydantic
-
     try:
         model.model_validate(document)
     except pydantic.ValidationError as exc:
         reasons = []
-        for error in exc.errors(include_url=False, include_input=False):
+        for error in _intended_members(exc.errors(include_url=False, include_input=False)):
             path = field_path(error["loc"], prefix)
             if path.endswith(skip):
                 continue
@@ -299,6 +332,16 @@ def model_ids(body: bytes) -> list[str]:
     if not isinstance(data, list):
         return []
     return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def models_health_problem(body: bytes) -> str | None:
+    """Why a 200 from ``GET /v1/models`` does not count as up when it is the health probe, or None.
+
+    A target without a health route (llama-cpp-python's server has none) is probed on its
+    models list; any JSON body is up. The list's schema (``created`` missing, say) is judged by
+    ``check_models`` and shown on its own; it never makes a running server count as down.
+    """
+    return parse_json(body)[1]
 
 
 def first_problem(problems: list[str]) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from core import llm_contract
 from core.llm_contract import (
     DEFAULT_MAX_TOKENS,
     FINISH_REASONS,
@@ -46,6 +46,7 @@ from core.llm_contract import (
     field_path,
     first_problem,
     model_ids,
+    models_health_problem,
     parse_json,
     pick_prompt,
 )
@@ -269,6 +270,7 @@ class Row:
     kind: str  # completion | chunk | stream | models
     body: bytes
     first: str | None  # the expected first problem; None = valid
+    also: tuple[str, ...] = ()  # the further problems, when the answer breaks more than one rule
 
 
 ROWS = [
@@ -318,6 +320,7 @@ ROWS = [
         "completion",
         b'{"id": "s-1", "probability": 0.93}',
         "choices: field required",
+        ("created: field required", "model: field required", "object: field required"),
     ),
     Row("a bare probability", "completion", b"0.93", REASON_NOT_OBJECT),
     Row(
@@ -452,6 +455,7 @@ ROWS = [
         "stream",
         _sse(_chunk("Hi"), {"error": {"message": "CUDA out of memory", "code": 500}}),
         "chunks[1].error: an error object in the stream",
+        (REASON_NO_FINISH,),
     ),
     Row(
         'stream role "bot"',
@@ -591,11 +595,11 @@ def test_the_table_is_big_and_covers_every_kind() -> None:
 def test_each_answer_gets_its_one_verdict(row: Row) -> None:
     problems = _judge(row)
     assert first_problem(problems) == row.first, problems
+    # exactly the rules the answer breaks, no echo of the others
+    assert problems == ([row.first, *row.also] if row.first else []), problems
     for reason in problems:
         assert len(reason) <= MAX_REASON_CHARS
         assert ": " in reason  # every reason names a path
-    if row.kind in ("completion", "models"):
-        assert problems == [] or problems[0] == row.first
 
 
 def test_reasons_never_echo_the_body() -> None:
@@ -614,6 +618,16 @@ def test_reasons_never_echo_the_body() -> None:
     stream = _sse(_chunk(secret, role=secret, finish=secret), secret)
     for reason in check_stream(stream).problems:
         assert "LEAK" not in reason
+
+
+def test_models_health_counts_any_json_as_up() -> None:
+    llama_cpp_python = _j(
+        {"object": "list", "data": [{"id": "tiny.gguf", "object": "model", "owned_by": "me"}]}
+    )
+    assert models_health_problem(llama_cpp_python) is None
+    assert check_models(llama_cpp_python) == ["data[0].created: field required"]
+    assert models_health_problem(b"{}") is None
+    assert models_health_problem(b"<html>") == REASON_NOT_JSON
 
 
 def test_field_paths() -> None:
@@ -753,17 +767,27 @@ def test_sse_unfinished_event_is_dropped_unless_done() -> None:
     assert parser.close() == [SseEvent("[DONE]", True)]
 
 
-def test_sse_parser_is_linear_on_a_long_line_fed_byte_by_byte() -> None:
-    # A quadratic rescan of the pending line would take minutes here; linear work takes well
-    # under a second. The bound is generous: this checks the algorithm, not the machine.
-    line = b"data: " + b"x" * 200_000 + b"\n\n"
+def test_sse_parser_scans_each_byte_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long line fed a few bytes at a time: rescanning the pending line on every feed would
+    # scan ~n^2/6 bytes (quadratic); the parser must scan each byte a bounded number of times.
+    scanned = 0
+    real = llm_contract._EOL
+
+    class CountingEol:
+        def search(self, buffer: bytearray, position: int) -> Any:
+            nonlocal scanned
+            match = real.search(buffer, position)
+            scanned += (match.end() if match else len(buffer)) - position
+            return match
+
+    monkeypatch.setattr(llm_contract, "_EOL", CountingEol())
+    line = b"data: " + b"x" * 30_000 + b"\r\n\r\n"
     parser = SseParser()
-    started = time.process_time()
     events: list[SseEvent] = []
     for index in range(0, len(line), 3):
         events.extend(parser.feed(line[index : index + 3]))
-    assert len(events) == 1 and len(events[0].data) == 200_000
-    assert time.process_time() - started < 20.0
+    assert len(events) == 1 and len(events[0].data) == 30_000
+    assert scanned <= 2 * len(line)
 
 
 # --- stream measures -------------------------------------------------------------------
