@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import pydantic
 
@@ -127,20 +127,48 @@ def _openai_types() -> tuple[Any, Any, Any]:
     return ChatCompletion, ChatCompletionChunk, Model
 
 
+@cache
+def _known_fields() -> frozenset[str]:
+    """Every field name of the openai types we validate with, nested models included.
+
+    A pydantic location can hold a key of the answer (``categories`` is a ``Dict[str, bool]``);
+    only names from the types are shown, so a path never echoes what the target sent.
+    """
+    names: set[str] = set()
+    seen: set[type] = set()
+    pending: list[Any] = list(_openai_types())
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            if annotation in seen:
+                continue
+            seen.add(annotation)
+            for name, info in annotation.model_fields.items():
+                names.add(info.alias or name)
+                pending.append(info.annotation)
+        else:
+            pending.extend(get_args(annotation))
+    return frozenset(names)
+
+
 def field_path(loc: tuple[int | str, ...] | list[int | str], prefix: str = "") -> str:
     """A pydantic ``loc`` as a field path: ``("choices", 0, "message")`` -> ``choices[0].message``.
 
     Steps that name a union member (``ChatCompletionMessageFunctionToolCall``) are dropped: the
-    reader wants the field, not pydantic's attempt at each member.
+    reader wants the field, not pydantic's attempt at each member. A step that is no field of
+    the openai types (a key of the answer under a ``Dict`` field) is shown as ``*``.
     """
+    known = _known_fields()
     path = prefix
     for step in loc:
         if isinstance(step, int):
             path += f"[{step}]"
-        elif _UNION_MEMBER.search(step):
             continue
-        else:
-            path = f"{path}.{step}" if path else step
+        if step not in known:
+            if _UNION_MEMBER.search(step):
+                continue
+            step = "*"
+        path = f"{path}.{step}" if path else step
     return path or "body"
 
 
@@ -271,7 +299,7 @@ def chunk_problems(document: Any, prefix: str = "") -> list[str]:
     if not isinstance(document, dict):
         return [f"{prefix or 'body'}: expected a JSON object"]
     if _error_object(document):
-        return [f"{field_path(('error',), prefix)}: an error object in the stream"]
+        return [f"{prefix}.error: an error object in the stream" if prefix else "error: an error object"]
     chunk_type = _openai_types()[1]
     reasons = _type_reasons(chunk_type, document, prefix, skip=(".delta.role",))
     choices = document.get("choices")

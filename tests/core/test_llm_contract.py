@@ -602,6 +602,19 @@ def test_each_answer_gets_its_one_verdict(row: Row) -> None:
         assert ": " in reason  # every reason names a path
 
 
+def _moderation(categories: dict[str, Any]) -> dict[str, Any]:
+    result = {
+        "categories": categories,
+        "category_applied_input_types": {},
+        "category_scores": {},
+        "flagged": False,
+        "model": "omni-moderation-latest",
+        "type": "moderation_result",
+    }
+    results = {"type": "moderation_results", "model": "omni-moderation-latest", "results": [result]}
+    return {"input": results, "output": results}
+
+
 def test_reasons_never_echo_the_body() -> None:
     secret = "sk-cu_prodml_hw_week13-LEAK"
     bodies = [
@@ -611,6 +624,7 @@ def test_reasons_never_echo_the_body() -> None:
         _j({"error": {"message": secret}}),
         _j({"id": secret, "choices": secret}),
         _j(_with(OPENAI_TOOLS, "choices", 0, "message", "tool_calls", 0, "type", secret)),
+        _j({**LITELLM, "moderation": _moderation({"sk_leak_week13": "maybe"})}),  # a key in a path
     ]
     for body in bodies:
         for reason in check_completion(body) + check_models(body):
@@ -631,6 +645,8 @@ def test_models_health_counts_any_json_as_up() -> None:
 
 
 def test_field_paths() -> None:
+    body = _j({**LITELLM, "moderation": _moderation({"sk_leak": "maybe"})})
+    assert check_completion(body)[0] == "moderation.input.results[0].categories.*: expected a boolean"
     assert field_path(("choices", 0, "message", "role")) == "choices[0].message.role"
     assert field_path(()) == "body"
     assert field_path((3,), "data") == "data[3]"
