@@ -248,8 +248,9 @@ def parse_json(body: bytes | str) -> tuple[Any, str | None]:
     """The JSON document and None, or None and ``body: not JSON``.
 
     ``json.loads`` on the bytes, as the official client does (``httpx.Response.json``): numbers
-    are Python's (``1e400`` is ``inf`` and then fails its type), a byte order mark or invalid
-    UTF-8 or nesting past Python's recursion limit is not JSON.
+    are Python's (``1e400`` is ``inf`` and then fails its type, a 5,000-digit integer is past
+    Python's digit limit), a UTF-8 byte order mark passes, invalid UTF-8 or nesting past
+    Python's recursion limit is not JSON.
     """
     try:
         return json.loads(body), None

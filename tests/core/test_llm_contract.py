@@ -1006,6 +1006,7 @@ AGREE = {
         "llama.cpp stream",
         "vLLM stream with usage",
         "LiteLLM stream, CRLF",
+        "pings, events, multi-line data, [DONE] one newline short",
         'stream role "bot"',
         "stream without object",
         "chunk created 1e400",
@@ -1023,7 +1024,12 @@ AGREE = {
 }
 STRICTER = {
     "completion": ["choices: []", "JSON null"],
-    "stream": ["stream without [DONE]", "stream with no finish_reason", "chunk after [DONE]"],
+    "stream": [
+        "stream without [DONE]",
+        "stream stopping halfway",
+        "stream with no finish_reason",
+        "chunk after [DONE]",
+    ],
     "models": ["empty models list"],
 }
 _ACCEPTS = {
