@@ -404,8 +404,9 @@ class SseParser:
     Follows the HTML spec's event-stream rules like the official client: lines end in CRLF, LF
     or CR; ``data:`` lines of one event join with ``\\n``; ``:`` lines are comments (pings);
     ``event:`` is kept, ``id:``/``retry:`` and unknown fields are ignored; a blank line
-    dispatches. Bytes may be split anywhere, inside a CRLF or a UTF-8 character included: lines
-    are cut as bytes and decoded whole. Work is linear in the bytes fed.
+    dispatches (so does the end of a ``data: [DONE]`` line: the terminator never waits for
+    one). Bytes may be split anywhere, inside a CRLF or a UTF-8 character included: lines are
+    cut as bytes and decoded whole. Work is linear in the bytes fed.
     """
 
     def __init__(self) -> None:
@@ -436,20 +437,16 @@ class SseParser:
         return events
 
     def close(self) -> list[SseEvent]:
-        """At the end of the body: an unfinished ``data: [DONE]`` still counts, nothing else does.
+        """At the end of the body: a last ``data: [DONE]`` with no line end still counts.
 
-        The spec (and the official client) drops an event the stream did not finish with a
-        blank line, so a stream cut in the middle of a chunk loses that chunk, here too. A
-        server that ends with ``data: [DONE]\\n``, one newline short, did say [DONE], so that
-        one event is dispatched.
+        Any other unfinished event is dropped, as the spec and the official client drop it: a
+        stream cut in the middle of a chunk loses that chunk.
         """
         events: list[SseEvent] = []
         if self._buffer:
             self._line(bytes(self._buffer.rstrip(b"\r")), events)
             self._buffer.clear()
             self._scan_from = 0
-        if self._data and "\n".join(self._data).startswith(DONE_DATA):
-            self._line(b"", events)
         self._data = []
         self._event = None
         self._bad_utf8 = False
@@ -478,6 +475,13 @@ class SseParser:
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
+            if not self._data and value.startswith(DONE_DATA):
+                # The terminator is dispatched when its line ends, blank line or not: a server
+                # that ends with "data: [DONE]\n" (one newline short) did say [DONE].
+                events.append(SseEvent(value, True, self._event, self._bad_utf8))
+                self._event = None
+                self._bad_utf8 = False
+                return
             self._data.append(value)
         elif name == "event":
             self._event = value

@@ -779,8 +779,18 @@ def test_sse_unfinished_event_is_dropped_unless_done() -> None:
     assert parser.feed(b'data: {"half": ') == []
     assert parser.close() == []
     parser = SseParser()
-    assert parser.feed(b"data: [DONE]\r") == []
+    assert parser.feed(b"data: [DONE]\r") == []  # the CR may be half a CRLF
     assert parser.close() == [SseEvent("[DONE]", True)]
+    parser = SseParser()
+    assert parser.feed(b"data: [DONE]") == []
+    assert parser.close() == [SseEvent("[DONE]", True)]
+
+
+def test_sse_done_needs_no_blank_line() -> None:
+    # A prober that never calls close() still sees a terminator one newline short.
+    parser = SseParser()
+    assert parser.feed(b"data: {}\n\ndata: [DONE]\n") == [SseEvent("{}", False), SseEvent("[DONE]", True)]
+    assert parser.feed(b"\n") == [] and parser.close() == []
 
 
 def test_sse_parser_scans_each_byte_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
