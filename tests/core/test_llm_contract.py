@@ -644,6 +644,13 @@ def test_models_health_counts_any_json_as_up() -> None:
     assert models_health_problem(b"<html>") == REASON_NOT_JSON
 
 
+def test_warm_up_loads_the_types_once() -> None:
+    llm_contract.warm_up()
+    llm_contract.warm_up()
+    assert llm_contract._openai_types.cache_info().currsize == 1
+    assert check_completion(_j(VLLM)) == []
+
+
 def test_field_paths() -> None:
     body = _j({**LITELLM, "moderation": _moderation({"sk_leak": "maybe"})})
     assert check_completion(body)[0] == "moderation.input.results[0].categories.*: expected a boolean"
