@@ -23,7 +23,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, get_args
+
+import pydantic
 
 from core.llm_prompts import PROMPTS
 
@@ -32,9 +34,7 @@ FINISH_REASONS: frozenset[str] = frozenset(
     {"stop", "length", "tool_calls", "content_filter", "function_call"}
 )
 
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
-
+# What the openai types require (they check these); the demo and faulty servers build with them.
 COMPLETION_OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
 MODEL_OBJECT = "model"
@@ -128,20 +128,59 @@ def _openai_types() -> tuple[Any, Any, Any]:
     return ChatCompletion, ChatCompletionChunk, Model
 
 
+def warm_up() -> None:
+    """Import the openai types and build their validators now (about 0.8 s of CPU, once).
+
+    The first verdict pays that otherwise; a prober calls this at start so the cost never
+    lands inside its event loop, where it would delay other targets' probes and skew the
+    arrival times they record.
+    """
+    for model in _openai_types():
+        _type_reasons(model, {})  # builds the deferred validator; the reasons are expected
+
+
+@cache
+def _known_fields() -> frozenset[str]:
+    """Every field name of the openai types we validate with, nested models included.
+
+    A pydantic location can hold a key of the answer (``categories`` is a ``Dict[str, bool]``);
+    only names from the types are shown, so a path never echoes what the target sent.
+    """
+    names: set[str] = set()
+    seen: set[type] = set()
+    pending: list[Any] = list(_openai_types())
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            if annotation in seen:
+                continue
+            seen.add(annotation)
+            for name, info in annotation.model_fields.items():
+                names.add(info.alias or name)
+                pending.append(info.annotation)
+        else:
+            pending.extend(get_args(annotation))
+    return frozenset(names)
+
+
 def field_path(loc: tuple[int | str, ...] | list[int | str], prefix: str = "") -> str:
     """A pydantic ``loc`` as a field path: ``("choices", 0, "message")`` -> ``choices[0].message``.
 
     Steps that name a union member (``ChatCompletionMessageFunctionToolCall``) are dropped: the
-    reader wants the field, not pydantic's attempt at each member.
+    reader wants the field, not pydantic's attempt at each member. A step that is no field of
+    the openai types (a key of the answer under a ``Dict`` field) is shown as ``*``.
     """
+    known = _known_fields()
     path = prefix
     for step in loc:
         if isinstance(step, int):
             path += f"[{step}]"
-        elif _UNION_MEMBER.search(step):
             continue
-        else:
-            path = f"{path}.{step}" if path else step
+        if step not in known:
+            if _UNION_MEMBER.search(step):
+                continue
+            step = "*"
+        path = f"{path}.{step}" if path else step
     return path or "body"
 
 
@@ -164,15 +203,49 @@ def _dedupe(reasons: list[str], limit: int = MAX_REASONS_PER_DOCUMENT) -> list[s
     return out
 
 
+def _union_step(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    for index, step in enumerate(loc):
+        if isinstance(step, str) and _UNION_MEMBER.search(step):
+            return loc[:index], step
+    return None
+
+
+def _intended_members(errors: list[Any]) -> list[Any]:
+    """Pydantic's errors without those of union members the answer plainly did not mean.
+
+    A tool call with ``"type": "function"`` and no ``arguments`` fails the function member
+    (``arguments`` missing) and the custom member (``type`` is not ``"custom"``); only the
+    first is the answer's mistake. A member whose literal tag did not match is dropped, unless
+    every member's did.
+    """
+    members: dict[tuple[Any, ...], dict[str, bool]] = {}
+    for error in errors:
+        found = _union_step(tuple(error["loc"]))
+        if found:
+            where, member = found
+            mismatched = members.setdefault(where, {}).get(member, False)
+            members[where][member] = mismatched or error["type"] == "literal_error"
+    if not members:
+        return errors
+    kept = []
+    for error in errors:
+        found = _union_step(tuple(error["loc"]))
+        if found:
+            where, member = found
+            tried = members[where]
+            if tried[member] and not all(tried.values()):
+                continue
+        kept.append(error)
+    return kept
+
+
 def _type_reasons(model: Any, document: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:
     """What ``model.model_validate`` (the official client's strict parsing) finds wrong."""
-    import pydantic
-
     try:
         model.model_validate(document)
     except pydantic.ValidationError as exc:
         reasons = []
-        for error in exc.errors(include_url=False, include_input=False):
+        for error in _intended_members(exc.errors(include_url=False, include_input=False)):
             path = field_path(error["loc"], prefix)
             if path.endswith(skip):
                 continue
@@ -187,8 +260,9 @@ def parse_json(body: bytes | str) -> tuple[Any, str | None]:
     """The JSON document and None, or None and ``body: not JSON``.
 
     ``json.loads`` on the bytes, as the official client does (``httpx.Response.json``): numbers
-    are Python's (``1e400`` is ``inf`` and then fails its type), a byte order mark or invalid
-    UTF-8 or nesting past Python's recursion limit is not JSON.
+    are Python's (``1e400`` is ``inf`` and then fails its type, a 5,000-digit integer is past
+    Python's digit limit), a UTF-8 byte order mark passes, invalid UTF-8 or nesting past
+    Python's recursion limit is not JSON.
     """
     try:
         return json.loads(body), None
@@ -238,7 +312,7 @@ def chunk_problems(document: Any, prefix: str = "") -> list[str]:
     if not isinstance(document, dict):
         return [f"{prefix or 'body'}: expected a JSON object"]
     if _error_object(document):
-        return [f"{field_path(('error',), prefix)}: an error object in the stream"]
+        return [f"{prefix}.error: an error object in the stream" if prefix else "error: an error object"]
     chunk_type = _openai_types()[1]
     reasons = _type_reasons(chunk_type, document, prefix, skip=(".delta.role",))
     choices = document.get("choices")
@@ -301,6 +375,16 @@ def model_ids(body: bytes) -> list[str]:
     return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
+def models_health_problem(body: bytes) -> str | None:
+    """Why a 200 from ``GET /v1/models`` does not count as up when it is the health probe, or None.
+
+    A target without a health route (llama-cpp-python's server has none) is probed on its
+    models list; any JSON body is up. The list's schema (``created`` missing, say) is judged by
+    ``check_models`` and shown on its own; it never makes a running server count as down.
+    """
+    return parse_json(body)[1]
+
+
 def first_problem(problems: list[str]) -> str | None:
     """The reason stored in a probe's detail: the first problem, at most 300 characters."""
     if not problems:
@@ -332,8 +416,9 @@ class SseParser:
     Follows the HTML spec's event-stream rules like the official client: lines end in CRLF, LF
     or CR; ``data:`` lines of one event join with ``\\n``; ``:`` lines are comments (pings);
     ``event:`` is kept, ``id:``/``retry:`` and unknown fields are ignored; a blank line
-    dispatches. Bytes may be split anywhere, inside a CRLF or a UTF-8 character included: lines
-    are cut as bytes and decoded whole. Work is linear in the bytes fed.
+    dispatches (so does the end of a ``data: [DONE]`` line: the terminator never waits for
+    one). Bytes may be split anywhere, inside a CRLF or a UTF-8 character included: lines are
+    cut as bytes and decoded whole. Work is linear in the bytes fed.
     """
 
     def __init__(self) -> None:
@@ -364,20 +449,16 @@ class SseParser:
         return events
 
     def close(self) -> list[SseEvent]:
-        """At the end of the body: an unfinished ``data: [DONE]`` still counts, nothing else does.
+        """At the end of the body: a last ``data: [DONE]`` with no line end still counts.
 
-        The spec (and the official client) drops an event the stream did not finish with a
-        blank line, so a stream cut in the middle of a chunk loses that chunk, here too. A
-        server that ends with ``data: [DONE]\\n``, one newline short, did say [DONE], so that
-        one event is dispatched.
+        Any other unfinished event is dropped, as the spec and the official client drop it: a
+        stream cut in the middle of a chunk loses that chunk.
         """
         events: list[SseEvent] = []
         if self._buffer:
             self._line(bytes(self._buffer.rstrip(b"\r")), events)
             self._buffer.clear()
             self._scan_from = 0
-        if self._data and "\n".join(self._data).startswith(DONE_DATA):
-            self._line(b"", events)
         self._data = []
         self._event = None
         self._bad_utf8 = False
@@ -406,6 +487,13 @@ class SseParser:
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
+            if not self._data and value.startswith(DONE_DATA):
+                # The terminator is dispatched when its line ends, blank line or not: a server
+                # that ends with "data: [DONE]\n" (one newline short) did say [DONE].
+                events.append(SseEvent(value, True, self._event, self._bad_utf8))
+                self._event = None
+                self._bad_utf8 = False
+                return
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -569,8 +657,12 @@ class StreamCheck:
 
 
 def check_stream(body: bytes, times_s: list[float] | None = None) -> StreamVerdict:
-    """Judge a whole stream body at once (tests, the stress suite's evidence): times are fake
-    (0 s start, chunk i at ``times_s[i]`` or i ms, end after the last) unless given."""
+    """The verdict on a whole stream body already read (the stress suite, tests).
+
+    Its problems are what ``StreamCheck`` finds chunk by chunk; its times are made up unless
+    ``times_s`` gives each event's arrival (start at 0 s, event i at (i + 1) ms, end 1 ms after
+    the last), so only the problems and counts mean anything without them.
+    """
     parser = SseParser()
     check = StreamCheck()
     events = parser.feed(body) + parser.close()
