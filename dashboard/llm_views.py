@@ -77,10 +77,11 @@ def llm_team_view(url: str, name: str, window_h: float) -> dict[str, Any]:
              "latency_ms": f.latency_ms, "reason": f.reason}
             for f in failures
         ],
-        "auth": None if auth is None else {
-            "started_at": auth.started_at, "outcome": auth.outcome, "status_code": auth.status_code,
-            "detail": auth.detail,
-        },
+        "auth": [
+            {"started_at": a.started_at, "outcome": a.outcome, "status_code": a.status_code,
+             "detail": a.detail}
+            for a in auth
+        ],
     }
 
 
@@ -92,27 +93,30 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def show_key_enforcement(auth: dict[str, Any] | None) -> None:
+def show_key_enforcement(auth: list[dict[str, Any]]) -> None:
     """The newest key-enforcement check: red when anyone can use the service."""
-    if auth is None:
+    if not auth:
         st.info("Key enforcement: not checked yet. clfwatch sends a request without your key and one "
                 "with a wrong key when your target is registered and every hour; both must be refused.")
         return
-    at = ui.time_text(auth["started_at"])
-    status = auth["status_code"]
-    if auth["outcome"] == AUTH_NOT_ENFORCED:
-        answered = f" with HTTP {status}" if status is not None else ""
-        seen = f" What clfwatch saw: {auth['detail']}." if auth["detail"] else ""
-        st.error(f"Key not enforced: your service answered a request without a key or with a wrong key"
-                 f"{answered} (checked {at}): anyone who finds its address can use it, on your compute."
-                 f"{seen} {KEY_FIX}")
-    elif auth["outcome"] == "ok":
-        refused = f" (HTTP {status})" if status is not None else ""
+    at = ui.time_text(auth[0]["started_at"])
+    open_rows = [a for a in auth if a["outcome"] == AUTH_NOT_ENFORCED]
+    other = [a for a in auth if a["outcome"] not in ("ok", AUTH_NOT_ENFORCED)]
+    if open_rows:
+        seen = "; ".join(a["detail"] for a in open_rows if a["detail"])
+        seen = f" What clfwatch saw: {seen}." if seen else ""
+        st.error(f"Key not enforced: your service answered HTTP 200 to a request without your key or "
+                 f"with a wrong one (checked {at}): anyone who finds its address can use it, on your "
+                 f"compute.{seen} {KEY_FIX}")
+    elif other:
+        why = "; ".join(a["detail"] or reason_phrase(a["outcome"], a["status_code"]) for a in other)
+        st.warning(f"Key enforcement not confirmed (checked {at}): {why}. Requests without your key or "
+                   "with a wrong one must get 401 or 403; clfwatch checks again within the hour.")
+    else:
+        codes = sorted({str(a["status_code"]) for a in auth if a["status_code"] is not None})
+        refused = f" (HTTP {', '.join(codes)})" if codes else ""
         st.success(f"Key enforced: a request without a key and one with a wrong key were both refused"
                    f"{refused}, checked {at}.")
-    else:
-        st.warning(f"Key enforcement could not be checked at {at}: "
-                   f"{reason_phrase(auth['outcome'], status)}. clfwatch tries again within the hour.")
 
 
 def show_llm_measures(llm: dict[str, Any], row: dict[str, Any]) -> None:

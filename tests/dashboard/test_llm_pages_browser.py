@@ -45,6 +45,7 @@ LOCKED = "chat-locked-team"  # refuses requests without its key; tokens counted 
 LLM_KEY = "cu_prodml_hw_week13-SEKRET-5d2e"  # the open target's bearer key: never shown
 SCHEMA_REASON = 'choices[0].delta.role: expected "assistant"'
 MODEL = "tiny-chat-1"
+AUTH_FIX = "it must answer 401 or 403 unless the request carries the service's key"  # the prober's words
 # A data grid draws its headers on a canvas; its accessible table holds their names.
 HEADERS_JS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] [role="columnheader"]')]
   .map(c => c.innerText.trim())"""
@@ -83,12 +84,15 @@ def _seed_llm(url: str, seeded: SeededDashboard) -> str:
                                       ttft_ms=300.0 if name == OPEN else 150.0,
                                       source="usage" if name == OPEN else "chunks",
                                       broken=name == OPEN and step % 12 == 5))
-                if step % 6 == 0:  # the hourly key-enforcement check
-                    rows.append(ProbeRow(str(uuid.uuid4()), ids[OPEN], "auth", at + timedelta(seconds=2),
-                                         "auth_not_enforced", 200, 20.0,
-                                         detail="a request without a key was answered 200"))
-                    rows.append(ProbeRow(str(uuid.uuid4()), ids[LOCKED], "auth", at + timedelta(seconds=2),
-                                         "ok", 401, 20.0))
+                if step % 6 == 0:  # the hourly key-enforcement check: no key, then a wrong key
+                    for i, (which, refused) in enumerate((("a request without a key", "401"),
+                                                          ("a wrong key", "401"))):
+                        check_at = at + timedelta(seconds=2 + i)
+                        rows.append(ProbeRow(str(uuid.uuid4()), ids[OPEN], "auth", check_at,
+                                             "auth_not_enforced", 200, 20.0,
+                                             detail=f"accepted {which}: {AUTH_FIX}"))
+                        rows.append(ProbeRow(str(uuid.uuid4()), ids[LOCKED], "auth", check_at, "ok", 401,
+                                             20.0, detail=f"refused {which} ({refused})"))
             at += SEED_PROBE_STEP
             step += 1
         record_probes(session, rows)
@@ -167,8 +171,9 @@ def test_team_page_of_an_open_llm_target(pages: LlmPages, page: Page, tmp_path: 
     banner = page.locator("[data-testid='stAlertContentError']", has_text="Key not enforced")
     assert banner.count() == 1
     text = banner.inner_text()
-    assert "without a key or with a wrong key with HTTP 200" in text and "anyone" in text
+    assert "answered HTTP 200 to a request without your key or with a wrong one" in text and "anyone" in text
     assert "--api-key" in text and "master_key" in text and "401" in text
+    assert "accepted a request without a key" in text and "accepted a wrong key" in text
     body = page.inner_text("body")
     for part in ("openai-chat", "TTFT p50", "TTFT p95", "Inter-token latency", "Tokens per second",
                  "End-to-end", "Uptime (graded)", "200-rate (graded)", "counted by your server",

@@ -31,7 +31,7 @@ def test_chat_reads(db_url: str) -> None:
     with session_scope(db_url) as s:
         tid = add_target(s, name="llm", base_url="http://127.0.0.1:9", kind="openai-chat", model="m",
                          token=KEY, registered_at=NOW - timedelta(days=1)).id
-        assert chat_measures(s, tid, START, NOW).n == 0 and latest_auth_check(s, tid) is None
+        assert chat_measures(s, tid, START, NOW).n == 0 and latest_auth_check(s, tid) == []
         rows = [_row(tid, "chat", i, latency_ms=1000.0 + i, ttft_ms=100.0 * (i + 1), itl_ms=40.0,
                      tokens_per_s=20.0 + i, output_tokens=16, tokens_source="usage" if i < 15 else "chunks")
                 for i in range(20)]
@@ -40,9 +40,9 @@ def test_chat_reads(db_url: str) -> None:
                  detail=f'choices[0].message.role: expected "assistant" (Bearer {KEY})',
                  body_excerpt=f'{{"echo": "{KEY}"}}'),
             _row(tid, "chat", 31, "connect_error", None, detail="refused by 10.0.0.7:38300"),
-            _row(tid, "auth", 40, "ok", 401),
-            _row(tid, "auth", 41, "auth_not_enforced", 200,
-                 detail="a request with a wrong key was answered 200"),
+            _row(tid, "auth", 10, "ok", 401, detail="refused a wrong key (401)"),  # an older check
+            _row(tid, "auth", 40, "ok", 401, detail="refused a request without a key (401)"),
+            _row(tid, "auth", 40, "auth_not_enforced", 200, detail=f"accepted a wrong key: Bearer {KEY}"),
             _row(tid, "health", 42, "ok", 200, latency_ms=3.0),
         ]
         record_probes(s, rows)
@@ -58,10 +58,12 @@ def test_chat_reads(db_url: str) -> None:
         assert [(f.outcome, f.status_code) for f in failures] == [("connect_error", None), ("bad_body", 200)]
         assert failures[0].reason is None  # a transport error's text is never shown
         assert failures[1].reason == 'choices[0].message.role: expected "assistant" (Bearer <token>)'
-        auth = latest_auth_check(s, tid)
-        assert auth is not None and (auth.outcome, auth.status_code) == ("auth_not_enforced", 200)
-        assert auth.detail == "a request with a wrong key was answered 200"
+        check = latest_auth_check(s, tid)  # the newest check's two rows, not the older one
+        assert sorted((a.outcome, a.status_code, a.detail) for a in check) == [
+            ("auth_not_enforced", 200, "accepted a wrong key: Bearer <token>"),
+            ("ok", 401, "refused a request without a key (401)"),
+        ]
         team = failed_probes(s, tid)
-        assert [f.kind for f in team] == ["auth", "chat", "chat"]
+        assert [f.kind for f in team] == ["auth", "chat", "chat"]  # the one failed auth row, the chats
         assert all(KEY not in (f.detail or "") + (f.body_excerpt or "") for f in team)
         assert team[2].body_excerpt == '{"echo": "<token>"}'
