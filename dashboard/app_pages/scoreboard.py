@@ -78,6 +78,7 @@ else:
             {
                 "rank": r["rank"],
                 "target": r["target"],
+                "kind": r["kind"],
                 "status": STATUS_TEXT.get(r["status"], r["status"]),
                 "incident": down_text(incidents[r["target"]]["started_at"], now)
                 if r["target"] in incidents else "",
@@ -93,6 +94,8 @@ else:
     )
     if not incidents:
         board_table = board_table.drop(columns=["incident"])
+    if not llm_rows:  # one kind only: the column would say "classifier" on every row
+        board_table = board_table.drop(columns=["kind"])
     st.table(
         board_table.style.hide(axis="index")
         .format({"total": "{:.3f}", "base": "{:.3f}", "multiplier": "{:.3f}"}, na_rep="—")
@@ -144,7 +147,7 @@ else:
         st.caption("Graded 0 by a rule, not by a measure (no place in the AUC ranking for AUC):")
         st.dataframe(pd.DataFrame(ruled), hide_index=True, width="stretch")
 
-    export = board_table.drop(columns=["status", "last probe", "incident"], errors="ignore").merge(
+    export = board_table.drop(columns=["status", "last probe", "incident", "kind"], errors="ignore").merge(
         table.drop(columns=["rank"]), on="target").assign(
         status=[r["status"] for r in rows],
         last_probe_at=[r["last_probe_at"].isoformat() if r["last_probe_at"] else "" for r in rows],

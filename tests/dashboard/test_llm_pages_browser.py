@@ -149,7 +149,7 @@ def test_scoreboard_shows_the_llm_board(pages: LlmPages, page: Page, tmp_path: P
     settle(page, "/", pages.base)
     page.wait_for_selector("text=LLM endpoints (openai-chat)", timeout=RENDER_TIMEOUT_MS)
     body = page.inner_text("[data-testid='stMain']")
-    assert "Classifiers" in body and "LLM leader" in body
+    assert "Classifiers" in body and "LLM leader" in body and "classifier" in page.evaluate(CELLS_JS)
     # the grids lay out after the script's run: wait for the LLM grid's headers
     page.wait_for_function(f"() => ({HEADERS_JS})().includes('TTFT pts')", timeout=RENDER_TIMEOUT_MS)
     cells = page.evaluate(CELLS_JS)
