@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from alerts.hub import AlertHub
-from core.contract import Outcome, ProbeKind, TemplateError, parse_template
+from core.contract import SCHEDULED_PROBE_KINDS, Outcome, ProbeKind, TemplateError, parse_template
 from core.settings import Settings
 from probes.metrics import count_late_probe, observe_late_window, observe_lateness, observe_probe
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
@@ -238,9 +238,13 @@ class Prober:
                 log.exception("event=periodic_job_failed job=%s", getattr(job, "__name__", "?"))
 
     async def run_once(self) -> None:
-        """One round: every target gets one health and one predict probe; write; return."""
+        """One round: every target gets one probe of each scheduled kind; write; return."""
         await self._open()
-        jobs = [self._probe(tid, str(kind)) for tid in list(self._targets) for kind in ProbeKind]
+        jobs = [
+            self._probe(tid, str(kind))
+            for tid, prepared in list(self._targets.items())
+            for kind in SCHEDULED_PROBE_KINDS[prepared.target.kind]
+        ]
         await asyncio.gather(*jobs)
         self._summary()
         await self.alerts.close()
@@ -322,7 +326,7 @@ class Prober:
                 log.info("event=target_changed target=%s", target.name)
 
     def _schedule(self, target_id: int) -> None:
-        """Put a target's health and predict probes on the heap at their next slots."""
+        """Put a target's scheduled probes (health and predict, or health and chat) on the heap."""
         loop = self._loop
         if loop is None or not self._running:
             return
@@ -331,7 +335,7 @@ class Prober:
         # Both clocks read back to back; the loop's own clock is not used: uvloop caches it per
         # iteration, so a due time computed from it could come a few ms before its wall slot.
         now_unix, now_loop = time.time(), time.monotonic()
-        for kind in ProbeKind:
+        for kind in SCHEDULED_PROBE_KINDS[self._targets[target_id].target.kind]:
             phase = probe_phase_s(target_id, kind, self.interval_s)
             k, last = slot_of(now_unix, phase, self.interval_s)
             due = now_loop + (last + self.interval_s - now_unix)  # the next slot, monotonic
