@@ -32,7 +32,8 @@ def target_rows(url: str) -> list[dict[str, Any]]:
         views = list_targets(session)
     return [
         {
-            "name": v.name, "kind": v.kind, "model": v.model, "base_url": v.base_url, "predict_path": v.predict_path,
+            "name": v.name, "kind": v.kind, "model": v.model, "base_url": v.base_url,
+            "predict_path": v.predict_path,
             "health_path": v.health_path, "request_template": v.request_template,
             "probability_pointer": v.probability_pointer,
             "token": "set" if v.has_token else "none",

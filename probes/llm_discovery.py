@@ -15,6 +15,7 @@ The key goes out in the ``Authorization`` header only, and no message here ever 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,11 +127,18 @@ def discover_model(
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    # The transport itself, not a Client: one request, no redirects, no cookies, and no INFO log
+    # line per request (httpx's Client logs each one; the CLI's stderr must stay one line).
+    request = httpx.Request("GET", url, headers=headers,
+                            extensions={"timeout": httpx.Timeout(timeout_s).as_dict()})
+    deadline = time.monotonic() + timeout_s
     try:
-        with httpx.Client(transport=_Transport(networks), timeout=timeout_s,
-                          follow_redirects=False) as client, \
-                client.stream("GET", url, headers=headers) as answer:
-            body = _read_capped(answer)
+        with _Transport(networks) as transport:
+            answer = transport.handle_request(request)
+            try:
+                body = _read_capped(answer, deadline)
+            finally:
+                answer.close()
             status = answer.status_code
     except AddressRefused as exc:
         raise DiscoveryError(f"{lead}: {exc}") from None
@@ -164,10 +172,13 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_capped(answer: httpx.Response) -> bytes:
+def _read_capped(answer: httpx.Response, deadline: float) -> bytes:
+    """The body up to the cap; a server that drips it past the deadline is a timeout too."""
     chunks: list[bytes] = []
     total = 0
     for chunk in answer.iter_bytes():
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the model list took too long")
         total += len(chunk)
         if total > MODELS_MAX_BYTES:
             raise _TooLarge

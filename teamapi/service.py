@@ -23,8 +23,8 @@ from slowapi.util import get_remote_address
 from sqlalchemy.orm import Session
 
 from alerts import channels
-from core.errors import ClfwatchError
 from core.contract import TargetKind
+from core.errors import ClfwatchError
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
 from probes.llm_discovery import FIX_API, DiscoveryError, TokenRequired

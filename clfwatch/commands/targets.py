@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 
 from clfwatch.commands import CommandError, print_rows
+from core.contract import TargetKind
 from core.settings import Settings
 from storage.engine import session_scope
-from core.contract import TargetKind
 from storage.targets import (
     DEFAULT_PATHS,
     DEFAULT_PROBABILITY_POINTER,

@@ -126,7 +126,8 @@ with st.form("team_change"):
     save = st.form_submit_button("Save changes")
 if save:
     wanted: dict[str, Any] = {}
-    edited = [("name", new_name), ("url", new_url), ("predict_path", new_predict), ("health_path", new_health)]
+    edited = [("name", new_name), ("url", new_url), ("predict_path", new_predict),
+              ("health_path", new_health)]
     edited += [("model", new_model.strip())] if chat else [("probability_pointer", new_pointer)]
     for field, value in edited:
         if value != target[field]:

@@ -22,7 +22,8 @@ if not teams.registration_open(settings):
     st.stop()
 
 # Outside the form: a form's widgets do not rerun the page, and the kind decides the fields.
-kind_label = st.radio("What does your service serve?", list(KIND_LABELS), horizontal=True, key="team_reg_kind")
+kind_label = st.radio("What does your service serve?", list(KIND_LABELS), horizontal=True,
+                      key="team_reg_kind")
 kind = KIND_LABELS[kind_label]
 chat = kind == TargetKind.OPENAI_CHAT
 default_predict, default_health = DEFAULT_PATHS[kind]

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from core.netguard import parse_networks
-from probes.llm_discovery import FIX_API, FIX_CLI, DiscoveryError, TokenRequired, discover_model, require_token
+from probes.llm_discovery import (
+    FIX_API,
+    FIX_CLI,
+    DiscoveryError,
+    TokenRequired,
+    discover_model,
+    require_token,
+)
 from tests.probes.llm_stub import MODELS, ONE_MODEL, STUB_KEY, llm_stub
 from tests.servers import free_port
 
@@ -36,7 +43,7 @@ REFUSALS = [
     ("/empty", STUB_KEY, "the server lists no model (empty data)"),
     ("/noid", STUB_KEY, 'a listed model has no "id"'),
     ("/broken", STUB_KEY, "HTTP 500; check the base URL (without /v1)"),
-    ("/nothing-here", STUB_KEY, "HTTP 404; check the base URL (without /v1)"),
+    ("/no/such", STUB_KEY, "HTTP 404; check the base URL (without /v1)"),
 ]
 
 
@@ -70,7 +77,7 @@ def test_a_slow_server_is_a_timeout(stub: str) -> None:
 def test_a_team_registration_stays_inside_the_allowed_networks(stub: str) -> None:
     assert discover_model(stub, STUB_KEY, networks=LOOPBACK).model == MODELS[0]  # pinned, same answer
     port = stub.rsplit(":", 1)[1]
-    # "localhost" may resolve to ::1 too, outside 127.0.0.0/8: one address outside refuses the name.
+    # Loopback outside "public"; the metadata address even when a listed network holds it.
     for url, networks in ((stub, parse_networks("public")),
                           (f"http://169.254.169.254:{port}", parse_networks("169.254.0.0/16"))):
         with pytest.raises(DiscoveryError) as caught:
@@ -87,3 +94,18 @@ def test_an_openai_chat_target_needs_a_key() -> None:
         assert "give it with --token KEY" in str(caught.value)
     require_token("openai-chat", "k")
     require_token("classifier", None)  # a classifier's token stays optional
+
+
+def test_the_pinned_connection_itself_refuses_an_address_outside(stub: str) -> None:
+    """Past the first check, the connection resolves again and is refused (DNS may have changed)."""
+    import httpx
+
+    from core.netguard import AddressRefused
+    from probes.llm_discovery import _Transport
+
+    with httpx.Client(transport=_Transport(parse_networks("10.0.0.0/8"))) as client, \
+            pytest.raises(AddressRefused):
+        client.get(stub + "/v1/models")
+    with httpx.Client(transport=_Transport(LOOPBACK)) as client:
+        assert client.get(stub + "/one/v1/models", headers={"Authorization": f"Bearer {STUB_KEY}"}
+                          ).json()["data"][0]["id"] == ONE_MODEL
