@@ -67,19 +67,24 @@ class KeyCheck:
 
 
 def check_key_after_registration(
-    session: Session, target_id: int, *, timeout_s: float = KEY_CHECK_TIMEOUT_S
+    session: Session,
+    target_id: int,
+    *,
+    networks: AllowedNetworks | None = None,
+    timeout_s: float = KEY_CHECK_TIMEOUT_S,
 ) -> KeyCheck:
     """Run the key-enforcement check on a just-registered openai-chat target and store its rows.
 
     Never raises for the target: a server that does not answer is a warning, not a refusal
     (it may be starting). Call it after the target is flushed, in the same session.
+    ``networks``: a team's registration, whose requests stay inside the self-service networks.
     """
     targets = probe_targets(session, ids=[target_id])
     if not targets or targets[0].kind != TargetKind.OPENAI_CHAT:
         return KeyCheck(enforced=None, rows=0)
     target = targets[0]
     try:
-        rows = run_key_enforcement_check(target, timeout_s=timeout_s)
+        rows = run_key_enforcement_check(target, timeout_s=timeout_s, networks=networks)
     except Exception as exc:  # noqa: BLE001 - a failed check must not undo the registration
         log.warning("event=key_check_failed target_id=%d error=%s", target_id, type(exc).__name__)
         return KeyCheck(enforced=None, rows=0, warning=(
@@ -105,18 +110,20 @@ def _verdict(target: ProbeTarget, rows: list[ProbeRow]) -> KeyCheck:
         "clfwatch checks it again within the hour"))
 
 
-def run_key_enforcement_check(target: ProbeTarget, *, timeout_s: float) -> list[ProbeRow]:
-    """The ``auth`` probe rows of llmprobe's ``check_key_enforcement`` for ``target``.
+def run_key_enforcement_check(
+    target: ProbeTarget, *, timeout_s: float, networks: AllowedNetworks | None
+) -> list[ProbeRow]:
+    """The ``auth`` probe rows of llmprobe's ``probes.llm.check_key_enforcement`` for ``target``.
 
-    STUB until llmprobe's ``probes.llm.check_key_enforcement`` is merged: it is called when it
-    exists (sync or async alike); until then this answers no rows, and the caller says the check
-    did not run.
+    STUB until ``probes.llm`` is merged into this branch: without it this answers no rows, and
+    the caller says the check did not run. Blocking: the check runs on an event loop of its own
+    (the callers, a CLI command, a sync API route in a worker thread, a Streamlit script, have none).
     """
     try:
         from probes.llm import check_key_enforcement  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return []
-    result: Any = check_key_enforcement(target, timeout_s=timeout_s)
+    result: Any = check_key_enforcement(target, timeout_s=timeout_s, networks=networks)
     if inspect.isawaitable(result):
         result = asyncio.run(_awaited(result))
     return list(result)

@@ -280,7 +280,7 @@ def register_team(
         raise Invalid(str(exc)) from None
     enforced = None
     if kind == TargetKind.OPENAI_CHAT:
-        check = check_key_after_registration(session, view.id)
+        check = check_key_after_registration(session, view.id, networks=settings.allowed_networks)
         enforced = check.enforced
         warnings += [check.warning] if check.warning else []
     return Registered(id=view.id, name=view.name, key=key, kind=view.kind, model=view.model,
