@@ -16,6 +16,9 @@ KIND_LABELS = {"Classifier": TargetKind.CLASSIFIER, "LLM (openai-chat)": TargetK
 # Carried over the rerun after a save: URL warnings to show, and the target to keep selected.
 WARNINGS_KEY = "admin_url_warnings"
 RENAMED_KEY = "admin_renamed_to"
+# Set after a registration: the next run empties the token field before drawing it, so the key
+# typed does not stay in the page (a widget's state can only be set before the widget is drawn).
+CLEAR_TOKEN_KEY = "admin_clear_reg_token"
 
 st.title("Admin")
 settings = ui.page_settings()
@@ -51,6 +54,8 @@ with targets_tab:
     kind = KIND_LABELS[kind_label]
     chat = kind == TargetKind.OPENAI_CHAT
     default_predict, default_health = DEFAULT_PATHS[kind]
+    if st.session_state.pop(CLEAR_TOKEN_KEY, False):
+        st.session_state["reg_token"] = ""
     with st.form("register", clear_on_submit=False):
         name = st.text_input("Name", key="reg_name")
         base_url = st.text_input("Base URL", placeholder="http://team.example:8080", key="reg_url")
@@ -87,6 +92,7 @@ with targets_tab:
             ui.show_error(exc)
         else:
             st.session_state[WARNINGS_KEY] = warnings
+            st.session_state[CLEAR_TOKEN_KEY] = True
             ui.flash_success(f"Registered {ui.plain(created)}.")
 
     if names:
