@@ -69,7 +69,8 @@ def register_target(url: str, **fields: Any) -> tuple[str, list[str]]:
     with session_for(url, "register the target") as session:
         view = add_target(session, model=chosen.model, **fields)
     log.info("event=target_registered name=%s kind=%s", view.name, view.kind)
-    warnings = list(view.warnings) + ([chosen.note] if chosen.note else [])
+    note = f"{chosen.note}; choose another under Edit a target" if chosen.note else None
+    warnings = list(view.warnings) + ([note] if note else [])
     with session_for(url, "check the target's key") as session:
         check = check_key_after_registration(session, view.id)
     if check.warning:

@@ -99,8 +99,26 @@ def test_a_team_registers_an_llm_on_the_register_page(
     assert not at.exception and not at.error
     text = shown_text(at)
     assert f"Registered {plain('PROD_ML_FALL_25|LLM_TEAM')} (openai-chat, model {plain(MODELS[1])})" in text
-    assert len(at.code[0].value) >= 32  # the team key, shown once
+    team_key = at.code[0].value
+    assert len(team_key) >= 32  # the team key, shown once
     assert STUB_KEY not in everything_rendered(at)
     with session_scope(dashboard_env.url) as session:
         view = {v.name: v for v in list_targets(session)}["PROD_ML_FALL_25|LLM_TEAM"]
     assert (view.kind, view.model, view.self_service) == ("openai-chat", MODELS[1], True)
+
+    # On My team the LLM's form asks for its model; its token cannot be removed.
+    at.switch_page("app_pages/my_team.py")
+    at.run()
+    at.text_input(key="team_key_input").input(team_key)
+    button(at, "Sign in").click()
+    at.run()
+    assert not [c for c in at.checkbox if c.key == "team_edit_drop_token"]
+    assert not [t for t in at.text_area if t.key == "team_edit_template"]
+    at.text_input(key="team_edit_model").input(MODELS[0])
+    button(at, "Save changes").click()
+    at.run()
+    assert "Saved: model." in shown_text(at)
+    with session_scope(dashboard_env.url) as session:
+        view = {v.name: v for v in list_targets(session)}["PROD_ML_FALL_25|LLM_TEAM"]
+    assert view.model == MODELS[0]
+    assert STUB_KEY not in everything_rendered(at)
