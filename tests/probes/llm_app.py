@@ -85,7 +85,8 @@ def create_chat_app(behaviour: ChatBehaviour, seen: Seen) -> Starlette:
                      "total_tokens": 7 + n + behaviour.usage_extra_tokens}
         if not body.get("stream"):
             return JSONResponse({
-                "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": MODEL,
+                "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                "model": MODEL,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
                              "logprobs": None, "finish_reason": "stop"}],
                 "usage": usage_doc,

@@ -41,9 +41,12 @@ FIRST_TOKEN_S = 0.15
 ITL_S = 0.02
 
 
-def llm_target(base_url: str, *, token: str | None = KEY, health_path: str = "/health", **kw: Any) -> ProbeTarget:
+def llm_target(
+    base_url: str, *, token: str | None = KEY, health_path: str = "/health", **kw: Any
+) -> ProbeTarget:
     return ProbeTarget(
-        id=kw.pop("id", 7), name=kw.pop("name", "llm"), base_url=base_url, predict_path="/v1/chat/completions",
+        id=kw.pop("id", 7), name=kw.pop("name", "llm"), base_url=base_url,
+        predict_path="/v1/chat/completions",
         health_path=health_path, request_template=None, probability_pointer="/probability", token=token,
         kind=TargetKind.OPENAI_CHAT, model=kw.pop("model", MODEL), **kw,
     )

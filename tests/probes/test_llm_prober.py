@@ -132,7 +132,9 @@ def test_auth_rows_count_in_no_uptime_200_rate_or_latency(mixed_run: MixedRun) -
     with session_scope(mixed_run.url) as session:
         window = window_aggregates_many(session, {tid: (start, end)})[tid]
         chat = probe_counts(session, tid, "chat", [(start, end)])
-        counted = sum(probe_counts(session, tid, k, [(start, end)]).n_total for k in ("health", "predict", "chat"))
+        counted = sum(
+            probe_counts(session, tid, k, [(start, end)]).n_total for k in ("health", "predict", "chat")
+        )
     # The two auth rows answered 200 and were "not enforced": no uptime, 200-rate or latency sees them.
     assert window.health.n_total == len(rows["health"]) and window.health.n_ok == len(rows["health"])
     assert counted == len(rows["health"]) + len(rows["chat"])
