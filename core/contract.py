@@ -36,6 +36,8 @@ class Outcome(StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     # A self-registered target whose host resolves outside the allowed networks: never sent.
     REFUSED_ADDRESS = "refused_address"
+    # An openai-chat target answered 200 to a request without its key or with a wrong one.
+    AUTH_NOT_ENFORCED = "auth_not_enforced"
 
 
 # Transport failures a request can end with before any usable answer.
@@ -50,11 +52,40 @@ TRANSPORT_OUTCOMES = frozenset(
 )
 
 
+class TargetKind(StrEnum):
+    """What a target serves, as stored in ``targets.kind``: it decides the contract it is held to."""
+
+    CLASSIFIER = "classifier"  # this module's contract: a text in, a probability out
+    OPENAI_CHAT = "openai-chat"  # an OpenAI-compatible /v1/chat/completions (core.llm_contract)
+
+
 class ProbeKind(StrEnum):
-    """Which of the contract's two routes a probe asks."""
+    """Which route a probe asks, as stored in ``probes.kind``.
+
+    Classifiers get ``health`` and ``predict``; openai-chat targets get ``health`` and ``chat`` (one
+    streamed completion, graded on its time to first token) and, now and then, ``auth`` (requests
+    without the key and with a wrong one, which must be refused). ``auth`` counts in no grade.
+    """
 
     HEALTH = "health"
     PREDICT = "predict"
+    CHAT = "chat"
+    AUTH = "auth"
+
+
+# The probe kinds scheduled every interval, by target kind (``auth`` runs on its own, hourly clock).
+SCHEDULED_PROBE_KINDS: dict[str, tuple[ProbeKind, ...]] = {
+    TargetKind.CLASSIFIER: (ProbeKind.HEALTH, ProbeKind.PREDICT),
+    TargetKind.OPENAI_CHAT: (ProbeKind.HEALTH, ProbeKind.CHAT),
+}
+
+# An openai-chat target's routes (OpenAI's API); its health path may be empty: then GET /v1/models.
+OPENAI_CHAT_PATH = "/v1/chat/completions"
+OPENAI_MODELS_PATH = "/v1/models"
+OPENAI_HEALTH_PATH = "/health"
+
+# The probe kinds whose answers are graded as a target's 200-rate and latency, by target kind.
+ANSWER_PROBE_KIND = {TargetKind.CLASSIFIER: ProbeKind.PREDICT, TargetKind.OPENAI_CHAT: ProbeKind.CHAT}
 
 
 class ScenarioName(StrEnum):
@@ -70,6 +101,21 @@ class ScenarioName(StrEnum):
     SPIKE = "spike"
     RECOVERY = "recovery"
     SLOW_CLIENTS = "slow_clients"
+
+
+class LlmScenarioName(StrEnum):
+    """The ten stress scenarios of the ``llm`` suite (openai-chat targets), in DESIGN.md's order."""
+
+    CHAT_SCHEMA = "chat_schema"
+    STREAM_SCHEMA = "stream_schema"
+    MODELS_LIST = "models_list"
+    AUTH_REQUIRED = "auth_required"
+    BAD_REQUEST = "bad_request"
+    LONG_PROMPT = "long_prompt"
+    INJECTION = "injection"
+    BURST = "burst"
+    RECOVERY = "recovery"
+    SLOW_READERS = "slow_readers"
 
 
 # --- the contract's own shape ---------------------------------------------------------

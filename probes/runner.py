@@ -37,7 +37,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from alerts.hub import AlertHub
-from core.contract import Outcome, ProbeKind, TargetKind, TemplateError, parse_template
+from core.contract import (
+    SCHEDULED_PROBE_KINDS,
+    Outcome,
+    ProbeKind,
+    TargetKind,
+    TemplateError,
+    parse_template,
+)
 from core.settings import Settings
 from probes.llm import check_key_enforcement, probe_chat, probe_llm_health
 from probes.metrics import (
@@ -67,10 +74,10 @@ SHUTDOWN_GRACE_S = 1.0
 GIL_SWITCH_INTERVAL_S = 0.0005
 LAG_CHECK_EVERY_S = 0.25  # the timer wakes at least this often, to notice a stalled loop
 BEHIND_LOG_EVERY_S = 60.0  # at most one "prober behind" line per minute
-# The kinds probed every interval, by target kind; openai-chat targets also get AUTH_KIND checks.
-PROBE_KINDS: dict[str, tuple[str, str]] = {
-    TargetKind.CLASSIFIER: (str(ProbeKind.HEALTH), str(ProbeKind.PREDICT)),
-    TargetKind.OPENAI_CHAT: (str(ProbeKind.HEALTH), str(ProbeKind.CHAT)),
+# The kinds probed every interval, by target kind (openai-chat targets also get AUTH_KIND checks),
+# as plain strings: the heap compares them on every probe.
+PROBE_KINDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(str(k) for k in kinds) for kind, kinds in SCHEDULED_PROBE_KINDS.items()
 }
 ANSWER_KINDS = frozenset({ProbeKind.PREDICT, ProbeKind.CHAT})  # half an interval after health
 AUTH_KIND = str(ProbeKind.AUTH)

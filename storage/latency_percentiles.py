@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Probe, ProbeLatencyBin
+from storage.models import Probe, ProbeLatencyBin, graded_latency_column
 from storage.probe_counts import ok_latency_sums
 from storage.probes import LATENCY_BIN_EDGES_MS, latency_bin_edge
 from storage.spans import Span, in_spans, split_hours
@@ -83,14 +83,15 @@ def latency_percentile_ms(
         latency_n = ok_latency_sums(session, target_id, kind, spans).n
     if latency_n == 0:
         return None, "no latencies in the window"
+    latency = graded_latency_column(kind)
     ok_timed = (Probe.target_id == target_id, Probe.kind == kind, Probe.outcome == "ok",
-                Probe.latency_ms.is_not(None), Probe.prober_late_ms.is_(None))
+                latency.is_not(None), Probe.prober_late_ms.is_(None))
     if latency_n <= exact_max_rows:
         k = _nearest_rank(q, latency_n)
         value = session.scalar(
-            select(Probe.latency_ms)
+            select(latency)
             .where(*ok_timed, in_spans(Probe.started_at, spans))
-            .order_by(Probe.latency_ms)
+            .order_by(latency)
             .offset(k - 1)
             .limit(1)
         )
@@ -110,7 +111,7 @@ def latency_percentile_ms(
             counts[float(edge)] += int(n)
     if edges:
         latencies = session.scalars(
-            select(Probe.latency_ms).where(*ok_timed, in_spans(Probe.started_at, edges))
+            select(latency).where(*ok_timed, in_spans(Probe.started_at, edges))
         )
         for latency in latencies:
             if latency is not None:

@@ -39,6 +39,7 @@ TARGET_NAME_MAX_CHARS = 100
 KEY_HASH_CHARS = 64
 URL_MAX_CHARS = 2048
 PATH_MAX_CHARS = 256
+MODEL_MAX_CHARS = 256
 DETAIL_MAX_CHARS = 300
 # What a team sees of a failed answer: enough to recognise a traceback or an HTML error page.
 BODY_EXCERPT_MAX_CHARS = 500
@@ -77,7 +78,7 @@ class Base(DeclarativeBase):
 
 
 class Target(Base):
-    """A registered classifier: where it lives and how to talk to it."""
+    """A registered target (a classifier or an OpenAI-compatible chat service) and how to reach it."""
 
     __tablename__ = "targets"
 
@@ -100,6 +101,10 @@ class Target(Base):
     # sha256 hex of the team's key; the key is shown once and never stored.
     key_hash: Mapped[str | None] = mapped_column(String(KEY_HASH_CHARS), unique=True, default=None)
     key_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # core.contract.TargetKind: "classifier" or "openai-chat".
+    kind: Mapped[str] = mapped_column(String(16), default="classifier", server_default="classifier")
+    # openai-chat only: the model named in every chat request (read from /v1/models if not given).
+    model: Mapped[str | None] = mapped_column(String(MODEL_MAX_CHARS), default=None)
 
 
 class TargetChange(Base):
@@ -129,7 +134,7 @@ class Probe(Base):
     # Made by the prober; lets a replayed batch land exactly once.
     probe_uid: Mapped[str] = mapped_column(String(36), unique=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # "health" or "predict"
+    kind: Mapped[str] = mapped_column(String(16))  # core.contract.ProbeKind
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_code: Mapped[int | None] = mapped_column(SmallInteger, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
@@ -145,12 +150,29 @@ class Probe(Base):
     # the prober was behind (overloaded or stalled), so the row is our lateness, kept for the
     # record but never graded (latency, uptime, 200-rate). None: started on time.
     prober_late_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    # chat probes only (openai-chat targets), from the streamed answer (core.llm_contract):
+    ttft_ms: Mapped[float | None] = mapped_column(Float, default=None)  # to the first content
+    itl_ms: Mapped[float | None] = mapped_column(Float, default=None)  # mean gap between tokens
+    tokens_per_s: Mapped[float | None] = mapped_column(Float, default=None)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Where output_tokens came from: "usage" (the server said) or "chunks" (we counted).
+    tokens_source: Mapped[str | None] = mapped_column(String(8), default=None)
+
+
+# The probe kind graded on its time to first token instead of the whole exchange (an LLM's latency).
+TTFT_PROBE_KIND = "chat"
+
+
+def graded_latency_column(kind: str) -> Any:
+    """The column holding the graded latency of ``kind`` probes: what rollups and bins count."""
+    return Probe.ttft_ms if kind == TTFT_PROBE_KIND else Probe.latency_ms
 
 
 class ProbeRollup(Base):
     """Per target, kind and hour: counts and latency sums (of ok probes only), beside the raw rows.
 
-    Kept in the same transaction as the raw rows, so the two never disagree.
+    Kept in the same transaction as the raw rows, so the two never disagree. For ``chat`` probes
+    the latency summed (and binned) is the time to first token, the latency an LLM is graded on.
     """
 
     __tablename__ = "probe_rollups"
@@ -307,7 +329,7 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # "health" or "predict"
+    kind: Mapped[str] = mapped_column(String(16))  # core.contract.ProbeKind
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the first failed probe's start
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)  # first ok probe
     outcome: Mapped[str] = mapped_column(String(32))  # of the probe that opened it

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from storage.models import Probe, ProbeRollup
+from storage.models import Probe, ProbeRollup, graded_latency_column
 from storage.spans import Span, split_hours
 
 IN_LIST_CHUNK = 500
@@ -80,7 +80,7 @@ def probe_counts_many(
     """
     out = {target_id: ProbeCounts() for target_id in spans_by_target}
     # Raw edge rows time ok probes only, as the rollups do.
-    ok_latency = case((Probe.outcome == "ok", Probe.latency_ms), else_=None)
+    ok_latency = case((Probe.outcome == "ok", graded_latency_column(kind)), else_=None)
     # Raw edge rows leave out the prober's late probes, as the rollups do (they count them in
     # n_late only): our lateness is never the target's latency, uptime or 200-rate.
     on_time = Probe.prober_late_ms.is_(None)

@@ -3,7 +3,8 @@
 Raw rows and rollups are written in one transaction, so the two can never disagree;
 a batch replayed after a database outage lands exactly once (``probe_uid`` is unique).
 The rollups' latency (``latency_n``, ``latency_sum_ms``, the latency bins) counts ok probes only,
-the latency that is graded, so whole hours never need their raw rows. A probe marked as the
+the latency that is graded, so whole hours never need their raw rows: for ``chat`` probes that is
+the time to first token, for every other kind the whole exchange. A probe marked as the
 prober's lateness (``prober_late_ms`` set) is counted in ``n_late`` only: it is our gap, never the
 target's latency, uptime or 200-rate.
 """
@@ -17,13 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import (
     BODY_EXCERPT_MAX_CHARS,
     DETAIL_MAX_CHARS,
+    TTFT_PROBE_KIND,
     Probe,
     ProbeLatencyBin,
     ProbeRollup,
@@ -47,7 +49,7 @@ class ProbeRow:
 
     probe_uid: str  # unique per probe, made by the prober; replays are no-ops
     target_id: int
-    kind: str  # "health" or "predict"
+    kind: str  # core.contract.ProbeKind: health, predict, chat or auth
     started_at: datetime  # aware, UTC: when the request was sent
     outcome: str  # ok, timeout, connect_error, http_error, bad_body, ...
     status_code: int | None = None  # HTTP status, None when no answer came
@@ -60,6 +62,13 @@ class ProbeRow:
     # ms after its slot the probe started, set only past the late bound: the prober's lateness,
     # counted in the rollups' n_late and in no graded count. None: on time.
     prober_late_ms: float | None = None
+    # chat probes only (openai-chat targets): what the streamed answer measured.
+    ttft_ms: float | None = None  # request sent to the first non-empty content chunk
+    itl_ms: float | None = None  # mean gap between successive content chunks
+    tokens_per_s: float | None = None  # output tokens over the time after the first one
+    output_tokens: int | None = None
+    tokens_source: str | None = None  # "usage" (the server's count) or "chunks" (ours)
+
 
 
 def hour_floor(at: datetime) -> datetime:
@@ -98,6 +107,7 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
             item["body_excerpt"] = item["body_excerpt"][:BODY_EXCERPT_MAX_CHARS]
         payload.append(item)
     inserted: list[tuple[int, str, datetime, str, int | None, float | None, float | None]] = []
+    graded_latency = case((Probe.kind == TTFT_PROBE_KIND, Probe.ttft_ms), else_=Probe.latency_ms)
     for start in range(0, len(payload), INSERT_CHUNK_ROWS):
         chunk = payload[start : start + INSERT_CHUNK_ROWS]
         stmt = (
@@ -106,7 +116,7 @@ def record_probes(session: Session, rows: Sequence[ProbeRow]) -> int:
             .on_conflict_do_nothing(index_elements=["probe_uid"])
             .returning(
                 Probe.target_id, Probe.kind, Probe.started_at, Probe.outcome,
-                Probe.status_code, Probe.latency_ms, Probe.prober_late_ms,
+                Probe.status_code, graded_latency, Probe.prober_late_ms,
             )
         )
         inserted.extend(session.execute(stmt).tuples().all())

@@ -21,10 +21,20 @@ from core.contract import (
     CONTRACT_POINTER,
     CONTRACT_PREDICT_PATH,
     ID_PLACEHOLDER,
+    OPENAI_CHAT_PATH,
+    OPENAI_HEALTH_PATH,
     TEXT_PLACEHOLDER,
+    TargetKind,
 )
 from core.errors import ClfwatchError
-from storage.models import TARGET_NAME_MAX_CHARS, URL_MAX_CHARS, Target, TargetChange, utcnow
+from storage.models import (
+    MODEL_MAX_CHARS,
+    TARGET_NAME_MAX_CHARS,
+    URL_MAX_CHARS,
+    Target,
+    TargetChange,
+    utcnow,
+)
 
 NAME_MAX_CHARS = TARGET_NAME_MAX_CHARS
 Actor = Literal["operator", "team", "admin"]
@@ -38,6 +48,11 @@ BIDI_CONTROLS = frozenset(
 DEFAULT_PREDICT_PATH = CONTRACT_PREDICT_PATH
 DEFAULT_HEALTH_PATH = CONTRACT_HEALTH_PATH
 DEFAULT_PROBABILITY_POINTER = CONTRACT_POINTER
+# Each kind's routes when none are given.
+DEFAULT_PATHS: dict[str, tuple[str, str]] = {
+    TargetKind.CLASSIFIER: (CONTRACT_PREDICT_PATH, CONTRACT_HEALTH_PATH),
+    TargetKind.OPENAI_CHAT: (OPENAI_CHAT_PATH, OPENAI_HEALTH_PATH),
+}
 
 
 class TargetError(ClfwatchError, ValueError):
@@ -60,6 +75,8 @@ class TargetView:
     active: bool
     self_service: bool = False
     key_issued_at: datetime | None = None
+    kind: str = TargetKind.CLASSIFIER  # core.contract.TargetKind
+    model: str | None = None  # openai-chat only: the model every chat probe asks for
     # Likely mistakes in the URL (e.g. the base URL already ends in the predict path).
     warnings: tuple[str, ...] = field(default=())
 
@@ -87,6 +104,8 @@ class ProbeTarget:
     token: str | None = None
     # Registered by the team: every probe must re-check its address against the allowed networks.
     self_service: bool = False
+    kind: str = TargetKind.CLASSIFIER  # core.contract.TargetKind
+    model: str | None = None  # openai-chat only
 
     def __repr__(self) -> str:  # keeps the token out of logs and tracebacks
         return f"ProbeTarget(id={self.id}, name={self.name!r}, base_url={self.base_url!r})"
@@ -204,6 +223,31 @@ def validate_template(template: str | None) -> str | None:
     return template
 
 
+def validate_kind(kind: str) -> str:
+    try:
+        return str(TargetKind(kind))
+    except ValueError:
+        kinds = ", ".join(k.value for k in TargetKind)
+        raise TargetError(f"unknown target kind {str(kind)[:40]!r}: give one of {kinds}") from None
+
+
+def validate_model(model: str) -> str:
+    model = model.strip()
+    if not model or len(model) > MODEL_MAX_CHARS or any(c.isspace() or not c.isprintable() for c in model):
+        raise TargetError(
+            f"invalid model name {model[:100]!r}: give the id the service lists at /v1/models "
+            f"(no spaces, at most {MODEL_MAX_CHARS} characters)"
+        )
+    return model
+
+
+def validate_health_path(path: str, kind: str) -> str:
+    """An openai-chat target may have no health path (""): its health probe asks /v1/models."""
+    if kind == TargetKind.OPENAI_CHAT and path == "":
+        return path
+    return validate_path(path, "health path")
+
+
 def validate_pointer(pointer: str) -> str:
     if pointer and not pointer.startswith("/"):
         raise TargetError(f"invalid JSON pointer {pointer[:100]!r}: must start with '/'")
@@ -224,6 +268,8 @@ def _view(t: Target) -> TargetView:
         active=t.active,
         self_service=bool(t.self_service),
         key_issued_at=t.key_issued_at,
+        kind=t.kind,
+        model=t.model,
         warnings=tuple(url_warnings(t.base_url, t.predict_path, t.health_path)),
     )
 
@@ -234,25 +280,45 @@ def add_target(
     name: str,
     base_url: str,
     token: str | None = None,
-    predict_path: str = DEFAULT_PREDICT_PATH,
-    health_path: str = DEFAULT_HEALTH_PATH,
+    predict_path: str | None = None,
+    health_path: str | None = None,
     request_template: str | None = None,
     probability_pointer: str = DEFAULT_PROBABILITY_POINTER,
     registered_at: datetime | None = None,
     self_service: bool = False,
+    kind: str = TargetKind.CLASSIFIER,
+    model: str | None = None,
 ) -> TargetView:
     """Register a target; TargetError if anything is invalid or the name is taken.
 
-    ``self_service`` marks a team's own registration (team API, Register page).
-    The returned view's ``warnings`` name likely URL mistakes.
+    ``self_service`` marks a team's own registration (team API, Register page). Paths left
+    None take the kind's defaults (``DEFAULT_PATHS``). An openai-chat target needs a model and
+    has no template or pointer (those are the classifier contract's). The returned view's
+    ``warnings`` name likely URL mistakes.
     """
     name = validate_name(name)
+    kind = validate_kind(kind)
+    default_predict, default_health = DEFAULT_PATHS[kind]
+    if kind == TargetKind.OPENAI_CHAT:
+        if request_template is not None or probability_pointer != DEFAULT_PROBABILITY_POINTER:
+            raise TargetError(
+                "an openai-chat target takes no request template or probability pointer: "
+                "those belong to classifiers; leave them out"
+            )
+        if model is None:
+            raise TargetError("an openai-chat target needs a model: give the id its /v1/models lists")
+    elif model is not None:
+        raise TargetError("only openai-chat targets take a model; leave it out for a classifier")
     target = Target(
         name=name,
+        kind=kind,
+        model=validate_model(model) if model is not None else None,
         base_url=validate_url(base_url),
         token=token or None,
-        predict_path=validate_path(predict_path, "predict path"),
-        health_path=validate_path(health_path, "health path"),
+        predict_path=validate_path(predict_path or default_predict, "predict path"),
+        health_path=validate_health_path(
+            default_health if health_path is None else health_path, kind
+        ),
         request_template=validate_template(request_template),
         probability_pointer=validate_pointer(probability_pointer),
         registered_at=registered_at or utcnow(),
@@ -286,6 +352,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "health_path": lambda v: validate_path(v, "health path"),
     "request_template": validate_template,
     "probability_pointer": validate_pointer,
+    "model": validate_model,
 }
 
 
@@ -326,7 +393,16 @@ def update_target(
             raise TargetError(f"unknown target field {key!r}")
         if value is None:
             continue
-        new = _VALIDATORS[key](value)
+        if key == "model" and target.kind != TargetKind.OPENAI_CHAT:
+            raise TargetError("only openai-chat targets take a model; leave it out for a classifier")
+        if key in ("request_template", "probability_pointer") and target.kind == TargetKind.OPENAI_CHAT:
+            what = key.replace("_", " ")
+            raise TargetError(f"an openai-chat target takes no {what}: it belongs to classifiers")
+        new = (
+            validate_health_path(value, target.kind)  # type: ignore[arg-type]
+            if key == "health_path"
+            else _VALIDATORS[key](value)
+        )
         if key == "name":
             _check_name_free(session, new, except_id=target.id)
         if new != getattr(target, key):
@@ -437,6 +513,8 @@ def probe_targets(session: Session, *, ids: list[int] | None = None) -> list[Pro
             probability_pointer=t.probability_pointer,
             token=t.token,
             self_service=bool(t.self_service),
+            kind=t.kind,
+            model=t.model,
         )
         for t in session.scalars(query)
     ]

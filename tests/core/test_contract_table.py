@@ -364,7 +364,7 @@ async def _probe_both(url: str) -> dict[str, tuple[str, str | None]]:
     )
     prepared = PreparedTarget(target, None)
     out = {}
-    for kind in ProbeKind:
+    for kind in (HEALTH, PREDICT):  # a classifier's two probe kinds
         sample = EvalText(id=SENT_ID, text="Are you a bot?") if kind == PREDICT else None
         row = await probe_target(prepared, kind, sample=sample, timeout_s=TIMEOUT_S, cap_bytes=65536)
         out[str(kind)] = (row.outcome, row.detail)
