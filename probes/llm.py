@@ -16,7 +16,6 @@ they open no incident.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 import uuid
@@ -32,6 +31,7 @@ from core.llm_contract import (
     StreamVerdict,
     chat_body,
     first_problem,
+    models_health_problem,
     pick_prompt,
 )
 from core.netguard import AllowedNetworks
@@ -70,7 +70,8 @@ JSON_HEADERS = {
 AUTH_HEADERS = {**JSON_HEADERS, "Content-Type": "application/json"}
 AUTH_REFUSED = frozenset({401, 403})
 DETAIL_STALLED = "stream did not end within the timeout"
-REASON_MODELS_NOT_JSON = "GET /v1/models answered 200 but not JSON: it must list the models as JSON"
+# With no health path the models list is the health probe: a 200 there must be JSON.
+REASON_MODELS_NOT_JSON = "{} at GET /v1/models: with no health path, the models list must answer JSON"
 
 NO_KEY = "no_key"
 BAD_KEY = "wrong_key"
@@ -157,10 +158,9 @@ def health_verdict_llm(exchange: Exchange, *, models_list: bool) -> Verdict:
     if verdict is not None:
         return verdict
     if models_list:
-        try:
-            json.loads(exchange.body or b"")
-        except ValueError:
-            return Verdict(Outcome.BAD_BODY, REASON_MODELS_NOT_JSON)
+        problem = models_health_problem(exchange.body or b"")
+        if problem is not None:
+            return Verdict(Outcome.BAD_BODY, REASON_MODELS_NOT_JSON.format(problem))
     return Verdict(Outcome.OK)
 
 
@@ -256,6 +256,10 @@ async def probe_chat(
         on_body=on_body,
     )
     exchange = sent.exchange
+    if exchange.error is None:
+        for event in parser.close():  # a last event the body ended without a line end for
+            events[0] += 1
+            check.add(event, time.perf_counter())
     stream: StreamVerdict | None = None
     if exchange.status_code == 200 or events[0]:
         ended_s = (

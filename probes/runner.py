@@ -45,6 +45,7 @@ from core.contract import (
     TemplateError,
     parse_template,
 )
+from core.llm_contract import warm_up
 from core.settings import Settings
 from probes.llm import check_key_enforcement, probe_chat, probe_llm_health
 from probes.metrics import (
@@ -200,6 +201,7 @@ class Prober:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_failing = False
         self._warned_no_samples = False
+        self._llm_ready = False  # core.llm_contract warmed up
         self._stopping = False
 
     @property
@@ -341,6 +343,11 @@ class Prober:
         if not samples and not self._warned_no_samples:
             log.warning("event=no_eval_set predict_probes=canary")
             self._warned_no_samples = True
+        if not self._llm_ready and any(t.kind == TargetKind.OPENAI_CHAT for t in targets):
+            # The openai types' validators cost ~0.8 s of CPU to build: before the first chat
+            # probe, not inside one (it would delay every probe in flight and their times).
+            await asyncio.to_thread(warm_up)
+            self._llm_ready = True
         fresh = {t.id: t for t in targets}
         for tid in list(self._targets):
             if tid not in fresh:
