@@ -218,9 +218,14 @@ async def run_prober(settings, seconds: float, shard: tuple[int, int] = (0, 1), 
     stop = asyncio.Event()
     task = asyncio.create_task(prober.run(stop))
     if steady_after_s is not None and steady is not None:
+        began = time.monotonic()
+        for _ in range(int(seconds / 0.05)):  # from when probing starts (after start-up and warm-up)
+            if prober._running:
+                break
+            await asyncio.sleep(0.05)
         await asyncio.sleep(steady_after_s)
         cpu0, wall0 = cpu_seconds(), time.time()
-        await asyncio.sleep(max(0.0, seconds - steady_after_s))
+        await asyncio.sleep(max(1.0, seconds - (time.monotonic() - began)))
         steady.update(cpu_s=cpu_seconds() - cpu0, wall_start=wall0, wall_end=time.time())
     else:
         await asyncio.sleep(seconds)
