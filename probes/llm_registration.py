@@ -9,10 +9,8 @@ like any probe, so the team page shows an unenforced key in red from the first m
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -88,46 +86,36 @@ def check_key_after_registration(
     except Exception as exc:  # noqa: BLE001 - a failed check must not undo the registration
         log.warning("event=key_check_failed target_id=%d error=%s", target_id, type(exc).__name__)
         return KeyCheck(enforced=None, rows=0, warning=(
-            "warning: the key check could not run; clfwatch checks it again within the hour"))
+            "warning: the key check could not run; the prober checks it again at its next key check"))
     record_probes(session, rows)
     return _verdict(target, rows)
 
 
 def _verdict(target: ProbeTarget, rows: list[ProbeRow]) -> KeyCheck:
     url = target.base_url + target.predict_path
-    if not rows:
-        return KeyCheck(enforced=None, rows=0, warning=(
-            "warning: the key check did not run here; clfwatch checks the key again within the hour"))
-    if any(r.outcome == Outcome.AUTH_NOT_ENFORCED for r in rows):
+    accepted = [r for r in rows if r.outcome == Outcome.AUTH_NOT_ENFORCED]
+    if accepted:
+        # A row's detail is "accepted a request without a key: <the fix>"; the first half says what.
+        what = " and ".join((r.detail or "").split(": ", 1)[0] for r in accepted if r.detail)
         return KeyCheck(enforced=False, rows=len(rows), warning=(
-            f"warning: {url} answered a request without the key (or with a wrong one): the service "
-            "does not enforce its key; make it answer 401 to any request without the right key"))
+            f"warning: {url} {what or 'accepted a request without its key'}: the service does not "
+            "enforce its key; make it answer 401 or 403 unless a request carries its key"))
     if rows and all(r.outcome == Outcome.OK for r in rows):
         return KeyCheck(enforced=True, rows=len(rows))
     detail = next((r.detail for r in rows if r.outcome != Outcome.OK and r.detail), None)
     return KeyCheck(enforced=None, rows=len(rows), warning=(
         f"warning: the key check of {url} got no clear answer ({detail or 'no answer'}); "
-        "clfwatch checks it again within the hour"))
+        "the prober checks it again at its next key check"))
 
 
 def run_key_enforcement_check(
     target: ProbeTarget, *, timeout_s: float, networks: AllowedNetworks | None
 ) -> list[ProbeRow]:
-    """The ``auth`` probe rows of llmprobe's ``probes.llm.check_key_enforcement`` for ``target``.
+    """The ``auth`` probe rows of ``probes.llm.check_key_enforcement`` for ``target``.
 
-    STUB until ``probes.llm`` is merged into this branch: without it this answers no rows, and
-    the caller says the check did not run. Blocking: the check runs on an event loop of its own
-    (the callers, a CLI command, a sync API route in a worker thread, a Streamlit script, have none).
+    Blocking: the check runs on an event loop of its own (the callers, a CLI command, a sync API
+    route in a worker thread, a Streamlit script, have none).
     """
-    try:
-        from probes.llm import check_key_enforcement  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
-    result: Any = check_key_enforcement(target, timeout_s=timeout_s, networks=networks)
-    if inspect.isawaitable(result):
-        result = asyncio.run(_awaited(result))
-    return list(result)
+    from probes.llm import check_key_enforcement  # lazily: the chat probes' imports are not small
 
-
-async def _awaited(result: Any) -> Any:
-    return await result
+    return asyncio.run(check_key_enforcement(target, timeout_s=timeout_s, networks=networks))

@@ -12,6 +12,7 @@ from storage.engine import session_scope
 from storage.models import Probe
 from storage.targets import list_targets
 from tests.clfwatch.test_cli import clfwatch
+from tests.llm.servers import LlmServer, demo_llm_server
 from tests.probes.llm_stub import MODELS, STUB_KEY, llm_stub
 from tests.servers import free_port
 
@@ -22,6 +23,28 @@ NAME = "PROD_ML_FALL_25|ИВАНОВ_LLM"
 def stub() -> Iterator[str]:
     with llm_stub() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def demo_llm() -> Iterator[LlmServer]:
+    with demo_llm_server() as server:
+        yield server
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_demo_llm_registers_with_its_one_model_and_its_key_enforced(
+    cli_env: dict[str, str], demo_llm: LlmServer
+) -> None:
+    r = clfwatch(cli_env, "targets", "add", "demo-llm", demo_llm.base_url, "--kind", "openai-chat",
+                 "--token", demo_llm.key)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        f"registered demo-llm at {demo_llm.base_url} (openai-chat, model {demo_llm.model})",
+        "key enforced: requests without the key and with a wrong key were refused",
+    ]
+    assert "models" not in r.stderr and demo_llm.key not in r.stderr
+    (row,) = listed(cli_env)
+    assert (row["kind"], row["model"], row["token"]) == ("openai-chat", demo_llm.model, "set")
 
 
 def listed(env: dict[str, str]) -> list[dict[str, object]]:
@@ -39,6 +62,7 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     # Several models: the first is taken and the others are named, with how to choose.
     assert f"the server lists 2 models ({', '.join(MODELS)}); took the first, {MODELS[0]}" in r.stderr
     assert f"clfwatch targets update '{NAME}' --model M" in r.stderr
+    assert "key enforced: requests without the key and with a wrong key were refused" in r.stdout
     r2 = clfwatch(cli_env, "targets", "add", "plain-team", "http://127.0.0.1:9", "--token", "tok-plain-7")
     assert r2.returncode == 0, r2.stderr
 
@@ -70,6 +94,27 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     assert STUB_KEY not in everything and STUB_KEY not in r.stderr + r.stdout
 
 
+def test_a_service_that_does_not_enforce_its_key_is_registered_with_a_warning(
+    cli_env: dict[str, str], db_url: str, stub: str
+) -> None:
+    r = clfwatch(cli_env, "targets", "add", "open-llm", stub + "/open", "--kind", "openai-chat",
+                 "--token", STUB_KEY, "--model", MODELS[1])
+    assert r.returncode == 0, r.stderr
+    assert "registered open-llm" in r.stdout and "models" not in r.stderr  # the model was given
+    (warning,) = [line for line in r.stderr.splitlines() if "enforce" in line]
+    assert warning == (
+        f"clfwatch: warning: {stub}/open/v1/chat/completions accepted a request without a key and "
+        "accepted a wrong key: the service does not enforce its key; make it answer 401 or 403 "
+        "unless a request carries its key"
+    )
+    assert STUB_KEY not in r.stderr + r.stdout
+    with session_scope(db_url) as session:
+        rows = session.scalars(select(Probe)).all()
+        assert sorted((p.kind, p.outcome, p.status_code) for p in rows) == [
+            ("auth", "auth_not_enforced", 200), ("auth", "auth_not_enforced", 200)]
+        assert all(STUB_KEY not in (p.detail or "") + (p.body_excerpt or "") for p in rows)
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_an_explicit_model_is_not_asked_for(cli_env: dict[str, str]) -> None:
     # Nothing listens there: with --model given, registration does not need the model list.
@@ -77,6 +122,8 @@ def test_an_explicit_model_is_not_asked_for(cli_env: dict[str, str]) -> None:
     r = clfwatch(cli_env, "targets", "add", "t", url, "--kind", "openai-chat", "--token", "k-1",
                  "--model", "my-model", "--health-path", "")
     assert r.returncode == 0, r.stderr
+    # The key check gets no answer either: a warning, the registration stands.
+    assert "warning: the key check of" in r.stderr and "at its next key check" in r.stderr
     (row,) = listed(cli_env)
     assert row["model"] == "my-model" and row["health_path"] == ""
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.engine import engine_for, session_scope, upgrade_database
-from storage.models import Target
+from storage.models import Probe, Target
 from tests.conftest import REPO_ROOT, _pg_database
 from tests.probes.llm_stub import MODELS, ONE_MODEL, STUB_KEY, llm_stub
 from tests.servers import free_port, process
@@ -78,7 +78,7 @@ def test_a_team_registers_an_llm_and_reads_its_kind_and_model(api: httpx.Client,
     assert r.status_code == 201, r.text
     body = r.json()
     assert set(body) == {"id", "name", "key", "kind", "model", "key_enforced", "warnings"}
-    assert body["kind"] == "openai-chat" and body["model"] == MODELS[0]
+    assert body["kind"] == "openai-chat" and body["model"] == MODELS[0] and body["key_enforced"] is True
     assert any(f"the server lists 2 models ({', '.join(MODELS)})" in w and '"model"' in w
                for w in body["warnings"]), body["warnings"]
     assert STUB_KEY not in r.text
@@ -106,6 +106,21 @@ def test_a_team_registers_an_llm_and_reads_its_kind_and_model(api: httpx.Client,
     assert classifier.status_code == 201 and set(classifier.json()) == {"id", "name", "key"}
     me = api.get(ME, headers=bearer(classifier.json()["key"])).json()["target"]
     assert me["kind"] == "classifier" and me["model"] is None
+
+
+def test_an_llm_that_does_not_enforce_its_key_is_registered_and_told(api: httpx.Client, module_db: str,
+                                                                     stub: str) -> None:
+    r = register(api, "PROD_ML_FALL_25|LLM_OPEN", stub + "/open", token=STUB_KEY)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["key_enforced"] is False
+    (warning,) = [w for w in body["warnings"] if "enforce" in w]
+    assert "accepted a request without a key and accepted a wrong key" in warning
+    me = api.get(ME, headers=bearer(body["key"])).json()
+    with session_scope(module_db) as session:
+        rows = session.scalars(select(Probe).where(Probe.target_id == body["id"])).all()
+        assert sorted((p.kind, p.outcome) for p in rows) == [("auth", "auth_not_enforced")] * 2
+    assert STUB_KEY not in r.text + str(me)
 
 
 # (what is sent besides name and kind, the start of the one-line detail, words it holds)
