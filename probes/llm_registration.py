@@ -74,7 +74,7 @@ def check_key_after_registration(
     """Run the key-enforcement check on a just-registered openai-chat target and store its rows.
 
     Never raises for the target: a server that does not answer is a warning, not a refusal
-    (it may be starting). Call it after the target is flushed, in the same session.
+    (it may be starting). Call it once the target is committed: the check waits on the service.
     ``networks``: a team's registration, whose requests stay inside the self-service networks.
     """
     targets = probe_targets(session, ids=[target_id])

@@ -280,6 +280,9 @@ def register_team(
         raise Invalid(str(exc)) from None
     enforced = None
     if kind == TargetKind.OPENAI_CHAT:
+        # Stored first: the check waits on the team's service, and must not hold the write lock
+        # (SQLite's is the whole database's) while it does.
+        session.commit()
         check = check_key_after_registration(session, view.id, networks=settings.allowed_networks)
         enforced = check.enforced
         warnings += [check.warning] if check.warning else []
