@@ -35,7 +35,7 @@ MODELS_SHOWN = 10
 # How each surface asks for an explicit model: the fix every refusal ends with.
 FIX_CLI = "give the model with --model M"
 FIX_API = 'give the model in the "model" field'
-FIX_PAGE = "fill in the Model field"
+FIX_PAGE = "fill in the Model field"  # the admin and Register pages
 
 
 class DiscoveryError(ClfwatchError, ValueError):
@@ -111,14 +111,17 @@ def discover_model(
     fix: str = FIX_CLI,
     networks: AllowedNetworks | None = None,
     timeout_s: float = DISCOVERY_TIMEOUT_S,
+    name_url: bool = True,
 ) -> DiscoveredModel:
     """The first model of ``GET {base_url}/v1/models``, asked with ``token``; DiscoveryError else.
 
     ``networks``: a team's registration, held to the self-service networks (None: the operator's,
-    not limited). Blocking; call it from a thread in async code.
+    not limited). ``name_url=False``: the reasons say "your service's /v1/models" instead of the
+    URL (the team API never echoes what was sent). Blocking; call it from a thread in async code.
     """
     url = models_url(base_url)
-    lead = f"cannot read the model list from {url}"
+    where = url if name_url else f"your service's {OPENAI_MODELS_PATH}"
+    lead = f"cannot read the model list from {where}"
     if networks is not None:
         try:
             check_url(url, networks)

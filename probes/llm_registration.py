@@ -42,16 +42,18 @@ def resolve_model(
     fix: str = FIX_CLI,
     token_flag: str = "--token KEY",
     networks: AllowedNetworks | None = None,
+    name_url: bool = True,
 ) -> ChatModel:
     """The model to register for an openai-chat target: ``model`` as given, else the server's first.
 
     TokenRequired without a key; DiscoveryError (cause and ``fix`` in one line) when the model list
-    cannot be read. ``networks``: a team's registration (None: the operator's).
+    cannot be read. ``networks``: a team's registration (None: the operator's). ``name_url``: as
+    ``discover_model``'s.
     """
     require_token(TargetKind.OPENAI_CHAT, token, flag=token_flag)
     if model is not None and model.strip():
         return ChatModel(model.strip())
-    found = discover_model(base_url, token, fix=fix, networks=networks)
+    found = discover_model(base_url, token, fix=fix, networks=networks, name_url=name_url)
     return ChatModel(found.model, found.note())
 
 

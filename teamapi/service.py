@@ -27,7 +27,7 @@ from core.contract import TargetKind
 from core.errors import ClfwatchError
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
-from probes.llm_discovery import FIX_API, DiscoveryError, TokenRequired
+from probes.llm_discovery import FIX_API, FIX_PAGE, DiscoveryError, TokenRequired
 from probes.llm_registration import check_key_after_registration, resolve_model
 from scoring.board import Scoreboard, TargetScore, grade_now
 from scoring.rules import RulesError, load_grading_defaults
@@ -62,6 +62,19 @@ TEAM_FIELDS = {
 BADGE_LABEL = "clfwatch"
 FAILED_AUTH_LIMIT = "10/minute"  # failed registration codes or keys per client address
 FAILED_AUTH_SCOPE = "failed-auth"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a refusal names the fields to fix: the API's JSON fields, or the Register page's boxes."""
+
+    model_fix: str  # how to give the model explicitly
+    token_field: str  # where the service's bearer key goes
+    model_change: str  # how to choose another model later
+
+
+API_WORDING = Wording(FIX_API, 'the "token" field', 'send PATCH /api/v1/teams/me with "model"')
+PAGE_WORDING = Wording(FIX_PAGE, "the bearer key field", "change Model on the My team page")
 
 
 class TeamError(ClfwatchError):
@@ -246,12 +259,14 @@ def register_team(
     probability_pointer: str | None = None,
     kind: str = TargetKind.CLASSIFIER,
     model: str | None = None,
+    wording: Wording = API_WORDING,
 ) -> Registered:
     """Register a team's target with the course code; the key is returned once, stored hashed.
 
     An openai-chat target needs ``token`` (the key its service demands) and takes ``model`` or
     the first that its ``/v1/models`` lists (read within the self-service networks); its key
-    enforcement is checked right after, and the check's probe rows are stored.
+    enforcement is checked right after, and the check's probe rows are stored. ``wording``: the
+    Register page passes ``PAGE_WORDING``, so its refusals name its own fields.
     """
     _check_code(settings, registration_code)
     try:
@@ -262,7 +277,8 @@ def register_team(
     base_url = _check_reachable(settings, url)
     warnings: list[str] = []
     if kind == TargetKind.OPENAI_CHAT:
-        model = _chat_model(settings, base_url, token, model, template, probability_pointer, warnings)
+        model = _chat_model(settings, base_url, token, model, template, probability_pointer, warnings,
+                            wording)
     optional = {
         "predict_path": predict_path,
         "health_path": health_path,
@@ -292,7 +308,7 @@ def register_team(
 
 def _chat_model(
     settings: Settings, base_url: str, token: str | None, model: str | None, template: str | None,
-    probability_pointer: str | None, warnings: list[str],
+    probability_pointer: str | None, warnings: list[str], wording: Wording,
 ) -> str:
     """The model an openai-chat registration stores; Invalid with the CLI's reasons, in API words."""
     for field, value in (("template", template), ("probability_pointer", probability_pointer)):
@@ -303,13 +319,13 @@ def _chat_model(
             )
     try:
         chosen = resolve_model(
-            base_url=base_url, token=token, model=model, fix=FIX_API, token_flag='the "token" field',
-            networks=settings.allowed_networks,
+            base_url=base_url, token=token, model=model, fix=wording.model_fix,
+            token_flag=wording.token_field, networks=settings.allowed_networks, name_url=False,
         )
     except (DiscoveryError, TokenRequired) as exc:
         raise Invalid(str(exc)) from None
     if chosen.note:
-        warnings.append(f"{chosen.note}; send PATCH /api/v1/teams/me with \"model\" to choose another")
+        warnings.append(f"{chosen.note}; {wording.model_change} to choose another")
     return chosen.model
 
 

@@ -128,6 +128,7 @@ def _add_openai_chat(args: argparse.Namespace, settings: Settings) -> int:
             )
     # Lazily: httpx and the probes are needed only here, not by every `targets` command.
     from probes.llm_registration import check_key_after_registration, resolve_model
+
     validate_name(args.name)  # a typo in the name or URL is refused before any request
     base_url = validate_url(args.url)
     chosen = resolve_model(base_url=base_url, token=args.token, model=args.model)

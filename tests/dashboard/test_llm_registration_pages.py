@@ -90,7 +90,8 @@ def test_a_team_registers_an_llm_on_the_register_page(
     button(at, "Register").click()
     at.run()
     (error,) = [e.value for e in at.error]
-    assert "the server lists no model (empty data)" in error and error.endswith('"model" field')
+    assert "the server lists no model (empty data)" in error and error.endswith("fill in the Model field")
+    assert stub not in error  # "your service's /v1/models": what the team typed is not echoed
 
     at.text_input(key="team_reg_url").input(stub)
     at.text_input(key="team_reg_model").input(MODELS[1])

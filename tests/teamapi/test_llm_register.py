@@ -153,7 +153,9 @@ def test_refusals_are_one_line_and_register_nothing(api: httpx.Client, module_db
         assert set(r.json()) == {"detail"} and detail.startswith(start), (fields, detail)
         assert words in detail and "\n" not in detail and STUB_KEY not in detail, (fields, detail)
         if start == "cannot read the model list":
+            assert detail.startswith("cannot read the model list from your service's /v1/models: "), detail
             assert detail.endswith('or give the model in the "model" field'), detail
+        assert url not in detail  # never echoes what was sent
     assert stored(module_db, "PROD_ML_FALL_25|REFUSED") is None
 
 
