@@ -46,6 +46,23 @@ class TokenRequired(ClfwatchError, ValueError):
     """An openai-chat target registered without the key its service demands."""
 
 
+class BaseUrlEndsInV1(ClfwatchError, ValueError):
+    """The base URL of an openai-chat target ends in ``/v1``: the paths would say ``/v1/v1/...``."""
+
+
+def check_base_url(base_url: str) -> None:
+    """BaseUrlEndsInV1 for ``http://host:38300/v1``: the openai client's habit, not ours.
+
+    The openai client's ``base_url`` ends in ``/v1``; clfwatch's ends before it (the paths carry
+    ``/v1``). Refused rather than stored, since every probe would ask ``/v1/v1/chat/completions``.
+    """
+    if base_url.rstrip("/").lower().endswith("/v1"):
+        raise BaseUrlEndsInV1(
+            "the base URL ends in /v1, which clfwatch adds itself (/v1/chat/completions, "
+            "/v1/models); give the URL without the trailing /v1"
+        )
+
+
 @dataclass(frozen=True)
 class DiscoveredModel:
     """The model a registration takes and every model the server listed, in its order."""

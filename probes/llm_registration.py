@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.contract import Outcome, TargetKind
 from core.netguard import AllowedNetworks
-from probes.llm_discovery import FIX_CLI, discover_model, require_token
+from probes.llm_discovery import FIX_CLI, check_base_url, discover_model, require_token
 from storage.probes import ProbeRow, record_probes
 from storage.targets import ProbeTarget, probe_targets
 
@@ -46,11 +46,12 @@ def resolve_model(
 ) -> ChatModel:
     """The model to register for an openai-chat target: ``model`` as given, else the server's first.
 
-    TokenRequired without a key; DiscoveryError (cause and ``fix`` in one line) when the model list
-    cannot be read. ``networks``: a team's registration (None: the operator's). ``name_url``: as
-    ``discover_model``'s.
+    TokenRequired without a key; BaseUrlEndsInV1 for ``.../v1``; DiscoveryError (cause and ``fix``
+    in one line) when the model list cannot be read. ``networks``: a team's registration (None:
+    the operator's). ``name_url``: as ``discover_model``'s.
     """
     require_token(TargetKind.OPENAI_CHAT, token, flag=token_flag)
+    check_base_url(base_url)
     if model is not None and model.strip():
         return ChatModel(model.strip())
     found = discover_model(base_url, token, fix=fix, networks=networks, name_url=name_url)

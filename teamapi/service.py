@@ -27,7 +27,7 @@ from core.contract import TargetKind
 from core.errors import ClfwatchError
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
-from probes.llm_discovery import FIX_API, FIX_PAGE, DiscoveryError, TokenRequired
+from probes.llm_discovery import FIX_API, FIX_PAGE, BaseUrlEndsInV1, DiscoveryError, TokenRequired
 from probes.llm_registration import check_key_after_registration, resolve_model
 from scoring.board import Scoreboard, TargetScore, grade_now
 from scoring.rules import RulesError, load_grading_defaults
@@ -322,7 +322,7 @@ def _chat_model(
             base_url=base_url, token=token, model=model, fix=wording.model_fix,
             token_flag=wording.token_field, networks=settings.allowed_networks, name_url=False,
         )
-    except (DiscoveryError, TokenRequired) as exc:
+    except (BaseUrlEndsInV1, DiscoveryError, TokenRequired) as exc:
         raise Invalid(str(exc)) from None
     if chosen.note:
         warnings.append(f"{chosen.note}; {wording.model_change} to choose another")

@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     predict, health = DEFAULT_PATHS[TargetKind.CLASSIFIER]
     chat_predict, chat_health = DEFAULT_PATHS[TargetKind.OPENAI_CHAT]
     add.add_argument("--predict-path", help=f"default {predict} ({chat_predict} for openai-chat)")
-    add.add_argument("--health-path", help=f"default {health} ({chat_health} for openai-chat)")
+    add.add_argument("--health-path", help=f"default {health} (openai-chat: {chat_health}; empty: "
+                                           "its health is GET /v1/models)")
     add.add_argument("--template", help='classifier only: request body, JSON with {text} and {id} '
                                         'placeholders')
     add.add_argument("--probability-pointer",

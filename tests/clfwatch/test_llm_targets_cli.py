@@ -135,6 +135,7 @@ REFUSALS = [
     ("/empty", ("--token", STUB_KEY), "the server lists no model (empty data)"),
     (None, ("--token", STUB_KEY), "the server is unreachable (connection refused or host unknown)"),
     ("", (), "an openai-chat target needs the bearer key its service demands"),
+    ("/v1", ("--token", STUB_KEY, "--model", "m"), "ends in /v1, which clfwatch adds itself"),
     ("", ("--token", STUB_KEY, "--template", '{"text": "{text}"}'), "--template belongs to classifiers"),
     ("", ("--token", STUB_KEY, "--probability-pointer", "/p"),
      "--probability-pointer belongs to classifiers"),

@@ -133,6 +133,7 @@ REFUSALS = [
     ({"token": STUB_KEY, "variant": None}, "cannot read the model list", "the server is unreachable"),
     ({"token": STUB_KEY, "template": '{"text": "{text}"}'}, "template: belongs to classifiers", "leave"),
     ({"token": STUB_KEY, "probability_pointer": "/p"}, "probability_pointer: belongs to classifiers", ""),
+    ({"token": STUB_KEY, "variant": "/v1/"}, "the base URL", "ends in /v1, which clfwatch adds itself"),
     ({"token": STUB_KEY, "kind": "llama"}, "unknown target kind 'llama'", "openai-chat"),
     ({"token": STUB_KEY, "model": "has space"}, "invalid model name", "/v1/models"),
     ({"token": STUB_KEY, "url": "http://10.1.2.3:38300"}, "url: ", "a private address"),
