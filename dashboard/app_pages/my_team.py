@@ -83,7 +83,8 @@ if grade:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 st.markdown("**Your target**")
-shown = {k: target[k] for k in ("url", "predict_path", "health_path", "probability_pointer", "template")}
+own_fields = ("model",) if target.get("kind") == "openai-chat" else ("probability_pointer", "template")
+shown = {k: target.get(k) for k in ("kind", "url", "predict_path", "health_path", *own_fields)}
 shown["token"] = "set" if target["has_token"] else "none"
 shown["probed"] = "yes" if target["active"] else "no (switched off by the instructor)"
 st.dataframe(pd.DataFrame([{"field": k, "value": "" if v is None else str(v)} for k, v in shown.items()]),

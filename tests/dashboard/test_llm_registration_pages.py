@@ -114,6 +114,10 @@ def test_a_team_registers_an_llm_on_the_register_page(
     button(at, "Sign in").click()
     at.run()
     assert not [c for c in at.checkbox if c.key == "team_edit_drop_token"]
+    fields = next(f.value for f in at.dataframe if list(f.value.columns) == ["field", "value"])
+    assert dict(zip(fields["field"], fields["value"], strict=True)) == {
+        "kind": "openai-chat", "url": stub, "predict_path": "/v1/chat/completions",
+        "health_path": "/health", "model": MODELS[1], "token": "set", "probed": "yes"}
     assert not [t for t in at.text_area if t.key == "team_edit_template"]
     at.text_input(key="team_edit_model").input(MODELS[0])
     button(at, "Save changes").click()
