@@ -100,7 +100,7 @@ def test_each_target_gets_the_probes_of_its_kind(mixed_run: MixedRun) -> None:
         rows = kinds(mixed_run, name)
         assert set(rows) == {"health", "chat", "auth"}, name
         assert len(rows["auth"]) == 2, name  # one check at the first schedule: no key, wrong key
-        assert 2 <= len(rows["chat"]) <= 4 and 2 <= len(rows["health"]) <= 4, name
+        assert 1 <= len(rows["chat"]) <= 4 and 1 <= len(rows["health"]) <= 4, name
         assert all(r.outcome == "ok" for r in rows["chat"] + rows["health"]), [r.detail for r in rows["chat"]]
     for kind in ("health", "predict"):
         assert all(r.outcome == "ok" for r in clf[kind])
