@@ -49,8 +49,10 @@ from storage.targets import ProbeTarget
 CHAT_PROBE_MAX_TOKENS = DEFAULT_MAX_TOKENS
 # A key-enforcement request only has to be refused: one token if it is not.
 AUTH_PROBE_MAX_TOKENS = 1
-# Sent as the wrong key: obviously not a real key, and never the target's own.
-WRONG_KEY = "clfwatch-wrong-key-not-a-real-key"
+# Sent as the wrong key: obviously not a real key, and never the target's own. Shaped like an
+# OpenAI key ("sk-"), so a server that checks a key's format before looking it up (LiteLLM)
+# looks it up and refuses it for being wrong, not for being malformed.
+WRONG_KEY = "sk-clfwatch-wrong-key-not-a-real-key"
 # Asked for when a target has no model on record (it cannot happen for a registered target;
 # a server that routes by model then answers 4xx, which the row shows).
 FALLBACK_MODEL = "clfwatch-probe"
