@@ -259,6 +259,7 @@ async def probe_chat(
         on_body=on_body,
     )
     exchange = sent.exchange
+    started_s = exchange.started_s if exchange.started_s is not None else sent.started_s
     if exchange.error is None:
         for event in parser.close():  # a last event the body ended without a line end for
             events[0] += 1
@@ -266,11 +267,11 @@ async def probe_chat(
     stream: StreamVerdict | None = None
     if exchange.status_code == 200 or events[0]:
         ended_s = (
-            sent.started_s + exchange.latency_ms / 1000.0
+            started_s + exchange.latency_ms / 1000.0
             if exchange.latency_ms is not None
             else time.perf_counter()
         )
-        stream = check.finish(sent.started_s, ended_s)
+        stream = check.finish(started_s, ended_s)
     verdict = chat_verdict(exchange, stream)
     row = _row(target, ProbeKind.CHAT, started_at, exchange, verdict)
     if stream is None:
