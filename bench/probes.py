@@ -40,6 +40,27 @@ SQLite, after every engineer's work was merged:
   --targets 3000 --interval 10 --seconds 40 --shards 2
      600.1 probes/s of 600, 23,851 sent and stored, all ok; p99 lateness 34.6 / 50.8 ms per shard
      (0.33 / 0.35 cores); latency error median 0.46 ms; 1.14 ms CPU per probe
+Issue 18, 2026-12-05 01:20-01:37, openai-chat targets: --kind openai-chat runs two probers at once
+(same seconds, same machine: read the ratio, not the times), one over N classifier targets on the
+farm, one over N openai-chat targets spread over 2 demo LLM processes (service/llm_demo.py, TTFT
+20 ms, ITL 5 ms, 16 tokens: max_tokens of the probe), CPU from /proc over the steady part (from
+1.5 intervals after probing starts: the contract's warm-up and the first auth checks left out);
+SQLite; load average 12-17 on 2 cores unless said (six engineers at work):
+  --kind openai-chat --targets 200 --interval 10 --seconds 60
+     classifier 1.448 ms CPU per probe (1,789 probes), openai-chat 2.032 ms (1,703: health + chat),
+     1.40x; a chat probe alone about 2.6 ms (its health probes charged at 1.45 ms); all ok, none
+     late; TTFT p50 24.4 ms for the demo's 20 ms, tokens/s p50 157
+     (an earlier run with the steady part timed from process start: 1.467 / 1.972 ms, 1.34x)
+     again at 01:36, load average 5-6: 1.455 / 2.158 ms, 1.48x; a chat probe alone about 2.9 ms;
+     all ok, none late; TTFT p50 22.5 ms, tokens/s p50 185
+  --kind openai-chat --targets 200 --interval 5 --seconds 60
+     classifier 1.121 ms (4,148 probes), openai-chat 1.588 ms (3,974), 1.42x; a chat probe alone
+     about 2.1 ms; all ok, none late or skipped; TTFT p50 23.8 ms, tokens/s p50 169
+  Where a chat probe's extra CPU goes (cProfile, 200 probes of 16 tokens, ~20 SSE events each):
+  core.llm_contract's StreamCheck.add (JSON + ChatCompletionChunk validation per chunk, ~1/3) and
+  SseParser.feed (~1/6), and ~15 event-loop wake-ups per probe instead of ~3; probes/llm.py's own
+  code is a few per cent. The classifier probe's CPU did not grow: main vs this branch, 400
+  classifier targets at 2 s, 25 s, two runs each alternated: 0.935 / 1.027 ms vs 0.909 / 0.954 ms.
 BENCH_PROFILE=1 prints a cProfile of the prober's event-loop thread (thread CPU time).
 
     .venv/bin/python bench/probes.py [--targets 1000] [--interval 10] [--seconds 45]
@@ -49,6 +70,8 @@ BENCH_PROFILE=1 prints a cProfile of the prober's event-loop thread (thread CPU 
                                      [--format text|json]
                                      [--down N]   # N more targets on a closed port (incidents)
                                      [--alerts]   # an alert channel (json://, closed port) each
+                                     [--kind openai-chat [--llm-servers 2] [--llm-ttft-ms 20]
+                                      [--llm-itl-ms 5]]   # chat probers next to classifier ones
 """
 
 from __future__ import annotations

@@ -49,8 +49,10 @@ from storage.targets import ProbeTarget
 CHAT_PROBE_MAX_TOKENS = DEFAULT_MAX_TOKENS
 # A key-enforcement request only has to be refused: one token if it is not.
 AUTH_PROBE_MAX_TOKENS = 1
-# Sent as the wrong key: obviously not a real key, and never the target's own.
-WRONG_KEY = "clfwatch-wrong-key-not-a-real-key"
+# Sent as the wrong key: obviously not a real key, and never the target's own. Shaped like an
+# OpenAI key ("sk-"), so a server that checks a key's format before looking it up (LiteLLM)
+# looks it up and refuses it for being wrong, not for being malformed.
+WRONG_KEY = "sk-clfwatch-wrong-key-not-a-real-key"
 # Asked for when a target has no model on record (it cannot happen for a registered target;
 # a server that routes by model then answers 4xx, which the row shows).
 FALLBACK_MODEL = "clfwatch-probe"
@@ -257,6 +259,7 @@ async def probe_chat(
         on_body=on_body,
     )
     exchange = sent.exchange
+    started_s = exchange.started_s if exchange.started_s is not None else sent.started_s
     if exchange.error is None:
         for event in parser.close():  # a last event the body ended without a line end for
             events[0] += 1
@@ -264,11 +267,11 @@ async def probe_chat(
     stream: StreamVerdict | None = None
     if exchange.status_code == 200 or events[0]:
         ended_s = (
-            sent.started_s + exchange.latency_ms / 1000.0
+            started_s + exchange.latency_ms / 1000.0
             if exchange.latency_ms is not None
             else time.perf_counter()
         )
-        stream = check.finish(sent.started_s, ended_s)
+        stream = check.finish(started_s, ended_s)
     verdict = chat_verdict(exchange, stream)
     row = _row(target, ProbeKind.CHAT, started_at, exchange, verdict)
     if stream is None:

@@ -241,7 +241,7 @@ async def exchange(
             transport.write(request.head_and_body)  # type: ignore[attr-defined]
             await done
     except TimeoutError:
-        return Exchange(None, None, None, Outcome.TIMEOUT, DETAIL_TIMEOUT)
+        return Exchange(None, None, None, Outcome.TIMEOUT, DETAIL_TIMEOUT, started_s=started)
     finally:
         if transport is not None:
             transport.close()
@@ -249,12 +249,12 @@ async def exchange(
     if answer.error is not None:
         outcome, detail = answer.error
         if outcome == Outcome.PROTOCOL_ERROR and detail in (DETAIL_DROPPED, DETAIL_MALFORMED):
-            return Exchange(None, None, None, outcome, detail)  # no full answer: no status either
-        return Exchange(status, None, None, outcome, detail)
+            return Exchange(None, None, None, outcome, detail, started_s=started)  # no full answer: no status
+        return Exchange(status, None, None, outcome, detail, started_s=started)
     ended = answer.ended if answer.ended is not None else time.perf_counter()
     latency_ms = (ended - started) * 1000.0
     connect_ms = (connected - started) * 1000.0
     if answer.body.cut:
         too_large = f"body over {cap_bytes} bytes"
-        return Exchange(status, None, latency_ms, Outcome.TOO_LARGE, too_large, connect_ms)
-    return Exchange(status, answer.body.value(), latency_ms, connect_ms=connect_ms)
+        return Exchange(status, None, latency_ms, Outcome.TOO_LARGE, too_large, connect_ms, started)
+    return Exchange(status, answer.body.value(), latency_ms, connect_ms=connect_ms, started_s=started)

@@ -7,6 +7,7 @@ first token; auth rows count in no uptime, 200-rate or latency; the key appears 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def test_each_target_gets_the_probes_of_its_kind(mixed_run: MixedRun) -> None:
         rows = kinds(mixed_run, name)
         assert set(rows) == {"health", "chat", "auth"}, name
         assert len(rows["auth"]) == 2, name  # one check at the first schedule: no key, wrong key
-        assert 2 <= len(rows["chat"]) <= 4 and 2 <= len(rows["health"]) <= 4, name
+        assert 1 <= len(rows["chat"]) <= 4 and 1 <= len(rows["health"]) <= 4, name
         assert all(r.outcome == "ok" for r in rows["chat"] + rows["health"]), [r.detail for r in rows["chat"]]
     for kind in ("health", "predict"):
         assert all(r.outcome == "ok" for r in clf[kind])
@@ -158,3 +159,29 @@ def test_chat_metrics_are_exported_by_target(mixed_run: MixedRun) -> None:
     rate = REGISTRY.get_sample_value("clfwatch_probe_tokens_per_second", {"target": "llm"})
     assert rate is not None and rate > 0
     assert REGISTRY.get_sample_value("clfwatch_probe_ttft_seconds_count", {"target": "clf"}) is None
+
+
+def test_key_enforcement_is_checked_again_every_auth_interval(sqlite_url: str, tmp_path: Path) -> None:
+    with uvicorn_thread(create_chat_app(ChatBehaviour(first_token_s=0.01, itl_s=0.001), Seen())) as llm:
+        tid = register(sqlite_url, "llm", llm, token=KEY, kind=TargetKind.OPENAI_CHAT, model=MODEL)
+        settings = make_settings(sqlite_url, tmp_path, probe_interval_s=1.0, probe_timeout_s=2.0,
+                                 probe_auth_every_s=1.0)
+        run_prober(settings, 3.5)
+    auth = rows_of(sqlite_url, tid, "auth")
+    # The first check within an interval of the start, then one a second: three or four checks.
+    assert 4 <= len(auth) <= 8 and len(auth) % 2 == 0, len(auth)
+    assert {r.outcome for r in auth} == {"ok"}
+
+
+def test_one_round_probes_every_kind_of_an_llm_target(sqlite_url: str, tmp_path: Path) -> None:
+    with uvicorn_thread(create_chat_app(ChatBehaviour(first_token_s=0.01, itl_s=0.001), Seen())) as llm:
+        tid = register(sqlite_url, "llm", llm, token=KEY, kind=TargetKind.OPENAI_CHAT, model=MODEL)
+        settings = make_settings(sqlite_url, tmp_path, probe_timeout_s=2.0)
+
+        async def once() -> None:
+            await Prober(settings).run_once()
+
+        asyncio.run(once())
+    rows = rows_of(sqlite_url, tid)
+    assert sorted(r.kind for r in rows) == ["auth", "auth", "chat", "health"]
+    assert {r.outcome for r in rows} == {"ok"}
