@@ -100,7 +100,10 @@ class _PinnedBackend(httpcore.SyncBackend):
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        address = resolve_allowed_sync(host, port, self._networks)[0]
+        try:
+            address = resolve_allowed_sync(host, port, self._networks)[0]
+        except (OSError, UnicodeError):  # the name stopped resolving since it was checked
+            raise httpcore.ConnectError("host name does not resolve") from None
         return super().connect_tcp(address, port, timeout, local_address, socket_options)
 
 

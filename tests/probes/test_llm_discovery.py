@@ -109,3 +109,6 @@ def test_the_pinned_connection_itself_refuses_an_address_outside(stub: str) -> N
     with httpx.Client(transport=_Transport(LOOPBACK)) as client:
         assert client.get(stub + "/one/v1/models", headers={"Authorization": f"Bearer {STUB_KEY}"}
                           ).json()["data"][0]["id"] == ONE_MODEL
+    # A name that stops resolving after the first check is a connect error, as an unreachable host.
+    with httpx.Client(transport=_Transport(LOOPBACK)) as client, pytest.raises(httpx.ConnectError):
+        client.get("http://no-such-host.invalid/v1/models")
