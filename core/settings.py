@@ -46,6 +46,10 @@ DEFAULT_MODEL_CHANGE_TOLERANCE = 0.01
 DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
 DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
 DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
+# The demo LLM (clfwatch service llm): the course's port and example key, so a student's client
+# configured for the course talks to it unchanged. It guards nothing but a Markov chain.
+DEFAULT_DEMO_LLM_KEY = "cu_prodml_hw_week13"
+DEFAULT_DEMO_LLM_PORT = 38300
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin", "replace-me"}
 
 
@@ -101,6 +105,8 @@ class Settings(BaseSettings):
     public_board: bool = False  # GET /api/v1/board answers anyone when true
     # Where self-registered URLs may lead: "public" (public unicast only) and/or CIDR networks.
     self_service_networks: str = DEFAULT_SELF_SERVICE_NETWORKS
+    demo_llm_key: SecretStr = SecretStr(DEFAULT_DEMO_LLM_KEY)  # bearer key of `clfwatch service llm`
+    demo_llm_port: int = Field(DEFAULT_DEMO_LLM_PORT, ge=1, le=65535)
 
     @property
     def probe_late_bound_s(self) -> float:
@@ -155,6 +161,13 @@ class Settings(BaseSettings):
             return None
         if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder; choose a real secret")
+        return value
+
+    @field_validator("demo_llm_key")
+    @classmethod
+    def _demo_key_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty: the demo LLM always demands a key (unset it: default key)")
         return value
 
     @field_validator("log_level")
