@@ -48,6 +48,7 @@ FIXTURE_MARKS = {
     "page": "browser",
     "evidently_ui": "evidently_ui",
     "live_stack": "prometheus",
+    "litellm_proxy": "litellm",
 }
 # Modules whose tests measure wall-clock timing (latency, lateness, probes per slot, heartbeat
 # gaps, bursts): they run after the parallel part, alone, so other tests cannot skew them.
@@ -64,7 +65,7 @@ SERIAL_MODULES = {
     "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",
 }
 # Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
-GROUP_BY_MARK = {"browser": "browser"}
+GROUP_BY_MARK = {"browser": "browser", "litellm": "litellm"}  # litellm: one proxy start per run
 # A test module using one of these helpers gets the mark (they are context managers, not fixtures).
 HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
 

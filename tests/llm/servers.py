@@ -1,21 +1,33 @@
-"""LLM servers on loopback for tests: the demo LLM, faulty small servers, LiteLLM's proxy."""
+"""LLM servers on loopback for tests: the demo LLM, faulty small servers, LiteLLM's proxy.
+
+Each yields an ``LlmServer`` (base URL, key, model), so one test body can run against any of them.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from service.llm_demo import DEMO_MODEL, Delays, create_llm_demo_app
-from tests.servers import uvicorn_thread
+from tests.servers import free_port, process, uvicorn_thread
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEMO_KEY = "test-demo-llm-key-4b1d"  # not the default, so a test cannot pass by luck
 TEST_DELAYS = Delays(ttft_s=0.002, itl_s=0.001)
@@ -32,6 +44,18 @@ class LlmServer:
     @property
     def v1(self) -> str:
         return f"{self.base_url}/v1"
+
+
+def _strip_auth(request: httpx.Request) -> None:
+    del request.headers["authorization"]
+
+
+def strict_client(server: LlmServer, key: str | None = None) -> openai.OpenAI:
+    """The official client in strict mode; ``key=""`` sends no Authorization header at all."""
+    # The client refuses to start without a key: it gets one, and the hook drops the header.
+    hooks = {"request": [_strip_auth]} if key == "" else {}
+    return openai.OpenAI(base_url=server.v1, api_key=key or server.key, max_retries=0, timeout=30.0,
+                         http_client=httpx.Client(event_hooks=hooks), _strict_response_validation=True)
 
 
 @contextmanager
@@ -136,3 +160,64 @@ def faulty_llm_server(defect: Defect) -> Iterator[LlmServer]:
     """A faulty server with one ``defect`` on a real uvicorn in a thread."""
     with uvicorn_thread(create_faulty_app(defect)) as url:
         yield LlmServer(base_url=url, key=FAULTY_KEY, model=FAULTY_MODEL)
+
+
+# --- LiteLLM's proxy: an independent server, in its own venv -------------------------------------
+
+LITELLM_BIN = REPO_ROOT / ".venv-litellm" / "bin" / "litellm"
+LITELLM_KEY = "sk-test-litellm-master-5e7f"  # the proxy's master_key (LiteLLM wants "sk-")
+LITELLM_MODEL = "mock-chat"
+LITELLM_MOCK_TEXT = "The proxy streams this mock answer piece by piece, and no model is loaded."
+LITELLM_READY_TIMEOUT_S = 120.0  # ~10-16 s here on a loaded 2-core box (imports, not network)
+LITELLM_CONFIG = f"""\
+model_list:
+  - model_name: {LITELLM_MODEL}
+    litellm_params:
+      model: openai/{LITELLM_MODEL}
+      api_key: not-used-mock-response-only
+      mock_response: "{LITELLM_MOCK_TEXT}"
+litellm_settings:
+  telemetry: false
+  drop_params: true
+general_settings:
+  master_key: {LITELLM_KEY}
+"""
+# Everything that could make the proxy reach out: no cost-map download, no telemetry, no
+# database, no proxy environment, a HOME of its own (nothing read from the user's config).
+LITELLM_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_TELEMETRY": "False",
+    "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
+    "DISABLE_SCHEMA_UPDATE": "True",
+    "PYTHONUNBUFFERED": "1",
+}
+DROPPED_ENV_PREFIXES = ("LITELLM_", "DATABASE_URL", "OPENAI_", "ANTHROPIC_", "AZURE_", "AWS_", "REDIS_",
+                        "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "CLFWATCH_")
+
+
+class LitellmMissing(RuntimeError):
+    """The LiteLLM venv is not installed; the tests need it (no skip: a missing server is a failure)."""
+
+
+@contextmanager
+def litellm_proxy_server(workdir: Path) -> Iterator[LlmServer]:
+    """LiteLLM's proxy with a ``mock_response`` model and a master key, on a free loopback port.
+
+    Its own process group, stopped at the end; waits (bounded) for ``/health/liveliness``.
+    """
+    if not LITELLM_BIN.exists():
+        raise LitellmMissing(f"{LITELLM_BIN} is missing: run `make litellm` "
+                             "(installs scripts/litellm-requirements.txt into .venv-litellm)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "litellm.yaml"
+    config.write_text(LITELLM_CONFIG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_ENV_PREFIXES)}
+    env.update(LITELLM_ENV, HOME=str(workdir))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [str(LITELLM_BIN), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    started = time.monotonic()
+    with process(cmd, ready_url=f"{url}/health/liveliness", env=env, cwd=workdir,
+                 log_path=workdir / "litellm.log", timeout_s=LITELLM_READY_TIMEOUT_S):
+        log.info("event=litellm_ready port=%d start_s=%.1f", port, time.monotonic() - started)
+        yield LlmServer(base_url=url, key=LITELLM_KEY, model=LITELLM_MODEL)

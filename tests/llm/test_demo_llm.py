@@ -22,22 +22,13 @@ from service.llm_demo import (
     MarkovChain,
     load_chain,
 )
-from tests.llm.servers import LlmServer
+from tests.llm.servers import LlmServer, strict_client
 
 PROMPT = "How should a team watch its model service?"
 ERROR_FIELDS = {"message", "type", "param", "code"}
 
 
-def _strip_auth(request: httpx.Request) -> None:
-    del request.headers["authorization"]
-
-
-def client(server: LlmServer, key: str | None = None) -> openai.OpenAI:
-    """The official client in strict mode; ``key=""`` sends no Authorization header at all."""
-    # The client refuses to start without a key: it gets one, and the hook drops the header.
-    hooks = {"request": [_strip_auth]} if key == "" else {}
-    return openai.OpenAI(base_url=server.v1, api_key=key or server.key, max_retries=0, timeout=10.0,
-                         http_client=httpx.Client(event_hooks=hooks), _strict_response_validation=True)
+client = strict_client
 
 
 def chat_body(**overrides: Any) -> dict[str, Any]:

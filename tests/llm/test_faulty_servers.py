@@ -13,14 +13,9 @@ import httpx
 import openai
 import pytest
 
-from tests.llm.servers import Defect, LlmServer, faulty_llm_server
+from tests.llm.servers import Defect, LlmServer, faulty_llm_server, strict_client
 
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-def strict_client(server: LlmServer, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.v1, api_key=key or server.key, max_retries=0, timeout=10.0,
-                         _strict_response_validation=True)
 
 
 def raw_stream(server: LlmServer) -> tuple[list[str], str | None]:
