@@ -72,18 +72,16 @@ def auth_cases(ctx: StressContext) -> list[Case]:
     """Requests that must be refused with 401/403, then one with the key that must be answered."""
     bars, spec = ctx.bars, ctx.spec
     body = chat_request(spec, "Say hello.", max_tokens=bars.llm_max_tokens)
+    # (labels never say "bearer" before a word: redaction would take the word for a key)
     refused: list[tuple[str, tuple[tuple[str, str], ...], str | None]] = [
         ("no key", (), None),
         ("a wrong key", (("Authorization", f"Bearer {WRONG_KEY}"),), f"Bearer {WRONG_KEY}"),
-        ("an empty bearer key", (("Authorization", "Bearer"),), "Bearer"),
+        ("an empty key", (("Authorization", "Bearer"),), "Bearer"),
     ]
     if spec.token:
-        refused += [
-            # a server comparing only the start of the key (startswith) lets this one in
-            ("the key with one character more", (("Authorization", f"Bearer {spec.token}x"),),
-             "Bearer ${KEY}x"),
-            ("the key in a wrong scheme", (("Authorization", f"Basic {spec.token}"),), "Basic $KEY"),
-        ]
+        # a server comparing only the start of the key (startswith) lets this one in
+        longer = (("Authorization", f"Bearer {spec.token}x"),)
+        refused.append(("the key with one character more", longer, "Bearer ${KEY}x"))
     cases = [
         Case(
             f"{label} is refused",
