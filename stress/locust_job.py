@@ -36,6 +36,7 @@ from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
 from core.contract import predict_verdict
+from core.llm_contract import warm_up
 from stress.evidence import ERROR_PREFIX, describe_error, histogram_bucket_ms, percentiles_from_histogram
 from stress.llm.streaming import stream_chat
 
@@ -411,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.config, encoding="utf-8") as f:
         config = json.load(f)
     _configure(config)
+    if _user_class() is LlmStreamUser:
+        # the openai types' first import costs about a second of CPU: paid here, before any
+        # user starts, it would otherwise stall every greenlet and land in the first TTFTs
+        warm_up()
+        gevent.get_hub().loop.update_now()  # the loop's clock is stale after a blocking second:
+        # without this, the stop timer (spawn_later) counts from before the warm-up and fires early
     if args.role == "worker":
         run_worker(config)
         return 0

@@ -20,7 +20,7 @@ from core.contract import (
     LlmScenarioName,
     TargetKind,
 )
-from core.llm_contract import model_ids
+from core.llm_contract import model_ids, warm_up
 from stress.bars import Bars
 from stress.cases import Case
 from stress.client import send_httpx
@@ -128,7 +128,10 @@ def preflight_requests(spec: TargetSpec) -> list[SentRequest]:
 
 def prepare(spec: TargetSpec, bars: Bars) -> tuple[TargetSpec, dict[str, Any]]:
     """The model every request names: given (``--model``), registered, else the first that
-    ``GET /v1/models`` lists (read leniently), else ``FALLBACK_MODEL``; the notes say which."""
+    ``GET /v1/models`` lists (read leniently), else ``FALLBACK_MODEL``; the notes say which.
+
+    Also pays the openai types' import (``warm_up``) before the first timed stream."""
+    warm_up()  # the openai types' first import, before any stream is timed
     spec = dataclasses.replace(spec, auth_placeholder=KEY_PLACEHOLDER)
     if spec.model:
         return spec, {"model": spec.model, "model_from": "given or registered"}
