@@ -34,6 +34,7 @@ FINISH_REASONS: frozenset[str] = frozenset(
     {"stop", "length", "tool_calls", "content_filter", "function_call"}
 )
 
+# What the openai types require (they check these); the demo and faulty servers build with them.
 COMPLETION_OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
 MODEL_OBJECT = "model"
@@ -656,8 +657,12 @@ class StreamCheck:
 
 
 def check_stream(body: bytes, times_s: list[float] | None = None) -> StreamVerdict:
-    """Judge a whole stream body at once (tests, the stress suite's evidence): times are fake
-    (0 s start, chunk i at ``times_s[i]`` or i ms, end after the last) unless given."""
+    """The verdict on a whole stream body already read (the stress suite, tests).
+
+    Its problems are what ``StreamCheck`` finds chunk by chunk; its times are made up unless
+    ``times_s`` gives each event's arrival (start at 0 s, event i at (i + 1) ms, end 1 ms after
+    the last), so only the problems and counts mean anything without them.
+    """
     parser = SseParser()
     check = StreamCheck()
     events = parser.feed(body) + parser.close()

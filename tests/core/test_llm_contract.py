@@ -2,15 +2,17 @@
 
 Rows are completions, single stream chunks, whole streams and ``/v1/models`` lists: real-looking
 answers of llama.cpp's server, vLLM and LiteLLM's proxy (written by hand from the ``openai``
-types and those servers' documented output), then one defect per row. The last tests put a
-handful of rows through the official ``openai`` client with ``_strict_response_validation=True``
-against a real HTTP server on 127.0.0.1: the client and ``check_completion`` must agree on each,
-and the rows where clfwatch is deliberately stricter are listed and checked as such.
+types and those servers' documented output), then one defect per row. The last tests put 39
+rows, then every one-field mutation of the valid answers (about 950), through the official
+``openai`` client with ``_strict_response_validation=True`` against a real HTTP server on
+127.0.0.1: the client and clfwatch must agree on each, but for clfwatch's deliberate extras,
+which are listed and checked to be accepted by the client.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -919,6 +921,10 @@ class _Fixed(BaseHTTPRequestHandler):
 
     bodies: dict[str, tuple[str, bytes]] = {}
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment, without Nagle: else each kept-alive answer waits
+    # for the client's delayed ACK (40 ms), and a thousand answers take a minute.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -955,7 +961,9 @@ def fixed_server() -> Iterator[Callable[[str, str, bytes], str]]:
         server.server_close()
 
 
+@functools.cache
 def _client(base_url: str) -> Any:
+    """One client per base URL: building one loads certificates, which costs more than a request."""
     import openai
 
     return openai.OpenAI(
@@ -1078,3 +1086,145 @@ def test_official_client_agrees(
         assert client_ok and not ours_ok, "a deliberate extra check: the client accepts, clfwatch does not"
     else:
         assert client_ok == ours_ok, f"client {'accepts' if client_ok else 'refuses'}; clfwatch {_judge(row)}"
+
+
+# --- every one-field mutation of the valid answers, through the official client ---------
+
+_MUTANTS: tuple[Any, ...] = (None, "x", 1.5, True, [], {})
+_DROP = object()
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key)
+            yield from _paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield (*path, index)
+            yield from _paths(value, (*path, index))
+
+
+def _mutated(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(document)
+    node = out
+    for step in path[:-1]:
+        node = node[step]
+    if value is _DROP:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+def _mutations(document: Any) -> Iterator[tuple[str, Any]]:
+    for path in _paths(document):
+        for value in (_DROP, *_MUTANTS):
+            yield f"{path} -> {'drop' if value is _DROP else repr(value)}", _mutated(document, path, value)
+
+
+@pytest.fixture(scope="module")
+def official(fixed_server: Callable[[str, str, bytes], str]) -> Callable[[str, bytes], bool]:
+    """Whether the official strict client accepts ``body`` as an answer of ``kind``: one client per kind."""
+    urls = {kind: fixed_server(f"mutant-{kind}", _CONTENT_TYPES[kind], b"") for kind in _ACCEPTS}
+
+    def accepts(kind: str, body: bytes) -> bool:
+        fixed_server(f"mutant-{kind}", _CONTENT_TYPES[kind], body)
+        return _ACCEPTS[kind](urls[kind])
+
+    return accepts
+
+
+def _disagreements(
+    cases: Iterator[tuple[str, Any]],
+    kind: str,
+    official: Callable[[str, bytes], bool],
+    client_should_accept: Callable[[Any, list[str]], bool],
+    judge: Callable[[bytes], list[str]],
+) -> tuple[int, list[str]]:
+    count, wrong = 0, []
+    for label, document in cases:
+        body = _j(document)
+        problems = judge(body)
+        expected = client_should_accept(document, problems)
+        count += 1
+        if official(kind, body) != expected:
+            wrong.append(f"{label}: clfwatch {problems}")
+    return count, wrong
+
+
+def test_every_one_field_mutation_of_a_completion_gets_the_clients_verdict(
+    official: Callable[[str, bytes], bool],
+) -> None:
+    # The client must accept exactly the mutants clfwatch accepts, plus those whose only
+    # problem is one of clfwatch's deliberate extras.
+    def client_should_accept(_: Any, problems: list[str]) -> bool:
+        return set(problems) <= {REASON_NO_CHOICE}
+
+    total = 0
+    for document in (LLAMA_CPP, VLLM, LITELLM, OPENAI_TOOLS):
+        count, wrong = _disagreements(
+            _mutations(document), "completion", official, client_should_accept, check_completion
+        )
+        total += count
+        assert wrong == [], wrong[:5]
+    assert total >= 500
+
+
+def test_every_one_field_mutation_of_a_stream_chunk_gets_the_clients_verdict(
+    official: Callable[[str, bytes], bool],
+) -> None:
+    # Stream-level rules ([DONE], finish_reason) are clfwatch's extras; chunk reasons must agree.
+    chunks = [_chunk("Hi", role="assistant", server="vllm"), _chunk(" there", finish="stop", server="vllm")]
+
+    def cases() -> Iterator[tuple[str, Any]]:
+        for index, chunk in enumerate([*chunks, USAGE_CHUNK]):
+            for label, mutant in _mutations(chunk):
+                stream = [*chunks, USAGE_CHUNK]
+                stream[index] = mutant
+                yield f"chunk {index} {label}", stream
+
+    def judge(body: bytes) -> list[str]:
+        return check_stream(_sse(*json.loads(body))).problems
+
+    def client_should_accept(_: Any, problems: list[str]) -> bool:
+        return not any(reason.startswith("chunks[") for reason in problems)
+
+    def official_stream(kind: str, body: bytes) -> bool:
+        return official(kind, _sse(*json.loads(body)))
+
+    count, wrong = _disagreements(cases(), "stream", official_stream, client_should_accept, judge)
+    assert wrong == [], wrong[:5]
+    assert count >= 150
+
+
+def test_every_one_field_mutation_of_a_models_list_gets_the_clients_verdict(
+    official: Callable[[str, bytes], bool],
+) -> None:
+    document = {
+        "object": "list",
+        "data": [
+            {
+                "id": "m1",
+                "object": "model",
+                "created": CREATED,
+                "owned_by": "vllm",
+                "root": "m1",
+                "parent": None,
+            },
+            {"id": "m2", "object": "model", "created": CREATED, "owned_by": "vllm"},
+        ],
+    }
+
+    def client_should_accept(mutant: Any, problems: list[str]) -> bool:
+        # The client's page only wants ``object`` to be a string; clfwatch wants "list".
+        extras = {REASON_NO_MODEL} | (
+            {'object: expected "list"'} if isinstance(mutant.get("object"), str) else set()
+        )
+        return set(problems) <= extras
+
+    count, wrong = _disagreements(
+        _mutations(document), "models", official, client_should_accept, check_models
+    )
+    assert wrong == [], wrong[:5]
+    assert count >= 80

@@ -7,6 +7,7 @@ so an answer it accepts is one a student's bot accepts too.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,8 +151,6 @@ def test_large_max_tokens_is_served_up_to_the_output_cap(raw: httpx.Client) -> N
 
 def test_chain_stops_at_a_sentence_end_or_at_max_tokens() -> None:
     chain = load_chain()
-    import random
-
     for seed in range(50):
         words, finish = chain.generate(random.Random(seed), 40)
         assert 1 <= len(words) <= 40
