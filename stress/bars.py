@@ -2,7 +2,8 @@
 
 A run may override any of them (``Bars.with_overrides``), so tests use budgets of a few seconds
 and a course can tighten or relax a bar without touching scenario code. The latency bar matches
-the grading rules' zero point (0.5 s): a service slower than that earns nothing anyway.
+the grading rules' zero point (0.5 s): a service slower than that earns nothing anyway; the LLM
+suite's TTFT bar is the ``[llm]`` rules' TTFT zero point (2 s) for the same reason.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.errors import ClfwatchError
+from scoring.rules import DEFAULT_LLM_TTFT_ZERO_AT_S
 
 MEGABYTE = 1024 * 1024
 KILOBYTE = 1000
 # The LLM suite's bar on time to first token (p95 under load, and each normal stream beside slow
-# readers): the [llm] grading rules' zero point for TTFT (DEFAULT_LLM_TTFT_ZERO_AT_S = 2.0 s in
-# scoring/rules.py, helper llmgrade's), where a chat visibly hangs and a bot's caller gives up. A
-# service slower than that earns no TTFT points anyway. Kept here as a number rather than
-# imported, so a change of the grading scale is a decision about the stress bar too.
-LLM_TTFT_BAR_S = 2.0
+# readers): the [llm] grading rules' default zero point for TTFT (2 s), where a chat visibly hangs
+# and a bot's caller gives up; a service slower than that earns no TTFT points anyway. The
+# default, not a course's rules file: a stress run does not read the grading rules.
+LLM_TTFT_BAR_S = DEFAULT_LLM_TTFT_ZERO_AT_S
 
 
 class BarsError(ClfwatchError, ValueError):
