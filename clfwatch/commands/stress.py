@@ -34,7 +34,9 @@ SUMMARY_CHARS = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    stress = subparsers.add_parser("stress", help="stress-test a classifier with the ten scenarios")
+    stress = subparsers.add_parser(
+        "stress", help="stress-test a classifier or an LLM service (openai-chat) with ten scenarios"
+    )
     sub = stress.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = sub.add_parser("run", help="run the scenarios against a registered target or a loopback URL")
     run.add_argument("target", metavar="TARGET_OR_URL", help="a registered target's name, or a URL")
