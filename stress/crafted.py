@@ -145,7 +145,7 @@ def run_cases(
         return _result(name, True, summary, counts, latencies, None, rows, started, bars, failed,
                        timeout_s=default_timeout_s)
     summary = f"{failed} of {len(cases)} requests not acceptable; first: {failure.reason}"
-    if after is not None and failed == 1:
+    if failure is after:  # every request was fine; only the check afterwards failed
         summary = f"not healthy afterwards: {after.reason}"
     return _result(name, False, summary, counts, latencies, failure, rows, started, bars, failed,
                    timeout_s=default_timeout_s)

@@ -141,7 +141,11 @@ def prepare(spec: TargetSpec, bars: Bars) -> tuple[TargetSpec, dict[str, Any]]:
     ids = model_ids(answer.body) if answer.status == 200 else []
     if ids:
         return dataclasses.replace(spec, model=ids[0]), {"model": ids[0], "model_from": OPENAI_MODELS_PATH}
-    note = f"{OPENAI_MODELS_PATH} listed no model ({answer.status_key}); give one with --model"
+    if answer.status in (401, 403):
+        fix = "give the service's key with --token" if not spec.token else "check the key given"
+        note = f"{OPENAI_MODELS_PATH} answered {answer.status}: {fix}, or name the model with --model"
+    else:
+        note = f"{OPENAI_MODELS_PATH} listed no model ({answer.status_key}); name one with --model"
     return dataclasses.replace(spec, model=FALLBACK_MODEL), {"model": FALLBACK_MODEL, "model_from": note}
 
 

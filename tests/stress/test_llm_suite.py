@@ -279,3 +279,14 @@ def test_litellm_proxy_runs_to_the_end(litellm_proxy: LlmServer) -> None:
     for name in LITELLM_TIMING:  # a verdict with its evidence, whichever it is on this machine
         assert by_name[name].evidence["summary"] and curl_commands(by_name[name].evidence)
     assert proxy.key not in json.dumps(report.to_dict())
+
+
+def test_without_the_key_the_report_says_to_give_it() -> None:
+    with demo_llm_server() as demo:
+        report = run_stress(demo.base_url, database_url=None, suite="llm",
+                            only=["models_list", "auth_required"], bars=TEST_BARS)
+    assert "give the service's key with --token" in report.notes["model_from"]
+    models, auth = report.results
+    assert not models.passed and "401" in models.summary
+    assert not auth.passed and "the key is accepted: 401" in auth.summary  # no key to accept
+    assert [row["label"] for row in auth.evidence["cases"] if not row["ok"]] == ["the key is accepted"]
