@@ -212,10 +212,13 @@ class BoardCache:
 
 
 def _entry(board: Scoreboard, target_id: int) -> tuple[TargetScore, dict[str, Any]] | None:
+    """The target's score and JSON entry, from whichever board (classifier or openai-chat) holds it."""
     document = board.to_dict()
-    for score, entry in zip(board.targets, document["targets"], strict=True):
-        if score.target_id == target_id:
-            return score, entry
+    boards = ((board.targets, document["targets"]), (board.llm_targets, document.get("llm_targets", [])))
+    for scores, entries in boards:
+        for score, entry in zip(scores, entries, strict=True):
+            if score.target_id == target_id:
+                return score, entry
     return None
 
 
@@ -430,7 +433,7 @@ def team_status(
         score, entry = found
         lifetime_s = round(score.lifetime_s, 3)
         grade = {k: v for k, v in entry.items() if k != "name"}
-        grade["of"] = len(board.targets)
+        grade["of"] = len(board.board_of(score))  # ranks count within the target's kind
         grade["graded_at"] = _iso(board.at)
     failures = failed_probes(session, target_id, limit=FAILED_PROBES_LIMIT)
     changes = target_changes(session, target_id)
@@ -496,7 +499,8 @@ def badge_svg(
     if board is None:
         board = BoardCache(ttl_s=0).get(session, settings)
     found = _entry(board, target_id)
-    value, colour = _badge_text(found[0] if found else None, len(board.targets))
+    value, colour = _badge_text(found[0] if found else None,
+                                len(board.board_of(found[0])) if found else len(board.targets))
     left, right = _text_width(BADGE_LABEL), _text_width(value)
     total = left + right
     label, value = escape(BADGE_LABEL), escape(value)

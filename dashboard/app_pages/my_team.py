@@ -1,4 +1,7 @@
-"""My team: a team signs in with its key, sees its own grade and failures, and changes its target."""
+"""My team: a team signs in with its key, sees its own grade and failures, and changes its target.
+
+For an openai-chat target it also shows the key enforcement check (red when anyone can use the
+service), the speed of its streamed answers and its failed chat probes with their schema reasons."""
 
 from __future__ import annotations
 
@@ -7,12 +10,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import teams, ui
+from dashboard import llm_views, teams, ui
 from teamapi.service import BadKey, TeamError
 
 KEY_STATE = "clfwatch_team_key"
 NEW_KEY_STATE = "clfwatch_team_new_key"
-COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC"}
+COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC",
+                    "ttft": "time to first token"}
+LLM_WINDOW_H = 24  # the speed and failed chat probes shown: the last day
 
 st.title("My team")
 settings = ui.page_settings()
@@ -81,6 +86,21 @@ if grade:
         for name, comp in grade["components"].items()
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+try:
+    kind = llm_views.target_kinds(settings.database_url).get(target["name"], "classifier")
+    llm_view = (llm_views.llm_team_view(settings.database_url, target["name"], LLM_WINDOW_H)
+                if kind == "openai-chat" else None)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    llm_view = None
+if llm_view is not None:
+    st.markdown("**Key enforcement**")
+    llm_views.show_key_enforcement(llm_view["auth"])
+    components = (grade or {}).get("components", {})
+    graded = {f"{c}_raw": components.get(c, {}).get("raw") for c in ("ttft", "uptime", "rate200")}
+    llm_views.show_llm_measures(llm_view, graded)
+    llm_views.show_chat_failures(llm_view)
 
 st.markdown("**Your target**")
 own_fields = ("model",) if target.get("kind") == "openai-chat" else ("probability_pointer", "template")
