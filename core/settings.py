@@ -30,6 +30,8 @@ DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
 # lateness (an overloaded or stalled prober), not a measurement of the target: it is kept,
 # marked, and left out of latency, uptime and 200-rate.
 DEFAULT_PROBE_LATE_FRACTION = 0.1
+# How often an openai-chat target's key enforcement is checked (after its first check at start).
+DEFAULT_PROBE_AUTH_EVERY_S = 3600.0
 DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 # Texts the reference service keeps of its traffic (a ring in the database) for text drift.
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     # Seconds after its slot from which a probe counts as the prober's lateness; unset:
     # DEFAULT_PROBE_LATE_FRACTION of the interval (1 s at 10 s).
     probe_late_after_s: float | None = Field(None, gt=0, le=3600)
+    probe_auth_every_s: float = Field(DEFAULT_PROBE_AUTH_EVERY_S, gt=0, le=7 * 24 * 3600)
     drift_dir: Path = DEFAULT_DRIFT_DIR
     drift_keep_reports: int = Field(DEFAULT_DRIFT_KEEP_REPORTS, ge=1, le=10_000)
     model_change_min_samples: int = Field(DEFAULT_MODEL_CHANGE_MIN_SAMPLES, ge=1, le=1_000_000)
