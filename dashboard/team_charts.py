@@ -92,6 +92,12 @@ def team_charts(url: str, name: str, window_h: float) -> dict[str, Any]:
     except Exception as exc:
         log.warning("event=team_charts_failed error=%s", type(exc).__name__)
         raise DashboardError("Could not load the team charts right now; try again in a moment.") from None
-    return {"start": start, "end": end, "bucket_s": bucket.total_seconds(), "series": series,
+    # Each bucket is drawn at its start: the axis opens at the first bucket's, or a target
+    # registered mid-minute would have its first minute drawn left of the chart.
+    axis_start = datetime.fromtimestamp(
+        start.timestamp() // bucket.total_seconds() * bucket.total_seconds(), UTC
+    )
+    return {"start": start, "axis_start": axis_start, "end": end, "bucket_s": bucket.total_seconds(),
+            "series": series,
             "heartbeat": beats, "gaps": gaps, "days": days, "registered_at": view.registered_at,
             "kinds": kinds}

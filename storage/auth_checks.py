@@ -21,7 +21,9 @@ AUTH_KIND = "auth"
 DETAIL_MAX_CHARS = 200
 # Rows of one check start within this of each other (the two requests go out together).
 CHECK_SPREAD = timedelta(seconds=60)
-ROWS_PER_CHECK_MAX = 4  # rows read to find the newest check's
+# A check writes exactly two rows (no key, wrong key): the newest two are the newest check's, even
+# when checks come seconds apart (registration, then the prober's first round).
+ROWS_PER_CHECK = 2
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def latest_auth_check(session: Session, target_id: int) -> list[AuthCheck]:
         select(Probe.started_at, Probe.outcome, Probe.status_code, Probe.detail)
         .where(Probe.target_id == target_id, Probe.kind == AUTH_KIND)
         .order_by(Probe.started_at.desc())
-        .limit(ROWS_PER_CHECK_MAX)
+        .limit(ROWS_PER_CHECK)
     ).tuples().all()
     if not rows:
         return []

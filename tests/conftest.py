@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from storage.engine import engine_for, upgrade_database
+from tests.llm.servers import LlmServer, litellm_proxy_server
 
 # Imported here, once, so the reference model trains once per test session, not once per folder.
 from tests.reference import trained_model_dir  # noqa: F401
@@ -190,3 +191,9 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
+
+@pytest.fixture(scope="session")
+def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
+    """LiteLLM's proxy (from .venv-litellm, `make litellm`), started once per worker and session."""
+    with litellm_proxy_server(tmp_path_factory.mktemp("litellm")) as server:
+        yield server

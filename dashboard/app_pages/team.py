@@ -110,7 +110,7 @@ def shade_gaps(figure: go.Figure) -> None:
 def layout(figure: go.Figure, title: str, y_title: str, *, percent: bool = False) -> go.Figure:
     """Time on x over the whole window (UTC), y in the series' unit from zero."""
     figure.update_layout(title=title, height=CHART_HEIGHT, margin={"t": 40, "b": 30, "l": 10, "r": 10},
-                         legend=LEGEND, xaxis_range=[charts["start"], charts["end"]],
+                         legend=LEGEND, xaxis_range=[charts["axis_start"], charts["end"]],
                          xaxis_title="time (UTC)", hovermode="x unified")
     if percent:
         figure.update_yaxes(title=y_title, range=[0, 102], ticksuffix=" %")

@@ -7,23 +7,15 @@ what the probes record must hold for a server clfwatch did not write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from core.contract import Outcome, TargetKind
 from probes.llm import check_key_enforcement, probe_chat, probe_llm_health
 from storage.targets import ProbeTarget
-from tests.llm.servers import LlmServer, litellm_proxy_server
+from tests.llm.servers import LlmServer
 
 TIMEOUT_S = 10.0  # the proxy's first answer imports and routes: seconds on a loaded box
 CAP = 64 * 1024
 
-
-@pytest.fixture(scope="module")
-def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
-    with litellm_proxy_server(tmp_path_factory.mktemp("litellm")) as server:
-        yield server
 
 
 def target_of(server: LlmServer, *, health_path: str = "", token: str | None = None) -> ProbeTarget:

@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,7 +34,7 @@ from stress.bars import DEFAULT_BARS
 from stress.preflight import PREFLIGHT_ROW
 from stress.runner import StressError, StressReport, run_stress
 from tests.conftest import REPO_ROOT
-from tests.llm.servers import Defect, LlmServer, demo_llm_server, faulty_llm_server, litellm_proxy_server
+from tests.llm.servers import Defect, LlmServer, demo_llm_server, faulty_llm_server
 from tests.servers import free_port
 from tests.stress.llm_apps import faulty_demo_server
 
@@ -257,12 +256,6 @@ def test_a_registered_target_takes_its_kind_suite_and_refuses_the_other(sqlite_u
     with session_scope(sqlite_url) as session:
         assert [r.suite for r in list_stress_runs(session)] == ["llm"]
 
-
-@pytest.fixture(scope="module")
-def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
-    """LiteLLM's proxy (``make litellm``); the name gives the test conftest's ``litellm`` mark."""
-    with litellm_proxy_server(tmp_path_factory.mktemp("litellm")) as server:
-        yield server
 
 
 def test_litellm_proxy_runs_to_the_end(litellm_proxy: LlmServer) -> None:
