@@ -136,6 +136,10 @@ def start_make_up(
 ) -> subprocess.Popen[bytes]:
     """``make up`` in its own process group, as a terminal would run it; the install is skipped."""
     up_args = " ".join(f"--{flag}-port {port}" for flag, port in ports.items())
+    # A make that runs this test passes its command-line variables down through MAKEFLAGS: a
+    # VENV=... there would point the copy's STAMP elsewhere, past the -o below, and reinstall the
+    # shared venv as an editable install of this temporary copy (seen once).
+    env = {k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     with open(log, "ab") as out:
         return subprocess.Popen(
             ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "up", f"UP_ARGS={up_args}"],
