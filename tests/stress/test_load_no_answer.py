@@ -7,9 +7,13 @@ test_load.py they run with the parallel tests.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.servers import free_port, uvicorn_thread
 from tests.stress.apps import TEST_BARS, never_healthy_app, silent_server
 from tests.stress.test_load import run
+
+pytestmark = pytest.mark.slow  # a Locust subprocess each: seconds, not for make test-fast
 
 
 def test_spike_against_a_dead_port_counts_refusals_not_answers() -> None:
