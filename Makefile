@@ -5,8 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 UP_ARGS ?=
+# LiteLLM's proxy, an independent OpenAI-compatible server for tests/llm, lives in a venv of its
+# own: its pins (fastapi, pydantic, uvicorn, ...) must never move the main venv's.
+LITELLM_VENV ?= .venv-litellm
+LITELLM_REQUIREMENTS := scripts/litellm-requirements.txt
+LITELLM_STAMP := $(LITELLM_VENV)/.installed-stamp
 
-.PHONY: up test test-fast install sysdeps lint bench clean
+.PHONY: up test test-fast install litellm sysdeps lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +20,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LITELLM_STAMP): $(LITELLM_REQUIREMENTS)
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install -q -r $(LITELLM_REQUIREMENTS)
+	touch $(LITELLM_STAMP)
+
+litellm: $(LITELLM_STAMP)
 
 sysdeps:
 	bash scripts/system-deps.sh
@@ -32,7 +44,7 @@ up: install
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 SERIAL_LOG := var/test-serial.log
-test: install sysdeps
+test: install sysdeps litellm
 	@mkdir -p var; \
 	$(PY) -m pytest -p no:xdist -m "serial and not quiet" $(PYTEST_ARGS) > $(SERIAL_LOG) 2>&1 & serial=$$!; \
 	trap 'kill $$serial 2>/dev/null; exit 130' INT TERM; \
@@ -45,9 +57,9 @@ test: install sysdeps
 	[ $$failed -eq 0 ] || echo "make test: exit codes parallel=$$parallel serial=$$beside quiet=$$quiet"; \
 	exit $$failed
 
-# The inner loop: SQLite only, no browser, Prometheus, Evidently UI, wall-clock timing or
-# multi-second tests (< 3 min).
-FAST_MARKS := not slow and not serial and not browser and not prometheus and not evidently_ui and not postgres
+# The inner loop: SQLite only, no browser, Prometheus, Evidently UI, LiteLLM, wall-clock timing
+# or multi-second tests (< 3 min).
+FAST_MARKS := not slow and not serial and not browser and not prometheus and not evidently_ui and not postgres and not litellm
 test-fast: install
 	$(PY) -m pytest $(XDIST) -m "$(FAST_MARKS)" $(PYTEST_ARGS)
 
@@ -57,4 +69,4 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) var clfwatch.db
+	rm -rf $(VENV) $(LITELLM_VENV) var clfwatch.db

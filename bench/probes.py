@@ -40,6 +40,27 @@ SQLite, after every engineer's work was merged:
   --targets 3000 --interval 10 --seconds 40 --shards 2
      600.1 probes/s of 600, 23,851 sent and stored, all ok; p99 lateness 34.6 / 50.8 ms per shard
      (0.33 / 0.35 cores); latency error median 0.46 ms; 1.14 ms CPU per probe
+Issue 18, 2026-12-05 01:20-01:37, openai-chat targets: --kind openai-chat runs two probers at once
+(same seconds, same machine: read the ratio, not the times), one over N classifier targets on the
+farm, one over N openai-chat targets spread over 2 demo LLM processes (service/llm_demo.py, TTFT
+20 ms, ITL 5 ms, 16 tokens: max_tokens of the probe), CPU from /proc over the steady part (from
+1.5 intervals after probing starts: the contract's warm-up and the first auth checks left out);
+SQLite; load average 12-17 on 2 cores unless said (six engineers at work):
+  --kind openai-chat --targets 200 --interval 10 --seconds 60
+     classifier 1.448 ms CPU per probe (1,789 probes), openai-chat 2.032 ms (1,703: health + chat),
+     1.40x; a chat probe alone about 2.6 ms (its health probes charged at 1.45 ms); all ok, none
+     late; TTFT p50 24.4 ms for the demo's 20 ms, tokens/s p50 157
+     (an earlier run with the steady part timed from process start: 1.467 / 1.972 ms, 1.34x)
+     again at 01:36, load average 5-6: 1.455 / 2.158 ms, 1.48x; a chat probe alone about 2.9 ms;
+     all ok, none late; TTFT p50 22.5 ms, tokens/s p50 185
+  --kind openai-chat --targets 200 --interval 5 --seconds 60
+     classifier 1.121 ms (4,148 probes), openai-chat 1.588 ms (3,974), 1.42x; a chat probe alone
+     about 2.1 ms; all ok, none late or skipped; TTFT p50 23.8 ms, tokens/s p50 169
+  Where a chat probe's extra CPU goes (cProfile, 200 probes of 16 tokens, ~20 SSE events each):
+  core.llm_contract's StreamCheck.add (JSON + ChatCompletionChunk validation per chunk, ~1/3) and
+  SseParser.feed (~1/6), and ~15 event-loop wake-ups per probe instead of ~3; probes/llm.py's own
+  code is a few per cent. The classifier probe's CPU did not grow: main vs this branch, 400
+  classifier targets at 2 s, 25 s, two runs each alternated: 0.935 / 1.027 ms vs 0.909 / 0.954 ms.
 BENCH_PROFILE=1 prints a cProfile of the prober's event-loop thread (thread CPU time).
 
     .venv/bin/python bench/probes.py [--targets 1000] [--interval 10] [--seconds 45]
@@ -49,6 +70,8 @@ BENCH_PROFILE=1 prints a cProfile of the prober's event-loop thread (thread CPU 
                                      [--format text|json]
                                      [--down N]   # N more targets on a closed port (incidents)
                                      [--alerts]   # an alert channel (json://, closed port) each
+                                     [--kind openai-chat [--llm-servers 2] [--llm-ttft-ms 20]
+                                      [--llm-itl-ms 5]]   # chat probers next to classifier ones
 """
 
 from __future__ import annotations
@@ -207,14 +230,28 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_prober(settings, seconds: float, shard: tuple[int, int] = (0, 1)):  # type: ignore[no-untyped-def]
+async def run_prober(settings, seconds: float, shard: tuple[int, int] = (0, 1),  # type: ignore[no-untyped-def]
+                     steady_after_s: float | None = None, steady: dict | None = None):
+    """Probe for ``seconds``; with ``steady_after_s``, ``steady`` gets the CPU and wall time from
+    then until the stop (the steady part: start-up and the first auth checks left out)."""
     from probes.runner import Prober
 
     rows = []
     prober = Prober(settings, shard=shard, on_row=rows.append)
     stop = asyncio.Event()
     task = asyncio.create_task(prober.run(stop))
-    await asyncio.sleep(seconds)
+    if steady_after_s is not None and steady is not None:
+        began = time.monotonic()
+        for _ in range(int(seconds / 0.05)):  # from when probing starts (after start-up and warm-up)
+            if prober._running:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(steady_after_s)
+        cpu0, wall0 = cpu_seconds(), time.time()
+        await asyncio.sleep(max(1.0, seconds - (time.monotonic() - began)))
+        steady.update(cpu_s=cpu_seconds() - cpu0, wall_start=wall0, wall_end=time.time())
+    else:
+        await asyncio.sleep(seconds)
     stop.set()
     await task
     return prober, rows
@@ -238,7 +275,9 @@ def prober_child(args: argparse.Namespace) -> int:
         profiler = cProfile.Profile(time.thread_time)  # the event loop thread's CPU, not wall time
         profiler.enable()
     cpu0, wall0 = cpu_seconds(), time.time()
-    prober, rows = run_async(run_prober(settings, args.seconds, shard=(k, n)))
+    steady: dict = {}
+    prober, rows = run_async(run_prober(settings, args.seconds, shard=(k, n),
+                                        steady_after_s=args.steady_after, steady=steady))
     cpu_s, wall_s = cpu_seconds() - cpu0, time.time() - wall0
     if profiler is not None:
         import pstats
@@ -248,10 +287,141 @@ def prober_child(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps({
         "shard": f"{k}/{n}", "wall_start": wall0, "wall_s": wall_s, "cpu_s": cpu_s,
         "lateness_ms": list(prober.stats.lateness_ms), "late": prober.stats.late,
-        "skipped": prober.stats.skipped, "written": prober.writer.stats.written,
+        "skipped": prober.stats.skipped, "written": prober.writer.stats.written, "steady": steady,
         "rows": [[r.target_id, r.kind, r.started_at.timestamp(), r.latency_ms, r.outcome,
-                  r.prober_late_ms] for r in rows],
+                  r.prober_late_ms, r.ttft_ms, r.tokens_per_s] for r in rows],
     }))
+    return 0
+
+
+# --- openai-chat: streamed chat probes next to classifier probes --------------------------
+
+LLM_TTFT_MS = 20.0  # the demo LLMs' delays here: small, so a stream is ~0.1 s and 200 targets fit
+LLM_ITL_MS = 5.0
+BENCH_LLM_KEY = "bench-llm-key-not-secret"
+
+
+def llm_server_main(port: int, ttft_ms: float, itl_ms: float) -> None:
+    """One demo LLM (service/llm_demo.py) on a real uvicorn, its own process."""
+    import uvicorn
+
+    from service.llm_demo import Delays, create_llm_demo_app
+
+    app = create_llm_demo_app(key=BENCH_LLM_KEY, delays=Delays(ttft_s=ttft_ms / 1000, itl_s=itl_ms / 1000))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def setup_llm_database(url: str, n_targets: int, llm_urls: list[str]) -> None:
+    from service.llm_demo import DEMO_MODEL
+    from storage.engine import session_scope, upgrade_database
+    from storage.targets import add_target
+
+    upgrade_database(url)
+    with session_scope(url) as session:
+        for i in range(n_targets):
+            add_target(session, name=f"llm{i}", base_url=llm_urls[i % len(llm_urls)], token=BENCH_LLM_KEY,
+                       kind="openai-chat", model=DEMO_MODEL)
+
+
+def compare_llm(args: argparse.Namespace) -> int:
+    """Classifier and openai-chat probers side by side: same run, same seconds, same machine.
+
+    Two prober processes run at once, one over ``--targets`` classifier targets on the farm, one
+    over as many openai-chat targets on ``--llm-servers`` demo LLMs; each counts its own CPU from
+    /proc over the steady part (after 1.5 intervals: start-up and the auth checks of the first
+    schedule left out) and the probes started in it.
+    """
+    logging.basicConfig(level=logging.WARNING)
+    from tests.conftest import free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="clfwatch-bench-llm-"))
+    steady_after = min(1.5 * args.interval, args.seconds / 2)
+    farm_port = free_port()
+    servers = [subprocess.Popen([sys.executable, __file__, "--farm", str(farm_port), "--farm-log",
+                                 str(tmp / "farm.jsonl")], start_new_session=True)]
+    llm_ports = [free_port() for _ in range(max(1, args.llm_servers))]
+    for port in llm_ports:
+        servers.append(subprocess.Popen(
+            [sys.executable, __file__, "--llm-server", str(port), "--llm-ttft-ms", str(args.llm_ttft_ms),
+             "--llm-itl-ms", str(args.llm_itl_ms)], start_new_session=True))
+    load_before = os.getloadavg()
+    try:
+        for port in [farm_port, *llm_ports]:
+            wait_port(port)
+        dbs = {kind: f"sqlite:///{tmp / (kind + '.db')}" for kind in ("classifier", "openai-chat")}
+        setup_database(dbs["classifier"], args.targets, f"http://127.0.0.1:{farm_port}")
+        setup_llm_database(dbs["openai-chat"], args.targets, [f"http://127.0.0.1:{p}" for p in llm_ports])
+        children = {}
+        for kind, url in dbs.items():
+            out = tmp / f"prober-{kind}.json"
+            cmd = [sys.executable, __file__, "--prober-child", "0/1", "--database-url", url, "--interval",
+                   str(args.interval), "--seconds", str(args.seconds), "--out", str(out),
+                   "--steady-after", str(steady_after)]
+            children[kind] = (subprocess.Popen(cmd, start_new_session=True), out)
+        for child, _out in children.values():
+            child.wait(timeout=args.seconds + 120)
+        load_after = os.getloadavg()
+    finally:
+        for proc in servers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+    results = {}
+    for kind, (_child, out) in children.items():
+        shard = json.loads(out.read_text())
+        st = shard["steady"]
+        rows = [r for r in shard["rows"] if st["wall_start"] <= r[2] < st["wall_end"]]
+        outcomes: dict[str, int] = {}
+        by_kind: dict[str, int] = {}
+        for r in rows:
+            outcomes[r[4]] = outcomes.get(r[4], 0) + 1
+            by_kind[r[1]] = by_kind.get(r[1], 0) + 1
+        ttft = [r[6] for r in rows if r[6] is not None and r[4] == "ok"]
+        rates = [r[7] for r in rows if r[7] is not None and r[4] == "ok"]
+        results[kind] = {
+            "probes": len(rows), "by_kind": by_kind, "outcomes": outcomes,
+            "steady_s": round(st["wall_end"] - st["wall_start"], 1), "cpu_s": round(st["cpu_s"], 2),
+            "cpu_ms_per_probe": round(1000 * st["cpu_s"] / max(1, len(rows)), 3),
+            "cores": round(st["cpu_s"] / max(1e-9, st["wall_end"] - st["wall_start"]), 3),
+            "lateness_p99_ms": round(percentile(shard["lateness_ms"], .99), 1),
+            "late": shard["late"], "skipped": shard["skipped"],
+            "ttft_p50_ms": round(percentile(ttft, .5), 1) if ttft else None,
+            "tokens_per_s_p50": round(percentile(rates, .5), 1) if rates else None,
+        }
+    clf, llm = results["classifier"], results["openai-chat"]
+    ratio = llm["cpu_ms_per_probe"] / clf["cpu_ms_per_probe"] if clf["cpu_ms_per_probe"] else None
+    # The openai-chat prober's health probes are plain GETs: charged at the classifier prober's
+    # health-and-predict mean, what is left is the chat probes' (an upper bound for them).
+    n_chat = llm["by_kind"].get("chat", 0)
+    n_health = llm["by_kind"].get("health", 0)
+    chat_ms = (1000 * llm["cpu_s"] - n_health * clf["cpu_ms_per_probe"]) / n_chat if n_chat else None
+    llm["cpu_ms_per_chat_probe_est"] = round(chat_ms, 3) if chat_ms is not None else None
+    doc = {
+        "targets_per_kind": args.targets, "interval_s": args.interval, "seconds": args.seconds,
+        "steady_after_s": steady_after, "llm_servers": len(llm_ports),
+        "llm_delays_ms": {"ttft": args.llm_ttft_ms, "itl": args.llm_itl_ms}, "results": results,
+        "cpu_ratio_chat_to_classifier": round(ratio, 2) if ratio else None,
+        "load_average": [round(x, 2) for x in load_before] + [round(x, 2) for x in load_after],
+        "cpu_count": os.cpu_count(),
+    }
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"targets x interval     {args.targets} classifier + {args.targets} openai-chat x "
+          f"{args.interval:g} s, {args.seconds:g} s, steady part from {steady_after:g} s; "
+          f"{len(llm_ports)} demo LLMs (TTFT {args.llm_ttft_ms:g} ms, ITL {args.llm_itl_ms:g} ms)")
+    for kind, r in results.items():
+        print(f"{kind:<22} {r['probes']} probes {r['by_kind']} outcomes {r['outcomes']}")
+        stream = (f"; TTFT p50 {r['ttft_p50_ms']} ms, tokens/s p50 {r['tokens_per_s_p50']}"
+                  if r["ttft_p50_ms"] is not None else "")
+        print(f"{'':<22} CPU {r['cpu_s']} s over {r['steady_s']} s ({r['cores']} cores): "
+              f"{r['cpu_ms_per_probe']} ms per probe; lateness p99 {r['lateness_p99_ms']} ms, "
+              f"late {r['late']}, skipped {r['skipped']}{stream}")
+    print(f"CPU per probe ratio    {doc['cpu_ratio_chat_to_classifier']}x (openai-chat / classifier, "
+          f"health probes included on both sides)")
+    print(f"per chat probe (est.)  {llm['cpu_ms_per_chat_probe_est']} ms CPU (its health probes "
+          f"charged at the classifier prober's {clf['cpu_ms_per_probe']} ms)")
+    print(f"load average           {doc['load_average']} on {os.cpu_count()} cores (before; after)")
     return 0
 
 
@@ -380,13 +550,23 @@ def main() -> int:
                         help="then drive Debian's blackbox_exporter at the same rate against the same farm")
     parser.add_argument("--blackbox-seconds", type=float, default=30.0)
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--kind", choices=("classifier", "openai-chat"), default="classifier",
+                        help="openai-chat: streamed chat probes against demo LLMs next to classifier probes")
+    parser.add_argument("--llm-servers", type=int, default=2, help="--kind openai-chat: demo LLM processes")
+    parser.add_argument("--llm-ttft-ms", type=float, default=LLM_TTFT_MS)
+    parser.add_argument("--llm-itl-ms", type=float, default=LLM_ITL_MS)
     parser.add_argument("--farm", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--farm-log", help=argparse.SUPPRESS)
     parser.add_argument("--reference", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--reference-out", help=argparse.SUPPRESS)
     parser.add_argument("--prober-child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--steady-after", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--llm-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.llm_server:
+        llm_server_main(args.llm_server, args.llm_ttft_ms, args.llm_itl_ms)
+        return 0
     if args.farm:
         asyncio.run(farm_main(args.farm, Path(args.farm_log)))
         return 0
@@ -397,6 +577,8 @@ def main() -> int:
         return prober_child(args)
     args.seconds = min(args.seconds, 120.0)  # bounded whatever is asked
     args.blackbox_seconds = min(args.blackbox_seconds, 60.0)
+    if args.kind == "openai-chat":
+        return compare_llm(args)
 
     logging.basicConfig(level=logging.WARNING)
     from tests.conftest import free_port
@@ -451,7 +633,7 @@ def main() -> int:
         by_key.setdefault((target, kind), []).append((wall, ms))
     rows = [r for shard in shards for r in shard["rows"]]
     diffs = []
-    for target_id, kind, started, latency_ms, _outcome, _late in rows:
+    for target_id, kind, started, latency_ms, *_rest in rows:
         if latency_ms is None:
             continue
         candidates = by_key.get((names[target_id], kind), [])

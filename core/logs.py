@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+# httpx logs every request at INFO ("HTTP Request: POST <url> ..."): one line per stress case
+# would bury what a team needs to read; their failures reach our own log lines anyway.
+QUIET_LIBRARY_LOGGERS = ("httpx", "httpcore")
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -15,3 +18,5 @@ def setup_logging(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
+    for name in QUIET_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

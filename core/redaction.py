@@ -23,13 +23,19 @@ BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)(?!\$)[A-Za-z0-9._~+/=-]+")
 MIN_TOKEN_CHARS = 4  # shorter "tokens" would blank out ordinary words
 
 
-def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers safe to print: the token becomes a variable, other credentials stars."""
+def redact_headers(
+    headers: Iterable[tuple[str, str]], auth_placeholder: str = REDACTED_AUTH
+) -> list[tuple[str, str]]:
+    """Headers safe to print: the token becomes a variable, other credentials stars.
+
+    ``auth_placeholder`` is what the Authorization header shows (the LLM suite names its key
+    ``$KEY``, as the course's instructions do).
+    """
     out = []
     for name, value in headers:
         lowered = name.lower()
         if lowered == "authorization":
-            value = REDACTED_AUTH
+            value = auth_placeholder
         elif lowered in SENSITIVE_HEADERS:
             value = REDACTED_VALUE
         out.append((name, value))

@@ -30,6 +30,8 @@ DEFAULT_PROBE_MAX_BODY_BYTES = 64 * 1024
 # lateness (an overloaded or stalled prober), not a measurement of the target: it is kept,
 # marked, and left out of latency, uptime and 200-rate.
 DEFAULT_PROBE_LATE_FRACTION = 0.1
+# How often an openai-chat target's key enforcement is checked (after its first check at start).
+DEFAULT_PROBE_AUTH_EVERY_S = 3600.0
 DEFAULT_SERVICE_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_SERVICE_MAX_TEXT_CHARS = 100_000
 # Texts the reference service keeps of its traffic (a ring in the database) for text drift.
@@ -46,6 +48,10 @@ DEFAULT_MODEL_CHANGE_TOLERANCE = 0.01
 DEFAULT_ALERT_FAILURE_THRESHOLD = 3  # consecutive failed probes of one kind open an incident
 DEFAULT_ALERT_SUCCESS_THRESHOLD = 2  # consecutive ok probes of that kind resolve it
 DEFAULT_API_PORT = 8088  # the team API (clfwatch api)
+# The demo LLM (clfwatch service llm): the course's port and example key, so a student's client
+# configured for the course talks to it unchanged. It guards nothing but a Markov chain.
+DEFAULT_DEMO_LLM_KEY = "cu_prodml_hw_week13"
+DEFAULT_DEMO_LLM_PORT = 38300
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "password", "secret", "admin", "replace-me"}
 
 
@@ -74,6 +80,7 @@ class Settings(BaseSettings):
     # Seconds after its slot from which a probe counts as the prober's lateness; unset:
     # DEFAULT_PROBE_LATE_FRACTION of the interval (1 s at 10 s).
     probe_late_after_s: float | None = Field(None, gt=0, le=3600)
+    probe_auth_every_s: float = Field(DEFAULT_PROBE_AUTH_EVERY_S, gt=0, le=7 * 24 * 3600)
     drift_dir: Path = DEFAULT_DRIFT_DIR
     drift_keep_reports: int = Field(DEFAULT_DRIFT_KEEP_REPORTS, ge=1, le=10_000)
     model_change_min_samples: int = Field(DEFAULT_MODEL_CHANGE_MIN_SAMPLES, ge=1, le=1_000_000)
@@ -101,6 +108,8 @@ class Settings(BaseSettings):
     public_board: bool = False  # GET /api/v1/board answers anyone when true
     # Where self-registered URLs may lead: "public" (public unicast only) and/or CIDR networks.
     self_service_networks: str = DEFAULT_SELF_SERVICE_NETWORKS
+    demo_llm_key: SecretStr = SecretStr(DEFAULT_DEMO_LLM_KEY)  # bearer key of `clfwatch service llm`
+    demo_llm_port: int = Field(DEFAULT_DEMO_LLM_PORT, ge=1, le=65535)
 
     @property
     def probe_late_bound_s(self) -> float:
@@ -155,6 +164,13 @@ class Settings(BaseSettings):
             return None
         if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder; choose a real secret")
+        return value
+
+    @field_validator("demo_llm_key")
+    @classmethod
+    def _demo_key_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty: the demo LLM always demands a key (unset it: default key)")
         return value
 
     @field_validator("log_level")

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.contract import TargetKind
 from dashboard.cache import StaleWhileRevalidate
 from dashboard.db import current_settings, session_for, sessions_for
 from storage.dashboard_queries import last_health_probes, newest_prober_interval_s
@@ -15,7 +16,8 @@ from storage.targets import list_targets
 SCOREBOARD_TTL_S = 30  # the grade moves slowly; a page may be half a minute behind
 STALE_AFTER_INTERVALS = 3  # a health probe older than this many probe intervals is stale
 STALE_MIN_S = 60.0
-COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC"}
+COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC",
+                    "ttft": "TTFT"}
 
 BOARDS: StaleWhileRevalidate[dict[str, Any]] = StaleWhileRevalidate("board", SCOREBOARD_TTL_S)
 
@@ -36,8 +38,10 @@ def _status(health: Any, active: bool, now: datetime, stale_after_s: float) -> s
 def scoreboard_view(url: str) -> dict[str, Any]:
     """The graded board as rows for a table, plus each target's "why" lines.
 
-    ``rows`` are in rank order; ``status`` is up, down (newest health probe failed), stale (no
-    health probe for a few intervals), never probed or inactive.
+    ``rows`` (the classifier board) and ``llm_rows`` (the openai-chat board, with the speed of
+    its newest ok chat probes beside the grade) are each in rank order; ranks count within a
+    board. ``status`` is up, down (newest health probe failed), stale (no health probe for a few
+    intervals), never probed or inactive.
 
     Grading a week of a course's probes takes seconds, and every viewer sees the same board, so
     it is computed once per process and served from memory (``BOARDS``): when it is older than
@@ -51,6 +55,7 @@ def scoreboard_view(url: str) -> dict[str, Any]:
 def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
     from scoring.board import explain_target, grade_now
     from scoring.rules import load_grading_defaults
+    from storage.chat_measures import chat_measures_many
 
     settings = current_settings()
     now = datetime.now(UTC)
@@ -60,11 +65,14 @@ def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
         health = last_health_probes(session)
         interval_s = newest_prober_interval_s(session) or settings.probe_interval_s
         active = {v.id: v.active for v in list_targets(session)}
+        speed = chat_measures_many(session, {t.target_id: (t.window_start, t.window_end)
+                                             for t in board.llm_targets if t.window_start < t.window_end})
     stale_after_s = max(STALE_MIN_S, STALE_AFTER_INTERVALS * max(interval_s, settings.probe_interval_s))
     rows = []
-    for t in board.targets:
+    llm_rows = []
+    for t in board.all_targets:
         status = _status(health.get(t.target_id), active.get(t.target_id, True), now, stale_after_s)
-        row: dict[str, Any] = {"rank": t.rank, "target": t.name, "status": status,
+        row: dict[str, Any] = {"rank": t.rank, "target": t.name, "status": status, "kind": t.kind,
                                "down_now": status in ("down", "stale", "never probed")}
         for key, comp in t.components.items():
             row[f"{key}_raw"] = comp.raw
@@ -80,14 +88,25 @@ def _compute_board(url: str, sessions: sessionmaker[Session]) -> dict[str, Any]:
             stress_points=t.stress_points,
             last_probe_at=t.last_probe_at,
         )
-        rows.append(row)
+        if t.kind == TargetKind.OPENAI_CHAT:
+            measures = speed.get(t.target_id)
+            row.update(
+                tokens_per_s=measures.tokens_per_s if measures else None,
+                tokens_source=measures.tokens_source if measures else None,
+                ttft_statistic=board.rules.llm_ttft_statistic,
+            )
+            llm_rows.append(row)
+        else:
+            rows.append(row)
     # Board order: the rank already holds the tie-break by base score, then the name.
     rows.sort(key=lambda r: (r["rank"], r["target"]))
+    llm_rows.sort(key=lambda r: (r["rank"], r["target"]))
     doc = board.to_dict()
     return {
         "at": doc["at"],
         "rules": doc["rules"],
         "rows": rows,
-        "why": {t.name: list(explain_target(board, t.name)) for t in board.targets},
-        "reasons": {t.name: {k: c.reason for k, c in t.components.items()} for t in board.targets},
+        "llm_rows": llm_rows,
+        "why": {t.name: list(explain_target(board, t.name)) for t in board.all_targets},
+        "reasons": {t.name: {k: c.reason for k, c in t.components.items()} for t in board.all_targets},
     }

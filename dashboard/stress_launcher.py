@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from core.processes import GroupProcess, start_group, stop_groups
 from dashboard.db import DashboardError, clear_caches
-from dashboard.stress_runs import SCENARIO_ORDER
+from dashboard.stress_runs import LLM_SCENARIO_ORDER, SCENARIO_ORDER
 from dashboard.targets import target_names
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,19 @@ _LAUNCHED: dict[int, GroupProcess] = {}
 _ENDED: dict[int, str] = {}  # pid -> finished or failed, once reaped
 # ``clfwatch stress run`` exits 0 when every scenario passed and 1 when one failed: both finished.
 STRESS_DONE_EXIT_CODES = (0, 1)
+# What the launcher offers: both suites' names (a run takes the suite of the target's kind).
+ALL_SCENARIOS: tuple[str, ...] = tuple(dict.fromkeys(SCENARIO_ORDER + LLM_SCENARIO_ORDER))
 
 
 def start_stress_run(url: str, name: str, only: list[str] | None = None) -> StressLaunch:
     """Run ``clfwatch stress run NAME --format json`` in a subprocess; verdicts land in the database.
 
-    ``only``: a subset of the ten scenarios (all when empty).
+    ``only``: a subset of the ten scenarios (all when empty). The suite is the one for the
+    target's kind (``clfwatch stress run`` decides): the LLM suite for an openai-chat target.
     """
     if name not in target_names(url):
         raise DashboardError("Unknown target.")
-    unknown = [s for s in only or [] if s not in SCENARIO_ORDER]
+    unknown = [s for s in only or [] if s not in ALL_SCENARIOS]
     if unknown:
         raise DashboardError("Unknown scenario.")
     env = {k: v for k, v in os.environ.items() if k != "CLFWATCH_ADMIN_PASSWORD"}

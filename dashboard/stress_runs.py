@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.contract import LlmScenarioName
 from core.redaction import redact_evidence
 from dashboard.db import session_for
 from storage.stress import list_stress_runs
@@ -19,11 +20,14 @@ SCENARIO_ORDER = (
     "contract", "malformed_json", "schema_violations", "huge_payload", "unicode_edge",
     "injection", "http_abuse", "spike", "recovery", "slow_clients",
 )
+# The LLM suite's ten (openai-chat targets), from core: the names the database stores.
+LLM_SCENARIO_ORDER: tuple[str, ...] = tuple(LlmScenarioName)
+ORDER_BY_SUITE = {"classifier": SCENARIO_ORDER, "llm": LLM_SCENARIO_ORDER}
 
 
 @st.cache_data(ttl=STRESS_TTL_S, show_spinner=False)
 def stress_runs(url: str, target: str | None) -> list[dict[str, Any]]:
-    """Newest runs first, each with its verdicts in the design's scenario order.
+    """Newest runs first (both suites), each with its verdicts in its suite's scenario order.
 
     Evidence is redacted: any bearer token, and any stored target token, becomes ``<token>``.
     """
@@ -37,7 +41,8 @@ def stress_runs(url: str, target: str | None) -> list[dict[str, Any]]:
         out = []
         for run in runs:
             by_name = {r.scenario: r for r in run.results}
-            order = list(SCENARIO_ORDER) + sorted(set(by_name) - set(SCENARIO_ORDER))
+            suite_order = ORDER_BY_SUITE.get(run.suite, SCENARIO_ORDER)
+            order = list(suite_order) + sorted(set(by_name) - set(suite_order))
             results: list[dict[str, Any]] = []
             for scenario in order:
                 r = by_name.get(scenario)
@@ -56,6 +61,7 @@ def stress_runs(url: str, target: str | None) -> list[dict[str, Any]]:
                 "url": run.target_url if run.target_id is None else None,
                 "started_at": run.started_at, "finished_at": run.finished_at,
                 "status": run.status, "score": run.score, "done": len(by_name),
+                "suite": run.suite, "out_of": len(suite_order),
                 "results": results,
             })
     return out

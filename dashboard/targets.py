@@ -7,8 +7,20 @@ from typing import Any
 
 import streamlit as st
 
+from core.contract import TargetKind
 from dashboard.db import QUERY_TTL_S, clear_caches, session_for
-from storage.targets import add_target, get_target, list_targets, set_active, target_changes, update_target
+from probes.llm_discovery import FIX_PAGE
+from probes.llm_registration import check_key_after_registration, resolve_model
+from storage.targets import (
+    add_target,
+    get_target,
+    list_targets,
+    set_active,
+    target_changes,
+    update_target,
+    validate_name,
+    validate_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +32,8 @@ def target_rows(url: str) -> list[dict[str, Any]]:
         views = list_targets(session)
     return [
         {
-            "name": v.name, "base_url": v.base_url, "predict_path": v.predict_path,
+            "name": v.name, "kind": v.kind, "model": v.model, "base_url": v.base_url,
+            "predict_path": v.predict_path,
             "health_path": v.health_path, "request_template": v.request_template,
             "probability_pointer": v.probability_pointer,
             "token": "set" if v.has_token else "none",
@@ -37,13 +50,33 @@ def target_names(url: str) -> list[str]:
 def register_target(url: str, **fields: Any) -> tuple[str, list[str]]:
     """Register a target; TargetError (safe to show) when a field is invalid or the name taken.
 
-    Returns the stored name and the likely URL mistakes, so the page can warn right away.
+    Returns the stored name and the likely URL mistakes, so the page can warn right away. An
+    openai-chat target is registered as the CLI does it (``probes.llm_registration``): key
+    required, model read from ``/v1/models`` when blank, key enforcement checked after; its
+    warnings join the URL's. DiscoveryError/TokenRequired (ValueError, safe to show) refuse it.
     """
+    if fields.get("kind") != TargetKind.OPENAI_CHAT:
+        with session_for(url, "register the target") as session:
+            view = add_target(session, **fields)
+        log.info("event=target_registered name=%s", view.name)
+        clear_caches()
+        return view.name, list(view.warnings)
+    validate_name(fields["name"])
+    fields["base_url"] = validate_url(fields["base_url"])
+    chosen = resolve_model(base_url=fields["base_url"], token=fields.get("token"),
+                           model=fields.pop("model", None), fix=FIX_PAGE,
+                           token_flag="the Bearer token field")
     with session_for(url, "register the target") as session:
-        view = add_target(session, **fields)
-    log.info("event=target_registered name=%s", view.name)
+        view = add_target(session, model=chosen.model, **fields)
+    log.info("event=target_registered name=%s kind=%s", view.name, view.kind)
+    note = f"{chosen.note}; choose another under Edit a target" if chosen.note else None
+    warnings = list(view.warnings) + ([note] if note else [])
+    with session_for(url, "check the target's key") as session:
+        check = check_key_after_registration(session, view.id)
+    if check.warning:
+        warnings.append(check.warning)
     clear_caches()
-    return view.name, list(view.warnings)
+    return view.name, warnings
 
 
 def edit_target(url: str, name: str, /, **changes: Any) -> tuple[str, list[str]]:

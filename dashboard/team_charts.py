@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from alerts.messages import reason_phrase
+from core.contract import TargetKind
 from dashboard.db import QUERY_TTL_S, DashboardError
 from storage.engine import session_scope
 from storage.evalset import eval_labels
@@ -25,6 +26,7 @@ from storage.team_charts import MINUTE, answers_between, chart_buckets, heartbea
 log = logging.getLogger(__name__)
 
 KINDS = ("health", "predict")
+LLM_KINDS = ("health", "chat")  # an openai-chat target's probes: its chat probes time the first token
 DAY = timedelta(days=1)
 MIN_GAP_SHOWN = timedelta(minutes=1)
 # A day's AUC is over its newest answers: this many predict probes per evaluation sample at most.
@@ -60,16 +62,20 @@ def _day_aucs(session: Any, target_id: int, start: datetime, end: datetime) -> l
 def team_charts(url: str, name: str, window_h: float) -> dict[str, Any]:
     """The charts of one target over the last ``window_h`` hours (never before its registration).
 
-    ``bucket_s`` is 60 up to six hours, 3600 beyond; ``series[kind]`` are the buckets as dicts;
-    ``heartbeat[kind]`` the newest probes with a reason phrase; ``days`` the per-day AUC.
+    ``bucket_s`` is 60 up to six hours, 3600 beyond; ``series[kind]`` are the buckets as dicts
+    for each of ``kinds`` (health and predict, or health and chat for an openai-chat target, whose
+    chat buckets' latency is the time to first token); ``heartbeat[kind]`` the newest probes with a
+    reason phrase; ``days`` the per-day AUC (empty for an openai-chat target).
     """
     end = datetime.now(UTC)
     try:
         with session_scope(url) as session:
             view = get_target(session, name)
             start = min(max(end - timedelta(hours=window_h), view.registered_at), end)
+            llm = view.kind == TargetKind.OPENAI_CHAT
+            kinds = LLM_KINDS if llm else KINDS
             bucket, series = MINUTE, {}
-            for kind in KINDS:
+            for kind in kinds:
                 bucket, buckets = chart_buckets(session, view.id, kind, start, end)
                 series[kind] = [asdict(b) for b in buckets]
             beats = {
@@ -77,14 +83,21 @@ def team_charts(url: str, name: str, window_h: float) -> dict[str, Any]:
                         "latency_ms": b.latency_ms,
                         "reason": "ok" if b.outcome == "ok" else reason_phrase(b.outcome, b.status_code)}
                        for b in heartbeat(session, view.id, kind)]
-                for kind in KINDS
+                for kind in kinds
             }
             gaps = prober_gaps(session, start, end, min_gap=MIN_GAP_SHOWN)
-            days = _day_aucs(session, view.id, start, end)
+            days = [] if llm else _day_aucs(session, view.id, start, end)
     except TargetError:
         raise DashboardError("Unknown target.") from None
     except Exception as exc:
         log.warning("event=team_charts_failed error=%s", type(exc).__name__)
         raise DashboardError("Could not load the team charts right now; try again in a moment.") from None
-    return {"start": start, "end": end, "bucket_s": bucket.total_seconds(), "series": series,
-            "heartbeat": beats, "gaps": gaps, "days": days, "registered_at": view.registered_at}
+    # Each bucket is drawn at its start: the axis opens at the first bucket's, or a target
+    # registered mid-minute would have its first minute drawn left of the chart.
+    axis_start = datetime.fromtimestamp(
+        start.timestamp() // bucket.total_seconds() * bucket.total_seconds(), UTC
+    )
+    return {"start": start, "axis_start": axis_start, "end": end, "bucket_s": bucket.total_seconds(),
+            "series": series,
+            "heartbeat": beats, "gaps": gaps, "days": days, "registered_at": view.registered_at,
+            "kinds": kinds}

@@ -40,6 +40,7 @@ def team_view(url: str, name: str, window_h: int) -> dict[str, Any]:
         roc = _roc(session, view.id, end)
     return {
         "name": view.name,
+        "kind": str(view.kind),
         "start": start,
         "end": end,
         "latency": [_plain(p) for p in latency],

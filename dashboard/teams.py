@@ -51,7 +51,7 @@ def register(settings: Settings, **fields: Any) -> Registered:
     guard.check(address)
     try:
         with session_scope(settings.database_url) as session:
-            created = service.register_team(session, settings, **fields)
+            created = service.register_team(session, settings, wording=service.PAGE_WORDING, **fields)
     except WrongCode:
         guard.failed(address)
         raise

@@ -12,8 +12,7 @@ import streamlit as st
 
 from core.settings import Settings, SettingsError
 from dashboard import admin_auth, db
-from dashboard.stress_launcher import start_stress_run, stress_launch_state
-from dashboard.stress_runs import SCENARIO_ORDER
+from dashboard.stress_launcher import ALL_SCENARIOS, start_stress_run, stress_launch_state
 
 # Markdown (and Streamlit's :colour[...] / :icon: directives) must not act on a team's text.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
@@ -134,7 +133,8 @@ def stress_launcher(url: str, names: list[str], *, key: str) -> None:
         return
     with st.form(f"{key}_stress_form"):
         name = st.selectbox("Target to stress", names, key=f"{key}_stress_target")
-        only = st.multiselect("Scenarios (all ten when empty)", SCENARIO_ORDER, key=f"{key}_stress_only")
+        only = st.multiselect("Scenarios (all ten of the target's suite when empty)", ALL_SCENARIOS,
+                              key=f"{key}_stress_only")
         go = st.form_submit_button("Start stress run")
     if go and name:
         try:

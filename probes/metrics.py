@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 METRICS_BIND_ADDR = "127.0.0.1"
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Time to first token of a streamed chat probe: from a cached small model's tens of ms to a cold
+# start's seconds.
+TTFT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENESS_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 PROBES_TOTAL = Counter(
@@ -29,6 +32,19 @@ PROBE_LAST_TIMESTAMP = Gauge(
     "clfwatch_probe_last_timestamp_seconds",
     "Unix time of the newest probe sent, by target and kind.",
     ["target", "kind"],
+)
+
+# openai-chat targets' chat probes, ok ones only (a failed stream's partial numbers would mislead).
+CHAT_TTFT = Histogram(
+    "clfwatch_probe_ttft_seconds",
+    "Time to first token of ok streamed chat probes (connect start to first content chunk).",
+    ["target"],
+    buckets=TTFT_BUCKETS_S,
+)
+CHAT_TOKENS_PER_S = Gauge(
+    "clfwatch_probe_tokens_per_second",
+    "Output tokens per second of the newest ok streamed chat probe, by target.",
+    ["target"],
 )
 
 
@@ -54,6 +70,21 @@ def observe_probe(
     if latency_ms is not None:
         latency.observe(latency_ms / 1000.0)
     last.set(started_unix_s)
+
+
+_CHAT_CHILDREN: dict[str, tuple[Any, Any]] = {}
+
+
+def observe_chat(*, target: str, ttft_ms: float | None, tokens_per_s: float | None) -> None:
+    """Count one ok chat probe's time to first token and output rate."""
+    children = _CHAT_CHILDREN.get(target)
+    if children is None:
+        children = _CHAT_CHILDREN[target] = (CHAT_TTFT.labels(target), CHAT_TOKENS_PER_S.labels(target))
+    ttft, rate = children
+    if ttft_ms is not None:
+        ttft.observe(ttft_ms / 1000.0)
+    if tokens_per_s is not None:
+        rate.set(tokens_per_s)
 
 
 def serve_metrics(port: int, addr: str = METRICS_BIND_ADDR) -> object | None:

@@ -24,6 +24,9 @@ class Exchange:
     error: str | None = None  # a transport outcome (timeout, connect_error, ...) or None
     error_detail: str | None = None  # short and fixed wording, never exception text
     connect_ms: float | None = None  # the part of latency_ms spent connecting (DNS, TCP, TLS)
+    # perf_counter at the start of the connect: the origin of latency_ms (and of a stream's
+    # TTFT, whose chunk times are on the same clock); None when no connect was tried.
+    started_s: float | None = None
 
 
 class CappedBody:

@@ -1,8 +1,10 @@
 """The long-running prober: one timer loop on asyncio, one fresh connection per probe, batched writes.
 
-Every interval each active target gets a health probe and a predict probe. Targets are
+Every interval each active target gets a health probe and a predict probe (an openai-chat
+target: a health probe and a streamed ``chat`` probe, and a key-enforcement ``auth`` check at its
+first schedule and every ``probe_auth_every_s`` after). Targets are
 spread across the interval by a stable phase (golden-ratio hash of the id, the predict
-probe half an interval after the health probe), so a thousand targets are never hit in
+or chat probe half an interval after the health probe), so a thousand targets are never hit in
 lockstep and every replica, restart and shard agrees on the schedule. The schedule is one
 heap of next-due times on the monotonic clock and one timer for its head (not a
 scheduler job per target and kind: 4,000 jobs at 2,000 targets). A probe never raises into
@@ -35,9 +37,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from alerts.hub import AlertHub
-from core.contract import SCHEDULED_PROBE_KINDS, Outcome, ProbeKind, TemplateError, parse_template
+from core.contract import (
+    SCHEDULED_PROBE_KINDS,
+    Outcome,
+    ProbeKind,
+    TargetKind,
+    TemplateError,
+    parse_template,
+)
+from core.llm_contract import warm_up
 from core.settings import Settings
-from probes.metrics import count_late_probe, observe_late_window, observe_lateness, observe_probe
+from probes.llm import check_key_enforcement, probe_chat, probe_llm_health
+from probes.metrics import (
+    count_late_probe,
+    observe_chat,
+    observe_late_window,
+    observe_lateness,
+    observe_probe,
+)
 from probes.probe import CANARY_SAMPLE, PreparedTarget, probe_target
 from probes.shard import in_shard, owner_among, peer_stale_s
 from probes.writer import ProbeWriter
@@ -58,6 +75,14 @@ SHUTDOWN_GRACE_S = 1.0
 GIL_SWITCH_INTERVAL_S = 0.0005
 LAG_CHECK_EVERY_S = 0.25  # the timer wakes at least this often, to notice a stalled loop
 BEHIND_LOG_EVERY_S = 60.0  # at most one "prober behind" line per minute
+# The kinds probed every interval, by target kind (openai-chat targets also get AUTH_KIND checks),
+# as plain strings: the heap compares them on every probe.
+PROBE_KINDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(str(k) for k in kinds) for kind, kinds in SCHEDULED_PROBE_KINDS.items()
+}
+ANSWER_KINDS = frozenset({ProbeKind.PREDICT, ProbeKind.CHAT})  # half an interval after health
+AUTH_KIND = str(ProbeKind.AUTH)
+CHAT_KIND = str(ProbeKind.CHAT)
 
 
 def target_phase(target_id: int) -> float:
@@ -67,7 +92,7 @@ def target_phase(target_id: int) -> float:
 
 def probe_phase_s(target_id: int, kind: str, interval_s: float) -> float:
     """Seconds after each interval boundary (unix epoch aligned) at which a probe is due."""
-    shift = PREDICT_PHASE_SHIFT if kind == ProbeKind.PREDICT else 0.0
+    shift = PREDICT_PHASE_SHIFT if kind in ANSWER_KINDS else 0.0
     return ((target_phase(target_id) + shift) % 1.0) * interval_s
 
 
@@ -94,7 +119,14 @@ def pick_sample(samples: list[EvalText], target_id: int, slot: int) -> EvalText:
     return samples[(slot + target_id) % len(samples)]
 
 
+def kinds_of(target: ProbeTarget) -> tuple[str, ...]:
+    """The kinds probed every interval for ``target`` (a kind we do not know: health alone)."""
+    return PROBE_KINDS.get(target.kind, (str(ProbeKind.HEALTH),))
+
+
 def prepare(target: ProbeTarget) -> PreparedTarget:
+    if target.kind != TargetKind.CLASSIFIER:
+        return PreparedTarget(target, None)  # no template: the contract is OpenAI's
     try:
         return PreparedTarget(target, parse_template(target.request_template))
     except TemplateError:
@@ -152,6 +184,7 @@ class Prober:
         self._ssl_context: ssl.SSLContext | None = None
         self._open_done = False
         self.late_bound_s = settings.probe_late_bound_s
+        self.auth_every_s = settings.probe_auth_every_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         # (due on the monotonic clock, target id, kind, slot index, generation of the target's entry)
@@ -168,6 +201,7 @@ class Prober:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reload_failing = False
         self._warned_no_samples = False
+        self._llm_ready = False  # core.llm_contract warmed up
         self._stopping = False
 
     @property
@@ -238,12 +272,12 @@ class Prober:
                 log.exception("event=periodic_job_failed job=%s", getattr(job, "__name__", "?"))
 
     async def run_once(self) -> None:
-        """One round: every target gets one probe of each scheduled kind; write; return."""
+        """One round: every target gets one probe of each of its kinds (and its auth check); write; return."""
         await self._open()
         jobs = [
-            self._probe(tid, str(kind))
+            self._probe(tid, kind)
             for tid, prepared in list(self._targets.items())
-            for kind in SCHEDULED_PROBE_KINDS[prepared.target.kind]
+            for kind in (*kinds_of(prepared.target), *self._auth_kinds(prepared.target))
         ]
         await asyncio.gather(*jobs)
         self._summary()
@@ -309,6 +343,11 @@ class Prober:
         if not samples and not self._warned_no_samples:
             log.warning("event=no_eval_set predict_probes=canary")
             self._warned_no_samples = True
+        if not self._llm_ready and any(t.kind == TargetKind.OPENAI_CHAT for t in targets):
+            # The openai types' validators cost ~0.8 s of CPU to build: before the first chat
+            # probe, not inside one (it would delay every probe in flight and their times).
+            await asyncio.to_thread(warm_up)
+            self._llm_ready = True
         fresh = {t.id: t for t in targets}
         for tid in list(self._targets):
             if tid not in fresh:
@@ -323,23 +362,34 @@ class Prober:
                 log.info("event=target_added target=%s", target.name)
             elif _changed(known.target, target):
                 self._targets[tid] = prepare(target)  # the next probe uses the new URL or token
+                if known.target.kind != target.kind:
+                    self._schedule(tid)  # other kinds of probes: a new schedule
                 log.info("event=target_changed target=%s", target.name)
 
+    def _auth_kinds(self, target: ProbeTarget) -> tuple[str, ...]:
+        return (AUTH_KIND,) if target.kind == TargetKind.OPENAI_CHAT else ()
+
     def _schedule(self, target_id: int) -> None:
-        """Put a target's scheduled probes (health and predict, or health and chat) on the heap."""
+        """Put a target's probes on the heap at their next slots (its auth check within an interval)."""
         loop = self._loop
-        if loop is None or not self._running:
+        prepared = self._targets.get(target_id)
+        if loop is None or not self._running or prepared is None:
             return
         generation = self._generation.get(target_id, 0) + 1
         self._generation[target_id] = generation
         # Both clocks read back to back; the loop's own clock is not used: uvloop caches it per
         # iteration, so a due time computed from it could come a few ms before its wall slot.
         now_unix, now_loop = time.time(), time.monotonic()
-        for kind in SCHEDULED_PROBE_KINDS[self._targets[target_id].target.kind]:
+        for kind in kinds_of(prepared.target):
             phase = probe_phase_s(target_id, kind, self.interval_s)
             k, last = slot_of(now_unix, phase, self.interval_s)
             due = now_loop + (last + self.interval_s - now_unix)  # the next slot, monotonic
-            heapq.heappush(self._heap, (due, target_id, str(kind), k + 1, generation))
+            heapq.heappush(self._heap, (due, target_id, kind, k + 1, generation))
+        for kind in self._auth_kinds(prepared.target):
+            # First check soon after the target is first seen (spread over an interval, so a
+            # restart does not send every target's check at once), then every auth_every_s.
+            due = now_loop + target_phase(target_id) * self.interval_s
+            heapq.heappush(self._heap, (due, target_id, kind, 0, generation))
         self._arm()
 
     def _unschedule(self, target_id: int) -> None:
@@ -383,10 +433,11 @@ class Prober:
             due, target_id, kind, slot, generation = heapq.heappop(heap)
             if self._generation.get(target_id) != generation:
                 continue  # dropped (or re-added) since it was scheduled
-            next_due, next_slot = due + interval, slot + 1
+            step = interval if kind != AUTH_KIND else self.auth_every_s
+            next_due, next_slot = due + step, slot + 1
             if next_due <= now:  # more than an interval behind: skip the missed slots (coalesce)
-                missed = math.floor((now - due) / interval)
-                next_due, next_slot = due + (missed + 1) * interval, slot + missed + 1
+                missed = math.floor((now - due) / step)
+                next_due, next_slot = due + (missed + 1) * step, slot + missed + 1
                 self.stats.skipped += missed
             heapq.heappush(heap, (next_due, target_id, kind, next_slot, generation))
             key = (target_id, kind)
@@ -427,6 +478,9 @@ class Prober:
             return
         if kind == ProbeKind.PREDICT and not prepared.template_ok:
             return  # our registry holds a broken template: not the target's fault, not a probe
+        if prepared.target.kind == TargetKind.OPENAI_CHAT:
+            await self._probe_llm(prepared.target, kind, slot=slot, due=due)
+            return
         try:
             async with self._semaphore:
                 began = time.monotonic()
@@ -459,6 +513,49 @@ class Prober:
             return  # cancelled only at a forced shutdown
         self._record(prepared.target, row)
 
+    async def _probe_llm(
+        self, target: ProbeTarget, kind: str, *, slot: int | None, due: float | None
+    ) -> None:
+        """A probe of an openai-chat target: health, a streamed chat, or the key-enforcement check."""
+        settings = self.settings
+        common: dict[str, Any] = dict(
+            timeout_s=settings.probe_timeout_s, cap_bytes=settings.probe_max_body_bytes,
+            networks=self._networks, ssl_context=self._ssl_context,
+        )
+        try:
+            async with self._semaphore:
+                if kind == AUTH_KIND:  # not a measurement: no lateness, never graded
+                    rows = await check_key_enforcement(target, **common)
+                else:
+                    began = time.monotonic()
+                    late_s = self._start_lateness(began, due)
+                    if slot is None:
+                        slot = slot_of(time.time(), probe_phase_s(target.id, kind, self.interval_s),
+                                       self.interval_s)[0]
+                    if kind == CHAT_KIND:
+                        row = await probe_chat(target, slot=slot, **common)
+                    else:
+                        row = await probe_llm_health(target, **common)
+                    if due is not None:
+                        late_s = max(late_s, self._stalled_during(began, time.monotonic()))
+                        if late_s > self.late_bound_s:
+                            row = dataclasses.replace(row, prober_late_ms=round(late_s * 1000.0, 3))
+                    rows = [row]
+        except asyncio.CancelledError:
+            return  # cancelled only at a forced shutdown
+        for row in rows:
+            self._record(target, row)
+
+    def _start_lateness(self, began: float, due: float | None) -> float:
+        """Seconds a probe started after its slot, counted in the prober's lateness; 0 for --once."""
+        if due is None:
+            return 0.0
+        late_s = max(0.0, began - due)
+        self.stats.lateness_ms.append(late_s * 1000.0)
+        self._window_lateness_s = max(self._window_lateness_s, late_s)
+        observe_lateness(late_s)
+        return late_s
+
     def _record(self, target: ProbeTarget, row: ProbeRow) -> None:
         self.writer.add(row)
         stats = self.stats
@@ -467,8 +564,8 @@ class Prober:
             self._late_at = row.started_at
             count_late_probe()
             self._note_behind(row.prober_late_ms)
-        else:  # a late probe measured us: it neither opens nor closes an incident
-            self.alerts.observe(target.name, row)
+        elif row.kind != AUTH_KIND:  # a late probe measured us: it neither opens nor closes an incident
+            self.alerts.observe(target.name, row)  # (an auth check is a finding, not downtime)
         stats.sent += 1
         stats.by_outcome[row.outcome] += 1
         stats.window["sent"] += 1
@@ -486,6 +583,8 @@ class Prober:
             target=target.name, kind=row.kind, outcome=row.outcome,
             latency_ms=row.latency_ms, started_unix_s=row.started_at.timestamp(),
         )
+        if row.kind == CHAT_KIND and row.outcome == Outcome.OK:
+            observe_chat(target=target.name, ttft_ms=row.ttft_ms, tokens_per_s=row.tokens_per_s)
         if self.on_row is not None:
             self.on_row(row)
 
@@ -534,6 +633,7 @@ class Prober:
 def _changed(old: ProbeTarget, new: ProbeTarget) -> bool:
     fields = (
         "name", "base_url", "predict_path", "health_path", "request_template", "probability_pointer", "token",
+        "kind", "model",
     )
     return any(getattr(old, f) != getattr(new, f) for f in fields)
 

@@ -9,6 +9,12 @@ measurement" in DESIGN.md, and every transport failure maps to one of the contra
 outcomes (timeout, connect_error, protocol_error, too_large). Latency runs from the start
 of the connect to the moment the last byte is parsed (monotonic clock), ``connect_ms`` to the
 moment the connection (and TLS) is up. Redirects are answers: never followed.
+
+A caller that reads a stream (the chat probe of an openai-chat target: server-sent events) passes
+``on_body``: each piece of the body, once decoded, is handed over with the time its bytes arrived
+(``time.perf_counter``, the clock of ``latency_ms``), so time to first token is read as the bytes
+come, not after the end. The body is still kept (capped) for the verdict and a failed answer's
+excerpt, and the timeout still covers the whole exchange, so a stream that stalls ends as a timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import functools
 import ssl
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +41,9 @@ DETAIL_DROPPED = "connection dropped mid-answer"
 DETAIL_MALFORMED = "malformed HTTP answer"
 DETAIL_BAD_URL = "unsupported or invalid URL"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# A receiver of body pieces as they arrive: (decoded bytes, perf_counter seconds at arrival).
+BodyListener = Callable[[bytes, float], None]
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,9 @@ def _split(url: str) -> tuple[str, str, int, str, str]:
 class _Answer(asyncio.Protocol):
     """Parses one answer as it arrives; resolves ``done`` once, with an Exchange or a failure."""
 
-    def __init__(self, cap_bytes: int, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, cap_bytes: int, done: asyncio.Future[None], listener: BodyListener | None = None
+    ) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.done = done
         self.body = CappedBody(cap_bytes)
@@ -98,6 +110,8 @@ class _Answer(asyncio.Protocol):
         self.error: tuple[str, str] | None = None
         self.ended: float | None = None
         self.transport: asyncio.BaseTransport | None = None
+        self.listener = listener
+        self.arrived = 0.0  # when the bytes being parsed arrived (only kept with a listener)
 
     # asyncio.Protocol
 
@@ -107,6 +121,8 @@ class _Answer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done.done():
             return
+        if self.listener is not None:
+            self.arrived = time.perf_counter()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError:
@@ -155,6 +171,7 @@ class _Answer(asyncio.Protocol):
             raise _Stop
 
     def on_body(self, chunk: bytes) -> None:
+        kept = len(self.body.parts) if self.listener is not None else 0
         try:
             cut = self.body.add(chunk)
         except zlib.error:
@@ -163,6 +180,8 @@ class _Answer(asyncio.Protocol):
         if cut:
             self._finish(cut=True)
             raise _Stop
+        if self.listener is not None and len(self.body.parts) > kept:
+            self.listener(self.body.parts[-1], self.arrived)  # decoded, as kept
 
     def on_message_complete(self) -> None:
         self.ended = time.perf_counter()
@@ -192,15 +211,18 @@ async def exchange(
     cap_bytes: int,
     ssl_context: ssl.SSLContext | None,
     connect_to: str | None = None,
+    on_body: BodyListener | None = None,
 ) -> Exchange:
     """Send ``request`` on a new connection and read the answer; never raises for the target.
 
     ``connect_to``: an address to connect to instead of resolving ``request.host`` again (the
     self-service guard's checked address); the Host header and TLS name stay the host's.
+    ``on_body``: called with each decoded piece of the body and the ``perf_counter`` time its
+    bytes arrived, for a reader of a stream; it must not raise.
     """
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    answer = _Answer(cap_bytes, done)
+    answer = _Answer(cap_bytes, done, on_body)
     tls = ssl_context if request.scheme == "https" else None
     started = time.perf_counter()
     transport: asyncio.BaseTransport | None = None
@@ -219,7 +241,7 @@ async def exchange(
             transport.write(request.head_and_body)  # type: ignore[attr-defined]
             await done
     except TimeoutError:
-        return Exchange(None, None, None, Outcome.TIMEOUT, DETAIL_TIMEOUT)
+        return Exchange(None, None, None, Outcome.TIMEOUT, DETAIL_TIMEOUT, started_s=started)
     finally:
         if transport is not None:
             transport.close()
@@ -227,12 +249,12 @@ async def exchange(
     if answer.error is not None:
         outcome, detail = answer.error
         if outcome == Outcome.PROTOCOL_ERROR and detail in (DETAIL_DROPPED, DETAIL_MALFORMED):
-            return Exchange(None, None, None, outcome, detail)  # no full answer: no status either
-        return Exchange(status, None, None, outcome, detail)
+            return Exchange(None, None, None, outcome, detail, started_s=started)  # no full answer: no status
+        return Exchange(status, None, None, outcome, detail, started_s=started)
     ended = answer.ended if answer.ended is not None else time.perf_counter()
     latency_ms = (ended - started) * 1000.0
     connect_ms = (connected - started) * 1000.0
     if answer.body.cut:
         too_large = f"body over {cap_bytes} bytes"
-        return Exchange(status, None, latency_ms, Outcome.TOO_LARGE, too_large, connect_ms)
-    return Exchange(status, answer.body.value(), latency_ms, connect_ms=connect_ms)
+        return Exchange(status, None, latency_ms, Outcome.TOO_LARGE, too_large, connect_ms, started)
+    return Exchange(status, answer.body.value(), latency_ms, connect_ms=connect_ms, started_s=started)

@@ -25,6 +25,13 @@ place in the AUC ranking, so it pushes nobody down; its raw AUC is still shown.
 
 Ranks follow the total; a tie in it (a fresh course, every multiplier 0) is broken by the base
 score, the weighted sum before the multiplier, which every output shows as its own column.
+
+A board per kind of target. Classifiers are ``Scoreboard.targets``, graded as above. openai-chat
+targets are ``Scoreboard.llm_targets``, ranked among themselves under the rules' ``[llm]`` table:
+time to first token (the ttft statistic over ok ``chat`` probes) in place of latency, uptime from
+health probes as for classifiers, 200-rate over every ``chat`` probe, no AUC, and the same lifetime
+multiplier and window. Their ``auth`` probes (key enforcement) count in no component: an open
+service is shown in red to its team, not graded. Neither board changes the other's numbers.
 """
 
 from __future__ import annotations
@@ -33,13 +40,14 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.contract import TargetKind
 from core.errors import ClfwatchError
 from scoring.points import (
     SECONDS_PER_DAY,
@@ -53,6 +61,7 @@ from scoring.points import (
 )
 from scoring.rules import (
     COMPONENTS,
+    LLM_COMPONENTS,
     GradingDefaults,
     Rules,
     RulesError,
@@ -60,13 +69,14 @@ from scoring.rules import (
     rules_to_dict,
 )
 from storage.grading import get_grading_config
-from storage.grading_inputs import GradingInputs, fetch_grading_inputs
+from storage.grading_inputs import GradingInputs, TargetMeasurements, fetch_grading_inputs
 from storage.windows import WindowAggregates
 
 if TYPE_CHECKING:  # the session only passes through, to storage; scoring never queries
     from sqlalchemy.orm import Session
 
 NO_VALID_ANSWER_TO_TIME = "no valid answer to time"
+NO_STREAM_TO_TIME = "no valid streamed answer to time"
 NAME_RULE_REASON = "name does not follow the course pattern"
 # Without any baseline, a classifier guessing at random (AUC 0.5) is the zero of the AUC scale.
 RANDOM_AUC = 0.5
@@ -117,11 +127,16 @@ class TargetScore:
     auc_coverage: float | None = None
     auc_excluded: bool = False  # AUC ruled out by coverage or the name rule: 0 points, no place
     base: float = 0.0  # weighted sum of the components before the multiplier; breaks ties in total
+    kind: str = TargetKind.CLASSIFIER.value  # which board: classifier or openai-chat
 
 
 @dataclass
 class Scoreboard:
-    """Every target graded at ``at`` under ``rules``, sorted by rank then name."""
+    """Every target graded at ``at`` under ``rules``: one board per kind, each sorted by rank then name.
+
+    ``targets`` is the classifier board (the one every classifier-only output always showed),
+    ``llm_targets`` the openai-chat board; ranks count within a board.
+    """
 
     at: datetime
     rules: Rules
@@ -129,37 +144,58 @@ class Scoreboard:
     baseline_auc: float | None
     baseline_reason: str
     eval_samples: int = 0
+    llm_targets: list[TargetScore] = field(default_factory=list)
+
+    @property
+    def boards(self) -> dict[str, list[TargetScore]]:
+        """Kind (``core.contract.TargetKind`` value) to its board, classifiers first; always both."""
+        return {TargetKind.CLASSIFIER.value: self.targets, TargetKind.OPENAI_CHAT.value: self.llm_targets}
+
+    @property
+    def all_targets(self) -> list[TargetScore]:
+        """Both boards, the classifiers' first."""
+        return [*self.targets, *self.llm_targets]
+
+    def board_of(self, score: TargetScore) -> list[TargetScore]:
+        """The board ``score`` is ranked on (its kind's)."""
+        return self.boards.get(score.kind, self.targets)
 
     def target(self, name: str) -> TargetScore:
-        """The target called ``name``; UnknownTargetError if it is not on the board."""
-        for t in self.targets:
+        """The target called ``name`` on either board; UnknownTargetError if it is on neither."""
+        for t in self.all_targets:
             if t.name == name:
                 return t
         raise UnknownTargetError(f"no target named {name[:64]!r} on the scoreboard")
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``clfwatch score --format json`` document of the design."""
-        return {
+        """The ``clfwatch score --format json`` document of the design: ``targets`` is the classifier
+        board; ``llm_targets``, the openai-chat board (components ttft, uptime, rate200), is there
+        only when an openai-chat target is, so a classifier course's document keeps its shape."""
+        document = {
             "at": _iso(self.at),
             "rules": rules_to_dict(self.rules),
-            "targets": [
-                {
-                    "name": t.name,
-                    "rank": t.rank,
-                    "components": {
-                        name: {"raw": _round(c.raw), "points": _round(c.points), "reason": c.reason}
-                        | ({"coverage": _round(t.auc_coverage)} if name == "auc" else {})
-                        for name, c in t.components.items()
-                    },
-                    "base": _round(t.base),
-                    "multiplier": _round(t.multiplier),
-                    "total": _round(t.total),
-                    "stress_points": t.stress_points,
-                    "gaps": [[_iso(s), _iso(e)] for s, e in t.gaps],
-                }
-                for t in self.targets
-            ],
+            "targets": [_target_dict(t) for t in self.targets],
         }
+        if self.llm_targets:
+            document["llm_targets"] = [_target_dict(t) for t in self.llm_targets]
+        return document
+
+
+def _target_dict(t: TargetScore) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "rank": t.rank,
+        "components": {
+            name: {"raw": _round(c.raw), "points": _round(c.points), "reason": c.reason}
+            | ({"coverage": _round(t.auc_coverage)} if name == "auc" else {})
+            for name, c in t.components.items()
+        },
+        "base": _round(t.base),
+        "multiplier": _round(t.multiplier),
+        "total": _round(t.total),
+        "stress_points": t.stress_points,
+        "gaps": [[_iso(s), _iso(e)] for s, e in t.gaps],
+    }
 
 
 def _round(value: float | None) -> float | None:
@@ -212,31 +248,71 @@ def latency_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
 
 def uptime_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
     """Uptime points from health probes inside the prober's coverage; None without any."""
+    return _uptime(agg, rules.uptime_zero_at, rules.uptime_full_at)
+
+
+def _uptime(agg: WindowAggregates, zero_at: float, full_at: float) -> ComponentScore:
     if agg.covered_s <= 0:
         return ComponentScore(None, None, "the prober did not run during the window")
     if agg.health.n_total == 0:
         return ComponentScore(None, None, f"no health probes in the {_hours(agg.covered_s)} the prober ran")
     share = agg.health.n_ok / agg.health.n_total
-    points = linear_points(share, rules.uptime_zero_at, rules.uptime_full_at)
+    points = linear_points(share, zero_at, full_at)
     gaps = f", {len(agg.gaps)} prober gap(s) not charged" if agg.gaps else ""
     return ComponentScore(
         share, points,
         f"{agg.health.n_ok} of {agg.health.n_total} health probes ok{gaps}; "
-        f"0 at {_pct(rules.uptime_zero_at)}, full at {_pct(rules.uptime_full_at)}",
+        f"0 at {_pct(zero_at)}, full at {_pct(full_at)}",
     )
 
 
 def rate200_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
     """200-rate points from every predict probe of the window; None without any."""
+    return _rate200(agg, rules.rate200_zero_at, rules.rate200_full_at)
+
+
+def _rate200(agg: WindowAggregates, zero_at: float, full_at: float) -> ComponentScore:
+    kind = agg.answer_kind
     if agg.predict.n_total == 0:
-        return ComponentScore(None, None, "no predict probes in the window")
+        return ComponentScore(None, None, f"no {kind} probes in the window")
     share = agg.predict.n_200 / agg.predict.n_total
-    points = linear_points(share, rules.rate200_zero_at, rules.rate200_full_at)
+    points = linear_points(share, zero_at, full_at)
     return ComponentScore(
         share, points,
-        f"{agg.predict.n_200} of {agg.predict.n_total} predict probes answered 200; "
-        f"0 at {_pct(rules.rate200_zero_at)}, full at {_pct(rules.rate200_full_at)}",
+        f"{agg.predict.n_200} of {agg.predict.n_total} {kind} probes answered 200; "
+        f"0 at {_pct(zero_at)}, full at {_pct(full_at)}",
     )
+
+
+def ttft_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
+    """Time-to-first-token points of an openai-chat target, from ok ``chat`` probes (``agg`` must
+    have been read with ``answer_kind="chat"``; its latency is the time to first token).
+
+    None (no data) when the target was not probed at all in the window; 0 points with the reason
+    ``no valid streamed answer to time`` when it was probed but no chat probe was ok.
+    """
+    if agg.latency_ms is None:
+        if agg.predict.n_total == 0 and agg.health.n_total == 0:
+            return ComponentScore(None, None, "no chat probes in the window")
+        return ComponentScore(None, 0.0, NO_STREAM_TO_TIME)
+    raw_s = agg.latency_ms / 1000.0
+    points = linear_points(raw_s, rules.llm_ttft_zero_at_s, rules.llm_ttft_full_at_s)
+    untimed = agg.predict.n_total - agg.latency_n
+    left_out = f" ({untimed} without a valid streamed answer not timed)" if untimed > 0 else ""
+    return ComponentScore(
+        raw_s, points,
+        f"{agg.latency_statistic} time to first token {raw_s:.4f} s over {agg.latency_n} ok chat "
+        f"probes{left_out}; 0 at {rules.llm_ttft_zero_at_s:g} s, full at {rules.llm_ttft_full_at_s:g} s",
+    )
+
+
+def llm_components(agg: WindowAggregates, rules: Rules) -> dict[str, ComponentScore]:
+    """The components of an openai-chat target (LLM_COMPONENTS) under the rules' ``[llm]`` table."""
+    return {
+        "ttft": ttft_component(agg, rules),
+        "uptime": _uptime(agg, rules.llm_uptime_zero_at, rules.llm_uptime_full_at),
+        "rate200": _rate200(agg, rules.llm_rate200_zero_at, rules.llm_rate200_full_at),
+    }
 
 
 def binary_roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float:
@@ -314,7 +390,7 @@ def compute_scoreboard(
         raise ValueError("at must be an aware datetime")
     inputs = fetch_grading_inputs(
         session, at=at, window_start=lambda registered_at: window_start(registered_at, at, rules),
-        latency_statistic=rules.latency_statistic,
+        latency_statistic=rules.latency_statistic, ttft_statistic=rules.llm_ttft_statistic,
     )
     return grade_inputs(inputs, rules=rules, baseline_auc=baseline_auc, baseline_reason=baseline_reason)
 
@@ -328,8 +404,9 @@ def grade_inputs(
 ) -> Scoreboard:
     """Grade every target of ``inputs`` (pure); an empty board when none is registered.
 
-    ``inputs`` must have been fetched with this ``rules``' window and latency statistic.
+    ``inputs`` must have been fetched with this ``rules``' window and latency statistics.
     ``baseline_auc`` None: the AUC scale's zero is a random classifier (0.5), said in each reason.
+    openai-chat targets go to ``llm_targets`` (``grade_llm_targets``), ranked among themselves.
     """
     at = inputs.at
     if baseline_reason is None:
@@ -337,19 +414,16 @@ def grade_inputs(
     labels: Mapping[str, int] = inputs.labels
     board = Scoreboard(at=at, rules=rules, targets=[], baseline_auc=baseline_auc,
                        baseline_reason=baseline_reason, eval_samples=len(labels))
-    if not inputs.targets:
+    board.llm_targets = grade_llm_targets(
+        [t for t in inputs.targets if t.kind == TargetKind.OPENAI_CHAT], at=at, rules=rules
+    )
+    classifiers = [t for t in inputs.targets if t.kind != TargetKind.OPENAI_CHAT]
+    if not classifiers:
         return board
     scores: list[TargetScore] = []
     aucs: dict[str, float] = {}
-    for t in inputs.targets:
-        start = t.window_start
-        score = TargetScore(
-            name=t.name, target_id=t.target_id, rank=0, components={}, multiplier=0.0, total=0.0,
-            stress_points=t.stress_points, gaps=[], last_probe_at=t.last_probe_at,
-            lifetime_s=max(0.0, (at - t.registered_at).total_seconds()), registered_at=t.registered_at,
-            window_start=start, window_end=at,
-        )
-        score.multiplier = lifetime_multiplier(score.lifetime_s, rules.lifetime_days)
+    for t in classifiers:
+        score = _new_score(t, at, rules)
         agg = t.aggregates
         if t.window_is_empty or agg is None:
             why = "registered after the grading time: empty window"
@@ -390,6 +464,43 @@ def grade_inputs(
     return board
 
 
+def _new_score(t: TargetMeasurements, at: datetime, rules: Rules) -> TargetScore:
+    score = TargetScore(
+        name=t.name, target_id=t.target_id, rank=0, components={}, multiplier=0.0, total=0.0,
+        stress_points=t.stress_points, gaps=[], last_probe_at=t.last_probe_at,
+        lifetime_s=max(0.0, (at - t.registered_at).total_seconds()), registered_at=t.registered_at,
+        window_start=t.window_start, window_end=at, kind=t.kind,
+    )
+    score.multiplier = lifetime_multiplier(score.lifetime_s, rules.lifetime_days)
+    return score
+
+
+def grade_llm_targets(
+    targets: Sequence[TargetMeasurements], *, at: datetime, rules: Rules
+) -> list[TargetScore]:
+    """The openai-chat board (pure): LLM_COMPONENTS weighted by ``[llm]``, times the lifetime
+    multiplier, ranked among these targets only; an empty list for no targets."""
+    scores: list[TargetScore] = []
+    weights = {c: rules.llm_weight(c) for c in LLM_COMPONENTS}
+    for t in targets:
+        score = _new_score(t, at, rules)
+        agg = t.aggregates
+        if t.window_is_empty or agg is None:
+            why = "registered after the grading time: empty window"
+            score.components = {c: ComponentScore(None, None, why) for c in LLM_COMPONENTS}
+        else:
+            score.aggregates = agg
+            score.gaps = list(agg.gaps)
+            score.components = llm_components(agg, rules)
+        score.base = weighted_sum({c: score.components[c].points for c in LLM_COMPONENTS}, weights)
+        score.total = score.base * score.multiplier
+        scores.append(score)
+    ranks = board_ranks({s.name: (s.total, s.base) for s in scores})
+    for s in scores:
+        s.rank = ranks[s.name]
+    return sorted(scores, key=lambda s: (s.rank, s.name))
+
+
 def _grade_auc(
     scores: list[TargetScore], aucs: dict[str, float], rules: Rules, baseline_auc: float | None,
     n_labels: int,
@@ -422,6 +533,8 @@ def _grade_auc(
 def explain_target(board: Scoreboard, name: str) -> list[str]:
     """The "why" of one target's grade: rules applied and inputs used, enough to redo it by hand."""
     t = board.target(name)
+    if t.kind == TargetKind.OPENAI_CHAT:
+        return _explain_llm_target(board, t)
     r = board.rules
     lines = [
         f"{t.name}: rank {t.rank} of {len(board.targets)}, total {t.total:.4f}, graded at {_iso(board.at)}",
@@ -473,10 +586,63 @@ def explain_target(board: Scoreboard, name: str) -> list[str]:
     return lines
 
 
+def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
+    """``explain_target`` of an openai-chat target: the ``[llm]`` rules and the chat inputs."""
+    r = board.rules
+    lines = [
+        f"{t.name}: openai-chat target, rank {t.rank} of {len(board.llm_targets)} on the LLM board, "
+        f"total {t.total:.4f}, graded at {_iso(board.at)}",
+        f"window: {_iso(t.window_start)} to {_iso(t.window_end)}"
+        + (" (from registration)" if r.window_days is None else f" (last {r.window_days:g} days at most)"),
+    ]
+    agg = t.aggregates
+    if agg is not None:
+        lines.append(
+            f"prober ran {_hours(agg.covered_s)} of the window; "
+            + (f"{len(agg.gaps)} gap(s) not charged: "
+               + ", ".join(f"{_iso(s)} to {_iso(e)}" for s, e in agg.gaps[:10])
+               + (" ..." if len(agg.gaps) > 10 else "") if agg.gaps else "no gaps")
+        )
+        lines.append(f"ttft input: {agg.latency_method}")
+        lines.append(f"inputs: {agg.predict.n_total} chat probes ({agg.predict.n_ok} ok, "
+                     f"{agg.predict.n_200} answered 200), {agg.health.n_total} health probes inside "
+                     f"the prober's coverage ({agg.health.n_ok} ok); key-enforcement (auth) probes "
+                     "count in no component")
+    weights = {c: r.llm_weight(c) for c in LLM_COMPONENTS}
+    for c in LLM_COMPONENTS:
+        comp = t.components[c]
+        if comp.points is None:
+            lines.append(f"{c}: missing ({comp.reason}); counts 0 points in the total "
+                         f"(weight {weights[c]:g})")
+            continue
+        head = (f"{c}: {_raw_text(c, comp.raw)} → {comp.points:.4f} points × weight {weights[c]:g}; "
+                f"{comp.reason}")
+        if comp.raw is None:
+            lines.append(head)
+            continue
+        zero, full = r.llm_scale(c)
+        lines.append(f"{head}; points = clamp(({comp.raw:.6f} - {zero:g}) / ({full:g} - {zero:g}))")
+    lines.append(
+        f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
+        f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
+        f"{r.lifetime_days:g} d = {t.multiplier:.4f}"
+    )
+    terms = " + ".join(f"{weights[c]:g}×{(t.components[c].points or 0.0):.4f}" for c in LLM_COMPONENTS)
+    lines.append(f"total = ({terms}) × {t.multiplier:.4f} = {t.base:.4f} × {t.multiplier:.4f} "
+                 f"= {t.total:.4f}")
+    lines.append(f"base score (before the multiplier) = {t.base:.4f}; it breaks a tie in the total")
+    lines.append(
+        "stress (graded apart): "
+        + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
+           else "never run")
+    )
+    return lines
+
+
 def _raw_text(component: str, raw: float | None) -> str:
     if raw is None:
         return "n/a"
-    if component == "latency":
+    if component in ("latency", "ttft"):
         return f"{raw * 1000:.1f} ms"
     if component in ("uptime", "rate200"):
         return _pct(raw)
@@ -572,7 +738,7 @@ def grade_now(
     chosen = rules
     inputs = fetch_grading_inputs(
         session, at=at, window_start=lambda registered_at: window_start(registered_at, at, chosen),
-        latency_statistic=rules.latency_statistic,
+        latency_statistic=rules.latency_statistic, ttft_statistic=rules.llm_ttft_statistic,
     )
     baseline: float | None
     if config.baseline_auc is not None:

@@ -39,6 +39,21 @@ The TOML layout (also what ``rules_to_dict`` returns)::
     [window]
     days = 3.0           # optional: grade only the last N days; absent = from registration
 
+    [llm]                # openai-chat targets, graded on their own board; no AUC
+    ttft_zero_at_s = 2.0     # time to first token, seconds: 0 points at or above
+    ttft_full_at_s = 0.2     # full points at or below
+    ttft_statistic = "p95"   # mean | p50 | p95
+    ttft_weight = 1.0
+    uptime_zero_at = 0.95    # share of health probes answered ok, 0..1
+    uptime_full_at = 1.0
+    uptime_weight = 1.0
+    rate200_zero_at = 0.95   # share of chat probes answered 200, 0..1
+    rate200_full_at = 1.0
+    rate200_weight = 1.0
+
+``[lifetime]`` and ``[window]`` apply to both kinds of target. The ``[llm]`` keys are the Python
+fields ``llm_<key>`` (``llm_ttft_zero_at_s``, ...).
+
 ``auc.min_coverage`` and ``auc.name_pattern`` are the Python fields ``auc_min_coverage`` and
 ``auc_name_pattern``; a flat ``auc_min_coverage = ...`` or ``name_pattern = ...`` at the top of
 the file is refused with a hint naming the table it belongs in.
@@ -58,6 +73,8 @@ from typing import Any
 from core.errors import ClfwatchError
 
 COMPONENTS = ("latency", "uptime", "rate200", "auc")
+# The components of an openai-chat target: time to first token instead of latency, no AUC.
+LLM_COMPONENTS = ("ttft", "uptime", "rate200")
 LATENCY_STATISTICS = ("mean", "p50", "p95")
 AUC_MODES = ("rank", "value")
 
@@ -72,6 +89,15 @@ DEFAULT_AUC_MODE = "rank"
 DEFAULT_AUC_MIN_COVERAGE = 0.9
 DEFAULT_WEIGHT = 1.0  # equal weights: each component is worth one point
 DEFAULT_LIFETIME_DAYS = 7.0
+# Time to first token of a short prompt with a small max_tokens is queueing plus prefill: what a
+# chat user waits before anything moves. Full points at 0.2 s, about a person's reaction time and
+# what a lightly loaded vLLM or llama.cpp server gives for a small model (not 0 s: prefill is never
+# free, and the scale should separate good services, not reward the impossible); 0 points at 2 s,
+# where a chat visibly hangs and a bot's caller starts to time out. p95, because one stalled stream
+# in twenty is what users remember, while a mean hides a queue that only some requests meet.
+DEFAULT_LLM_TTFT_ZERO_AT_S = 2.0
+DEFAULT_LLM_TTFT_FULL_AT_S = 0.2
+DEFAULT_LLM_TTFT_STATISTIC = "p95"
 
 
 class RulesError(ClfwatchError, ValueError):
@@ -100,10 +126,31 @@ class Rules:
     lifetime_days: float = DEFAULT_LIFETIME_DAYS
     # None: the window runs from the target's registration to the grading time.
     window_days: float | None = None
+    # openai-chat targets ([llm]); the uptime and 200-rate scales start equal to the classifiers'.
+    llm_ttft_zero_at_s: float = DEFAULT_LLM_TTFT_ZERO_AT_S
+    llm_ttft_full_at_s: float = DEFAULT_LLM_TTFT_FULL_AT_S
+    llm_ttft_statistic: str = DEFAULT_LLM_TTFT_STATISTIC
+    llm_ttft_weight: float = DEFAULT_WEIGHT
+    llm_uptime_zero_at: float = DEFAULT_SHARE_ZERO_AT
+    llm_uptime_full_at: float = DEFAULT_SHARE_FULL_AT
+    llm_uptime_weight: float = DEFAULT_WEIGHT
+    llm_rate200_zero_at: float = DEFAULT_SHARE_ZERO_AT
+    llm_rate200_full_at: float = DEFAULT_SHARE_FULL_AT
+    llm_rate200_weight: float = DEFAULT_WEIGHT
 
     def weight(self, component: str) -> float:
         """The weight of ``component`` (one of COMPONENTS)."""
         return float(getattr(self, f"{component}_weight"))
+
+    def llm_weight(self, component: str) -> float:
+        """The weight of ``component`` of an openai-chat target (one of LLM_COMPONENTS)."""
+        return float(getattr(self, f"llm_{component}_weight"))
+
+    def llm_scale(self, component: str) -> tuple[float, float]:
+        """``(zero_at, full_at)`` of an openai-chat component: seconds for ttft, shares otherwise."""
+        suffix = "_s" if component == "ttft" else ""
+        return (float(getattr(self, f"llm_{component}_zero_at{suffix}")),
+                float(getattr(self, f"llm_{component}_full_at{suffix}")))
 
     def name_follows_pattern(self, name: str) -> bool:
         """Whether ``name`` matches ``auc_name_pattern`` in full; always True without a pattern."""
@@ -131,6 +178,16 @@ _KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("auc", "name_pattern"): ("auc_name_pattern", "regex"),
     ("lifetime", "days"): ("lifetime_days", "days"),
     ("window", "days"): ("window_days", "days"),
+    ("llm", "ttft_zero_at_s"): ("llm_ttft_zero_at_s", "seconds"),
+    ("llm", "ttft_full_at_s"): ("llm_ttft_full_at_s", "seconds"),
+    ("llm", "ttft_statistic"): ("llm_ttft_statistic", LATENCY_STATISTICS),
+    ("llm", "ttft_weight"): ("llm_ttft_weight", "weight"),
+    ("llm", "uptime_zero_at"): ("llm_uptime_zero_at", "share"),
+    ("llm", "uptime_full_at"): ("llm_uptime_full_at", "share"),
+    ("llm", "uptime_weight"): ("llm_uptime_weight", "weight"),
+    ("llm", "rate200_zero_at"): ("llm_rate200_zero_at", "share"),
+    ("llm", "rate200_full_at"): ("llm_rate200_full_at", "share"),
+    ("llm", "rate200_weight"): ("llm_rate200_weight", "weight"),
 }
 _TABLES = tuple(dict.fromkeys(t for t, _ in _KEYS))
 # Fields that may be None (absent): the JSON document of a board carries them as null.
@@ -196,15 +253,18 @@ def rules_from_dict(document: dict[str, Any]) -> Rules:
                 continue
             fields[field] = _check_value(name, value, kind)
     rules = Rules(**fields)
-    for component, zero_key, full_key in (
+    for table, zero_key, full_key in (
         ("latency", "zero_at_s", "full_at_s"),
         ("uptime", "zero_at", "full_at"),
         ("rate200", "zero_at", "full_at"),
+        ("llm", "ttft_zero_at_s", "ttft_full_at_s"),
+        ("llm", "uptime_zero_at", "uptime_full_at"),
+        ("llm", "rate200_zero_at", "rate200_full_at"),
     ):
-        zero = getattr(rules, _KEYS[(component, zero_key)][0])
-        full = getattr(rules, _KEYS[(component, full_key)][0])
+        zero = getattr(rules, _KEYS[(table, zero_key)][0])
+        full = getattr(rules, _KEYS[(table, full_key)][0])
         if zero == full:
-            raise RulesError(f"{component}.{full_key}: must differ from {component}.{zero_key} ({zero})")
+            raise RulesError(f"{table}.{full_key}: must differ from {table}.{zero_key} ({zero})")
     return rules
 
 

@@ -258,6 +258,8 @@ class StressRun(Base):
     # running, finished, interrupted, failed
     status: Mapped[str] = mapped_column(String(16), default="running")
     score: Mapped[int] = mapped_column(Integer, default=0)
+    # which ten scenarios: "classifier" (every run before 0010) or "llm" (openai-chat targets)
+    suite: Mapped[str] = mapped_column(String(16), default="classifier", server_default="classifier")
     results: Mapped[list[StressResult]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="StressResult.id"
     )

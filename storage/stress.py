@@ -11,16 +11,20 @@ from sqlalchemy.orm import Session, selectinload
 from storage.models import StressResult, StressRun, utcnow
 
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+SUITES = ("classifier", "llm")  # stress.suites' names; a run stores which one it ran
+DEFAULT_SUITE = "classifier"
 
 
 def create_stress_run(
     session: Session, *, target_url: str, target_id: int | None = None,
-    started_at: datetime | None = None,
+    started_at: datetime | None = None, suite: str = DEFAULT_SUITE,
 ) -> int:
-    """Open a run in state ``running``; returns its id."""
+    """Open a run of ``suite`` in state ``running``; returns its id."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown stress suite {suite!r}")
     run = StressRun(
         target_id=target_id, target_url=target_url, started_at=started_at or utcnow(),
-        status="running", score=0,
+        status="running", score=0, suite=suite,
     )
     session.add(run)
     session.flush()
@@ -50,9 +54,10 @@ def finish_stress_run(session: Session, *, run_id: int, status: str) -> None:
 
 
 def list_stress_runs(
-    session: Session, *, target_id: int | None = None, limit: int = 50
+    session: Session, *, target_id: int | None = None, limit: int = 50, suite: str | None = None
 ) -> list[StressRun]:
-    """Newest runs first, with their results loaded; empty list when none."""
+    """Newest runs first (of every suite, or of ``suite``), with their results loaded; empty list
+    when none."""
     query = (
         select(StressRun)
         .options(selectinload(StressRun.results))
@@ -61,6 +66,8 @@ def list_stress_runs(
     )
     if target_id is not None:
         query = query.where(StressRun.target_id == target_id)
+    if suite is not None:
+        query = query.where(StressRun.suite == suite)
     return list(session.scalars(query))
 
 

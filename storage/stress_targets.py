@@ -13,6 +13,7 @@ def _probe_target(t: Target) -> ProbeTarget:
     return ProbeTarget(
         id=t.id, name=t.name, base_url=t.base_url, predict_path=t.predict_path, health_path=t.health_path,
         request_template=t.request_template, probability_pointer=t.probability_pointer, token=t.token,
+        kind=t.kind, model=t.model,
     )
 
 

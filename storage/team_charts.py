@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.latency_percentiles import _nearest_rank, fill_lower_edges, percentile_from_bins
-from storage.models import Probe, ProbeLatencyBin, ProbeRollup
+from storage.models import Probe, ProbeLatencyBin, ProbeRollup, graded_latency_column
 from storage.probes import ROLLUP_BUCKET, hour_floor
 
 MINUTE = timedelta(minutes=1)
@@ -61,7 +61,8 @@ def _exact_percentile(sorted_ms: list[float], q: float) -> float:
 def minute_buckets(
     session: Session, target_id: int, kind: str, start: datetime, end: datetime
 ) -> list[ChartBucket]:
-    """Per-minute counts and exact p50/p95/p99 (ms, ok probes) in ``[start, end)``, oldest first.
+    """Per-minute counts and exact p50/p95/p99 (ms, ok probes; for chat probes the time to first
+    token) in ``[start, end)``, oldest first.
 
     Minutes without probes are absent; empty list when none. ValueError for a window longer than
     ``MINUTE_WINDOW_MAX``: raw rows are read, so the window bounds the read.
@@ -69,7 +70,8 @@ def minute_buckets(
     if end - start > MINUTE_WINDOW_MAX + MINUTE:
         raise ValueError("minute buckets are for windows up to 6 hours; use hour_buckets")
     rows = session.execute(
-        select(Probe.started_at, Probe.outcome, Probe.status_code, Probe.latency_ms).where(
+        # chat probes: the time to first token, as in the hour rollups and bins
+        select(Probe.started_at, Probe.outcome, Probe.status_code, graded_latency_column(kind)).where(
             Probe.target_id == target_id, Probe.kind == kind,
             Probe.started_at >= start, Probe.started_at < end,
             Probe.prober_late_ms.is_(None),  # the prober's lateness: out, as in the hour rollups

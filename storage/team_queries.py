@@ -7,15 +7,17 @@ label, text or id, and never another team's rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Probe, utcnow
+from core.redaction import redact_text
+from storage.models import Probe, Target, utcnow
 
-PROBE_KINDS = ("health", "predict")
+# chat and auth: an openai-chat target's streamed answers and key-enforcement checks.
+PROBE_KINDS = ("health", "predict", "chat", "auth")
 FAILED_PROBES_LIMIT = 50
 # How far back a failure is looked for: bounds the index scan of a target probed every few
 # seconds for weeks that has had no failure at all.
@@ -27,7 +29,7 @@ class FailedProbe:
     """One probe of the team's own target whose outcome was not ok."""
 
     started_at: datetime  # aware, UTC
-    kind: str  # health or predict
+    kind: str  # health, predict, chat or auth
     outcome: str  # timeout, connect_error, http_error, bad_body, ...
     status_code: int | None  # None when no HTTP answer came
     latency_ms: float | None  # None when no answer came
@@ -45,7 +47,9 @@ def failed_probes(
 ) -> list[FailedProbe]:
     """Up to ``limit`` newest non-ok probes of one target, newest first; empty list if none.
 
-    One index-ordered scan per kind (``ix_probes_target_kind_started``), merged here.
+    One index-ordered scan per kind (``ix_probes_target_kind_started``), merged here. The detail
+    and body excerpt are redacted of the target's own key and any bearer credential: a service
+    that echoes its request headers must not put its key on a page.
     """
     end = now or utcnow()
     start = end - lookback
@@ -68,4 +72,9 @@ def failed_probes(
         )
         found.extend(FailedProbe(*row) for row in session.execute(query).tuples())
     found.sort(key=lambda r: r.started_at, reverse=True)
-    return found[:limit]
+    token = session.scalar(select(Target.token).where(Target.id == target_id))
+    return [
+        replace(f, detail=f.detail and redact_text(f.detail, [token]),
+                body_excerpt=f.body_excerpt and redact_text(f.body_excerpt, [token]))
+        for f in found[:limit]
+    ]

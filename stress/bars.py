@@ -2,7 +2,8 @@
 
 A run may override any of them (``Bars.with_overrides``), so tests use budgets of a few seconds
 and a course can tighten or relax a bar without touching scenario code. The latency bar matches
-the grading rules' zero point (0.5 s): a service slower than that earns nothing anyway.
+the grading rules' zero point (0.5 s): a service slower than that earns nothing anyway; the LLM
+suite's TTFT bar is the ``[llm]`` rules' TTFT zero point (2 s) for the same reason.
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.errors import ClfwatchError
+from scoring.rules import DEFAULT_LLM_TTFT_ZERO_AT_S
 
 MEGABYTE = 1024 * 1024
+KILOBYTE = 1000
+# The LLM suite's bar on time to first token (p95 under load, and each normal stream beside slow
+# readers): the [llm] grading rules' default zero point for TTFT (2 s), where a chat visibly hangs
+# and a bot's caller gives up; a service slower than that earns no TTFT points anyway. The
+# default, not a course's rules file: a stress run does not read the grading rules.
+LLM_TTFT_BAR_S = DEFAULT_LLM_TTFT_ZERO_AT_S
 
 
 class BarsError(ClfwatchError, ValueError):
@@ -59,6 +67,26 @@ class Bars:
     # nothing answering ends the run with one line, before any scenario
     preflight_budget_s: float = 5.0
     load_grace_s: float = 30.0  # a load subprocess still alive this long after its run time is killed
+    # --- the llm suite (openai-chat targets); its bars and budgets, apart from the classifier's ---
+    llm_ttft_bar_s: float = LLM_TTFT_BAR_S  # TTFT p95 under the burst; each normal stream's TTFT
+    llm_request_timeout_s: float = 30.0  # a chat request (streamed or not) unanswered after this hangs
+    llm_max_tokens: int = 16  # what every request of the suite asks for (small: TTFT, not throughput)
+    llm_schema_requests: int = 3  # completions checked by chat_schema, and streams by stream_schema
+    llm_long_prompt_bytes: int = 200 * KILOBYTE  # past any sane context window, still a bounded upload
+    llm_long_prompt_timeout_s: float = 60.0  # the long prompt must be answered (4xx or 200) within this
+    llm_burst_users: int = 20  # concurrent streaming clients of the burst (Locust users)
+    llm_burst_spawn_rate: float = 20.0  # users started per second: all of them in about one second
+    llm_burst_s: float = 10.0
+    llm_burst_wait_max_s: float = 0.2  # each user waits 0..this between its streams
+    llm_burst_max_requests: int = 5_000
+    llm_recovery_window_s: float = 30.0  # after the burst, one request must succeed within this
+    llm_recovery_burst_s: float = 5.0  # recovery's own burst, when the burst did not just run
+    llm_slow_readers: int = 4  # clients that open a stream and read it very slowly
+    llm_slow_max_tokens: int = 256  # what a slow reader asks for: a long answer to hold open
+    llm_slow_read_bytes: int = 16  # a slow reader takes this many bytes ...
+    llm_slow_read_interval_s: float = 1.0  # ... this often
+    llm_slow_hold_s: float = 10.0  # how long the slow readers are held open, at most
+    llm_slow_normal_streams: int = 3  # streams of a normal client that must complete meanwhile
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Bars:
         """A copy with some bars changed; strings (from a command line) are converted."""

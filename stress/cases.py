@@ -45,6 +45,10 @@ class Case:
     echoes: tuple[str, ...] = ()  # strings we sent: seeing them again is an echo, not a leak
     forbidden: tuple[tuple[str, str], ...] = ()  # (text, why): must not appear in the answer
     timeout_s: float | None = None  # None: the request timeout bar
+    with_token: bool = True  # False: sent without the target's key (key enforcement checks)
+    # what evidence and curl show for the case's own Authorization header (a wrong key, or a
+    # shell expression of the key); None: the target's placeholder
+    auth_shown: str | None = None
 
 
 SAMPLE_TEXTS = (

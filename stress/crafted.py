@@ -20,7 +20,7 @@ from stress import cases as tables
 from stress.cases import ACCEPT_HEALTH, ACCEPT_VALID, Case
 from stress.client import send_httpx, send_raw
 from stress.context import StressContext
-from stress.evidence import Answer, Failure, ScenarioResult, SentRequest
+from stress.evidence import Answer, Failure, ScenarioResult, SentRequest, curl_command
 from stress.judging import judge_answer
 from stress.target import TargetSpec
 
@@ -30,9 +30,10 @@ AFTER_CHECK_TRIES = 3
 AFTER_CHECK_PAUSE_S = 1.0
 
 
-def _sent_request(case: Case, spec: TargetSpec) -> SentRequest:
+def sent_request(case: Case, spec: TargetSpec) -> SentRequest:
     path = case.path if case.path is not None else spec.predict_path
-    headers = list(case.headers) + list(spec.auth_headers().items())
+    auth = list(spec.auth_headers().items()) if case.with_token else []
+    headers = list(case.headers) + auth
     if case.raw_head is not None:
         return SentRequest(
             case.method,
@@ -42,9 +43,11 @@ def _sent_request(case: Case, spec: TargetSpec) -> SentRequest:
             body_shell=case.body_shell,
             raw=case.raw_head + (case.body or b""),
             label=case.label,
+            auth_placeholder=case.auth_shown or spec.auth_placeholder,
         )
     return SentRequest(
-        case.method, spec.url(path), headers, body=case.body, body_shell=case.body_shell, label=case.label
+        case.method, spec.url(path), headers, body=case.body, body_shell=case.body_shell, label=case.label,
+        auth_placeholder=case.auth_shown or spec.auth_placeholder,
     )
 
 
@@ -61,10 +64,10 @@ def raw_head_for(
 
 
 def send_case(client: httpx.Client, case: Case, spec: TargetSpec, timeout_s: float) -> Answer:
-    request = _sent_request(case, spec)
+    request = sent_request(case, spec)
     if case.raw_head is not None:
         head = case.raw_head
-        if spec.token and b" HTTP/1." in head and b"\nauthorization:" not in head.lower():
+        if case.with_token and spec.token and b" HTTP/1." in head and b"\nauthorization:" not in head.lower():
             head = head.replace(b"\r\n", f"\r\nAuthorization: Bearer {spec.token}\r\n".encode(), 1)
         return send_raw(spec.host, spec.port, head, case.body or b"", timeout_s=timeout_s, tls=spec.is_https)
     if case.via_raw:
@@ -76,9 +79,32 @@ def send_case(client: httpx.Client, case: Case, spec: TargetSpec, timeout_s: flo
     return send_httpx(client, request, timeout_s)
 
 
-def run_cases(name: str, ctx: StressContext, cases: list[Case]) -> ScenarioResult:
-    """Send every case (within the scenario's time budget), judge each, then check health."""
+Judge = Callable[[Case, Answer, float], str | None]
+AfterCheck = Callable[[httpx.Client, StressContext], Failure | None]
+
+
+def run_cases(
+    name: str,
+    ctx: StressContext,
+    cases: list[Case],
+    *,
+    judge: Judge | None = None,
+    after_check: AfterCheck | None = None,
+    request_timeout_s: float | None = None,
+    detailed_rows: bool = False,
+) -> ScenarioResult:
+    """Send every case (within the scenario's time budget), judge each, then check health.
+
+    The defaults are the classifier suite's: ``judge_answer`` with the contract's verdict, and
+    health plus one valid predict afterwards. Another suite passes its own ``judge`` and
+    ``after_check`` (and its request timeout); ``detailed_rows`` gives every case's row its
+    reason and its curl line, so each case is evidence of its own.
+    """
     bars = ctx.bars
+    spec = ctx.spec
+    judge = judge or (lambda case, answer, timeout_s: judge_answer(case, answer, spec, timeout_s))
+    after_check = after_check or _after_check
+    default_timeout_s = request_timeout_s or bars.request_timeout_s
     started = time.monotonic()
     deadline = started + bars.scenario_max_s
     counts: Counter[str] = Counter()
@@ -92,29 +118,37 @@ def run_cases(name: str, ctx: StressContext, cases: list[Case]) -> ScenarioResul
                 summary = (
                     f"time budget of {bars.scenario_max_s:g} s spent after {index} of {len(cases)} requests"
                 )
-                return _result(name, False, summary, counts, latencies, failure, rows, started, bars, failed)
-            timeout_s = case.timeout_s or bars.request_timeout_s
-            answer = send_case(client, case, ctx.spec, timeout_s)
+                return _result(name, False, summary, counts, latencies, failure, rows, started, bars, failed,
+                               timeout_s=default_timeout_s)
+            timeout_s = case.timeout_s or default_timeout_s
+            answer = send_case(client, case, spec, timeout_s)
             counts[answer.status_key] += 1
             if answer.status is not None and answer.latency_ms is not None:  # answered requests only
                 latencies.append(answer.latency_ms)
-            problem = judge_answer(case, answer, ctx.spec, timeout_s)
-            rows.append({"label": case.label, "status": answer.status_key, "ok": problem is None})
+            problem = judge(case, answer, timeout_s)
+            row: dict[str, Any] = {"label": case.label, "status": answer.status_key, "ok": problem is None}
+            if detailed_rows:
+                row["reason"] = problem
+                row["latency_ms"] = answer.latency_ms
+                row["curl"] = curl_command(sent_request(case, spec))
+            rows.append(row)
             if problem:
                 failed += 1
                 if failure is None:
-                    failure = Failure(problem, _sent_request(case, ctx.spec), answer)
-        after = _after_check(client, ctx)
+                    failure = Failure(problem, sent_request(case, spec), answer)
+        after = after_check(client, ctx)
     if after is not None and failure is None:
         failure = after
         failed += 1
     if failure is None:
         summary = f"all {len(cases)} requests answered acceptably; healthy afterwards"
-        return _result(name, True, summary, counts, latencies, None, rows, started, bars, failed)
+        return _result(name, True, summary, counts, latencies, None, rows, started, bars, failed,
+                       timeout_s=default_timeout_s)
     summary = f"{failed} of {len(cases)} requests not acceptable; first: {failure.reason}"
-    if after is not None and failed == 1:
+    if failure is after:  # every request was fine; only the check afterwards failed
         summary = f"not healthy afterwards: {after.reason}"
-    return _result(name, False, summary, counts, latencies, failure, rows, started, bars, failed)
+    return _result(name, False, summary, counts, latencies, failure, rows, started, bars, failed,
+                   timeout_s=default_timeout_s)
 
 
 def _result(
@@ -128,6 +162,7 @@ def _result(
     started: float,
     bars: Any,
     failed: int,
+    timeout_s: float | None = None,
 ) -> ScenarioResult:
     return ScenarioResult(
         scenario=name,
@@ -137,7 +172,7 @@ def _result(
         latencies_ms=latencies,
         failure=failure,
         duration_s=time.monotonic() - started,
-        bars={"request_timeout_s": bars.request_timeout_s},
+        bars={"request_timeout_s": timeout_s or bars.request_timeout_s},
         extra={"failed_requests": failed, "cases": rows},
     )
 
@@ -170,7 +205,7 @@ def _after_check(client: httpx.Client, ctx: StressContext) -> Failure | None:
             if not problem:
                 break
         if problem:
-            return Failure(problem, _sent_request(case, spec), answer)
+            return Failure(problem, sent_request(case, spec), answer)
     return None
 
 

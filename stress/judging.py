@@ -10,6 +10,8 @@ expression. Whether an answer honours the classifier contract is never decided h
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from core.contract import Verdict
 from stress.cases import ACCEPT_2XX, ACCEPT_4XX, ACCEPT_501, ACCEPT_CLOSED, ACCEPT_HEALTH, ACCEPT_VALID, Case
 from stress.evidence import Answer, describe_error
@@ -35,8 +37,18 @@ def contract_verdict(case: Case, answer: Answer, spec: TargetSpec) -> Verdict | 
     return spec.predict_verdict(status, answer.body, case.sent_id)
 
 
-def judge_answer(case: Case, answer: Answer, spec: TargetSpec, timeout_s: float) -> str | None:
-    """Why ``answer`` is not acceptable for ``case``, or None when it is. Pure."""
+VerdictFn = Callable[[Case, Answer], Verdict | None]
+
+
+def judge_answer(
+    case: Case, answer: Answer, spec: TargetSpec, timeout_s: float, verdict_fn: VerdictFn | None = None
+) -> str | None:
+    """Why ``answer`` is not acceptable for ``case``, or None when it is. Pure.
+
+    ``verdict_fn`` decides whether an answer honours the target's contract (None: not a contract
+    answer); the default is the classifier contract's (``contract_verdict``). The LLM suite
+    passes its own, so every other rule (hangs, 5xx, leaks, refusals) is the same for both.
+    """
     if answer.status is None:
         if answer.error == "closed" and ACCEPT_CLOSED in case.accept:
             return None
@@ -54,7 +66,7 @@ def judge_answer(case: Case, answer: Answer, spec: TargetSpec, timeout_s: float)
     for text, why in case.forbidden:
         if text in body_text:
             return f"{case.label}: {why}"
-    verdict = contract_verdict(case, answer, spec)
+    verdict = verdict_fn(case, answer) if verdict_fn is not None else contract_verdict(case, answer, spec)
     if verdict is not None:
         return None if verdict.ok else f"{case.label}: {verdict.detail}"
     status = answer.status

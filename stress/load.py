@@ -71,6 +71,7 @@ class LoadStats:
     first_failure: dict[str, Any] | None = None  # first request that was not a valid 200
     first_slow: dict[str, Any] | None = None  # first valid 200 slower than the latency bar
     error: str | None = None
+    ttft_ms: dict[str, float | None] | None = None  # llm_stream users: time to first token
 
     @property
     def rate200(self) -> float:
@@ -93,6 +94,7 @@ class LoadStats:
             "users": self.users,
             "workers": self.workers,
             "rate200": round(self.rate200, 4),
+            **({"ttft_ms": self.ttft_ms} if self.ttft_ms is not None else {}),
         }
 
 
@@ -125,15 +127,22 @@ def run_locust(
     close_connections: bool = False,
     unanswered_after_s: float | None = None,
     latency_bar_ms: float = 500.0,
+    user: str = "classifier",
+    bodies: list[tuple[str, str | None]] | None = None,
 ) -> LoadStats:
-    """Run Locust against ``spec``'s predict path in subprocesses and return what it measured."""
+    """Run Locust against ``spec``'s predict path in subprocesses and return what it measured.
+
+    ``user`` is the locust_job user class (``classifier``, or ``llm_stream`` with ``bodies`` of
+    streamed chat requests, whose ``latency_bar_ms`` is the time-to-first-token bar).
+    """
     headers = {"Content-Type": "application/json", **spec.auth_headers()}
     if close_connections:
         headers["Connection"] = "close"
     config = {
+        "user": user,
         "host": spec.base_url,
         "predict_path": spec.predict_path,
-        "bodies": _bodies(spec),
+        "bodies": bodies if bodies is not None else _bodies(spec),
         "headers": headers,
         "probability_pointer": spec.probability_pointer,
         "templated": not spec.uses_contract_body,
@@ -191,6 +200,7 @@ def run_locust(
         workers=data["workers"],
         first_failure=data["first_failure"],
         first_slow=data.get("first_slow"),
+        ttft_ms=data.get("ttft_ms"),
     )
 
 
@@ -203,7 +213,7 @@ def _spawn(cmd: list[str], log_file: IO[bytes]) -> GroupProcess:
     return start_group(cmd, name="locust", env=env, cwd=REPO_ROOT, output=log_file)
 
 
-def _locust_failure(spec: TargetSpec, stats: LoadStats) -> Failure | None:
+def locust_failure(spec: TargetSpec, stats: LoadStats) -> Failure | None:
     """The first invalid answer, else (a latency failure) the first answer slower than the bar."""
     first = stats.first_failure or stats.first_slow
     if not first:
@@ -215,6 +225,7 @@ def _locust_failure(spec: TargetSpec, stats: LoadStats) -> Failure | None:
         headers,
         body=first["body_sent"].encode(),
         label=f"load request at {first.get('at_s', 0):.1f} s",
+        auth_placeholder=spec.auth_placeholder,
     )
     answer = Answer(
         first.get("status"),
@@ -279,7 +290,7 @@ def run_spike(ctx: StressContext) -> ScenarioResult:
         status_counts=stats.status_counts,
         percentiles=stats.latency_ms or percentiles_ms([]),
         requests=stats.requests,
-        failure=None if passed else _locust_failure(ctx.spec, stats),
+        failure=None if passed else locust_failure(ctx.spec, stats),
         duration_s=time.monotonic() - started,
         bars={
             "latency_bar_s": bars.latency_bar_s,
@@ -598,7 +609,7 @@ def run_slow_clients(ctx: StressContext) -> ScenarioResult:
         status_counts=stats.status_counts,
         percentiles=stats.latency_ms or percentiles_ms([]),
         requests=stats.requests,
-        failure=None if passed else _locust_failure(ctx.spec, stats),
+        failure=None if passed else locust_failure(ctx.spec, stats),
         duration_s=time.monotonic() - started,
         bars={
             "latency_bar_s": bars.latency_bar_s,

@@ -4,6 +4,11 @@ NEVER import this module from anything else. Importing ``locust`` monkey-patches
 process with gevent; ``stress.load`` starts this file as a subprocess and reads back a JSON
 result file, so the CLI, the prober, the dashboard and pytest stay unpatched.
 
+Two kinds of user: ``classifier`` (one predict request, judged by the classifier contract) and
+``llm_stream`` (one streamed chat completion read as it arrives, its time to first token kept in
+its own histogram: the LLM suite's burst). The counting, the budget, the roles and the result
+are the same for both.
+
 Roles: ``local`` (one process does everything), ``master`` (Locust's distributed mode on
 loopback: waits for ``workers`` workers, spreads the users over them, merges their stats) and
 ``worker``. The config file (written by the parent, mode 0600 because it may hold a token)
@@ -24,13 +29,16 @@ from collections import Counter
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, between, task
+import httpx
+from locust import FastHttpUser, User, between, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_STOPPED, STATE_STOPPING
 
 from core.contract import predict_verdict
+from core.llm_contract import warm_up
 from stress.evidence import ERROR_PREFIX, describe_error, histogram_bucket_ms, percentiles_from_histogram
+from stress.llm.streaming import stream_chat
 
 log = logging.getLogger("stress.locust_job")
 
@@ -43,9 +51,11 @@ CONFIG: dict[str, Any] = {}
 # requests cut off by the stop; sent_total against the request budget (never reset)
 # latency_hist: latency bucket (ms) -> count, of answered requests only (a refusal is fast, and
 # must not make p95 look good)
+# ttft_hist: time to first token (ms) of llm_stream users' streams that produced one
 STATE: dict[str, Any] = {
     "counts": Counter(),
     "latency_hist": Counter(),
+    "ttft_hist": Counter(),
     "in_flight": {},
     "sent_total": 0,
     "first_failure": None,
@@ -150,14 +160,88 @@ class ClassifierUser(FastHttpUser):
                 STATE["first_failure"] = {"reason": problem, **sample}
 
 
+class LlmStreamUser(User):
+    """A chat client: one streamed completion read as it arrives, a short random wait, again.
+
+    httpx's blocking sockets are gevent's here (Locust patched the process), so the users run
+    side by side; each keeps its own connection pool, as a client library does.
+    """
+
+    wait_time = between(0.0, 0.1)
+
+    def on_start(self) -> None:
+        self.http = httpx.Client(follow_redirects=False, verify=False)  # noqa: S501 - a test client
+
+    def on_stop(self) -> None:
+        self.http.close()
+
+    @task
+    def chat(self) -> None:
+        if STATE["sent_total"] >= CONFIG["max_requests"]:
+            raise StopUser()
+        body, _ = random.choice(CONFIG["bodies"])
+        STATE["sent_total"] += 1
+        number = STATE["sent_total"]
+        started = time.monotonic()
+        STATE["in_flight"][number] = (started, body)
+        result = stream_chat(
+            self.http, CONFIG["host"] + CONFIG["predict_path"], CONFIG["headers"], body.encode("utf-8"),
+            CONFIG["timeout_s"],
+        )
+        del STATE["in_flight"][number]  # a killed user never gets here: still in flight
+        key = result.status_key
+        STATE["counts"][key] += 1
+        if result.status is not None and result.latency_ms is not None:
+            STATE["latency_hist"][histogram_bucket_ms(result.latency_ms)] += 1
+        ttft_ms = result.ttft_ms
+        if ttft_ms is not None:
+            STATE["ttft_hist"][histogram_bucket_ms(ttft_ms)] += 1
+        sample = {
+            "status": result.status,
+            "body_sent": body[:EXCERPT_CHARS],
+            "response": result.body[:EXCERPT_CHARS].decode("utf-8", errors="replace"),
+            "at_s": round(time.monotonic() - STATE["t0"], 3),
+            "latency_ms": result.latency_ms,
+        }
+        problem = _stream_problem(result.status, result.error, result.timed_out)
+        if problem is not None:
+            if STATE["first_failure"] is None:
+                STATE["first_failure"] = {"reason": problem, **sample}
+            return
+        if STATE["first_slow"] is None and ttft_ms is not None and ttft_ms > CONFIG["latency_bar_ms"]:
+            reason = f"first token after {ttft_ms:.0f} ms > {CONFIG['latency_bar_ms']:g} ms"
+            STATE["first_slow"] = {"reason": reason, **sample}
+
+
+def _stream_problem(status: int | None, error: str | None, timed_out: bool) -> str | None:
+    """What fails a burst's stream: no answer, a hang, a 5xx. A 4xx (a 429 under load) and a
+    stream that breaks the chunk schema are counted, and judged by other scenarios."""
+    if status is None:
+        return f"no answer ({describe_error(error)})"
+    if timed_out:
+        return f"the stream had not ended after {CONFIG['timeout_s']:g} s"
+    if status >= 500:
+        return f"server error {status}"
+    return None
+
+
+USERS: dict[str, type[User]] = {"classifier": ClassifierUser, "llm_stream": LlmStreamUser}
+
+
+def _user_class() -> type[User]:
+    return USERS[CONFIG.get("user", "classifier")]
+
+
 def _configure(config: dict[str, Any]) -> None:
     CONFIG.update(config)
     STATE["t0"] = time.monotonic()
-    ClassifierUser.host = config["host"]
-    ClassifierUser.wait_time = between(config["wait_min_s"], config["wait_max_s"])
-    ClassifierUser.network_timeout = config["timeout_s"]
-    ClassifierUser.connection_timeout = config["timeout_s"]
-    ClassifierUser.insecure = True
+    user = _user_class()
+    user.host = config["host"]
+    user.wait_time = between(config["wait_min_s"], config["wait_max_s"])
+    if user is ClassifierUser:
+        ClassifierUser.network_timeout = config["timeout_s"]
+        ClassifierUser.connection_timeout = config["timeout_s"]
+        ClassifierUser.insecure = True
 
 
 def _snapshot_and_reset(final: bool) -> dict[str, Any]:
@@ -181,12 +265,14 @@ def _snapshot_and_reset(final: bool) -> dict[str, Any]:
     data = {
         "counts": dict(STATE["counts"]),
         "latency_hist": [[k, n] for k, n in STATE["latency_hist"].items()],  # pairs: msgpack/JSON safe
+        "ttft_hist": [[k, n] for k, n in STATE["ttft_hist"].items()],
         "unanswered": unanswered,
         "first_failure": STATE["first_failure"],
         "first_slow": STATE["first_slow"],
     }
     STATE["counts"] = Counter()
     STATE["latency_hist"] = Counter()
+    STATE["ttft_hist"] = Counter()
     return data
 
 
@@ -198,11 +284,18 @@ def _result(
     started_at: float,
     stopped_at: float,
     workers: int,
+    ttft_hist: Counter[float] | None = None,
 ) -> dict[str, Any]:
-    """Percentiles and rate over answered requests only; ``requests`` counts every one sent."""
+    """Percentiles and rate over answered requests only; ``requests`` counts every one sent.
+
+    ``ttft_ms``: time-to-first-token percentiles of the streams that produced a token (llm users).
+    """
     duration_s = max(stopped_at - started_at, 1e-6)
     answered = sum(latency_hist.values())
+    llm = CONFIG.get("user") == "llm_stream"
+    extra = {"ttft_ms": percentiles_from_histogram(ttft_hist or Counter())} if llm else {}
     return {
+        **extra,
         "ok": True,
         "requests": sum(counts.values()),
         "status_counts": dict(counts),
@@ -228,7 +321,7 @@ def _note_stopping(**_kwargs: Any) -> None:
 
 
 def run_local(config: dict[str, Any]) -> dict[str, Any]:
-    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    env = Environment(user_classes=[_user_class()], host=config["host"])
     env.events.test_stopping.add_listener(_note_stopping)
     runner = env.create_local_runner()
     started_at = time.monotonic()
@@ -242,15 +335,16 @@ def run_local(config: dict[str, Any]) -> dict[str, Any]:
         counts[f"{ERROR_PREFIX}unanswered"] += data["unanswered"]
     return _result(
         counts, _histogram(data["latency_hist"]), data["first_failure"], data["first_slow"],
-        started_at, stopped_at, workers=0,
+        started_at, stopped_at, workers=0, ttft_hist=_histogram(data["ttft_hist"]),
     )
 
 
 def run_master(config: dict[str, Any]) -> dict[str, Any]:
-    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    env = Environment(user_classes=[_user_class()], host=config["host"])
     runner = env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=config["master_port"])
     counts: Counter[str] = Counter()
     latency_hist: Counter[float] = Counter()
+    ttft_hist: Counter[float] = Counter()
     unanswered: dict[str, int] = {}
     reports: Counter[str] = Counter()
     first: dict[str, Any] = {"failure": None, "slow": None}
@@ -261,6 +355,7 @@ def run_master(config: dict[str, Any]) -> dict[str, Any]:
             return
         counts.update(ours["counts"])
         latency_hist.update(_histogram(ours["latency_hist"]))
+        ttft_hist.update(_histogram(ours.get("ttft_hist", [])))
         unanswered[client_id] = unanswered.get(client_id, 0) + ours["unanswered"]
         reports[client_id] += 1
         for key in ("failure", "slow"):
@@ -290,12 +385,12 @@ def run_master(config: dict[str, Any]) -> dict[str, Any]:
         counts[f"{ERROR_PREFIX}unanswered"] += total_unanswered
     return _result(
         counts, latency_hist, first["failure"], first["slow"], started_at, stopped_at,
-        workers=config["workers"],
+        workers=config["workers"], ttft_hist=ttft_hist,
     )
 
 
 def run_worker(config: dict[str, Any]) -> None:
-    env = Environment(user_classes=[ClassifierUser], host=config["host"])
+    env = Environment(user_classes=[_user_class()], host=config["host"])
     env.events.test_stopping.add_listener(_note_stopping)
     runner = env.create_worker_runner(master_host="127.0.0.1", master_port=config["master_port"])
 
@@ -317,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.config, encoding="utf-8") as f:
         config = json.load(f)
     _configure(config)
+    if _user_class() is LlmStreamUser:
+        # the openai types' first import costs about a second of CPU: paid here, before any
+        # user starts, it would otherwise stall every greenlet and land in the first TTFTs
+        warm_up()
+        gevent.get_hub().loop.update_now()  # the loop's clock is stale after a blocking second:
+        # without this, the stop timer (spawn_later) counts from before the warm-up and fires early
     if args.role == "worker":
         run_worker(config)
         return 0

@@ -57,8 +57,25 @@ class Preflight:
         }
 
 
-def check_target_answers(spec: TargetSpec, budget_s: float) -> Preflight:
-    """Try health, then predict, in rounds until one gets any HTTP answer or ``budget_s`` is spent."""
+def classifier_preflight_requests(spec: TargetSpec) -> list[SentRequest]:
+    """The classifier suite's tries: the health path, then one predict."""
+    return [
+        SentRequest("GET", spec.url(spec.health_path), list(spec.auth_headers().items()), label="health"),
+        SentRequest(
+            "POST",
+            spec.url(spec.predict_path),
+            [("Content-Type", "application/json"), *spec.auth_headers().items()],
+            body=spec.body("Is anybody there?", "preflight-0"),
+            label="predict",
+        ),
+    ]
+
+
+def check_target_answers(
+    spec: TargetSpec, budget_s: float, requests: list[SentRequest] | None = None
+) -> Preflight:
+    """Try ``requests`` (default: health, then predict) in rounds until one gets any HTTP answer
+    or ``budget_s`` is spent."""
     started = time.monotonic()
     deadline = started + budget_s
     counts: Counter[str] = Counter()
@@ -69,16 +86,8 @@ def check_target_answers(spec: TargetSpec, budget_s: float) -> Preflight:
         tries.append({"method": "DNS", "path": spec.host, "error": "dns"})
         reason = f"{spec.base_url} cannot be reached: {dns_problem}; check the host name in the URL"
         return Preflight(False, reason, spec.base_url, time.monotonic() - started, counts, tries)
-    requests = [
-        SentRequest("GET", spec.url(spec.health_path), list(spec.auth_headers().items()), label="health"),
-        SentRequest(
-            "POST",
-            spec.url(spec.predict_path),
-            [("Content-Type", "application/json"), *spec.auth_headers().items()],
-            body=spec.body("Is anybody there?", "preflight-0"),
-            label="predict",
-        ),
-    ]
+    if requests is None:
+        requests = classifier_preflight_requests(spec)
     with httpx.Client(follow_redirects=False, verify=False) as client:  # noqa: S501 - a test client
         for _round in range(PREFLIGHT_MAX_ROUNDS):
             for request in requests:

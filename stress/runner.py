@@ -1,4 +1,7 @@
-"""Run the chosen scenarios against one service, store every verdict as soon as it is known.
+"""Run the chosen scenarios of one suite against one service, store every verdict as soon as known.
+
+A suite is the classifier's ten scenarios or the LLM suite's ten (``stress.suites``); everything
+here (safety, preflight, storage, redaction, Ctrl-C) is the same for both.
 
 Safety first: a run sends traffic only to loopback (127.0.0.0/8, ::1, localhost) or to the URL
 of a registered target; anything else is refused before one byte is sent. A Ctrl-C stops the
@@ -8,6 +11,7 @@ run is recorded as ``interrupted``.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -19,11 +23,13 @@ from urllib.parse import urlsplit
 
 from core.contract import CONTRACT_POINTER
 from core.errors import ClfwatchError
+from core.redaction import redact_text
 from stress.bars import DEFAULT_BARS, Bars
 from stress.context import StressContext
 from stress.evidence import ScenarioResult
 from stress.preflight import PREFLIGHT_ROW, Preflight, check_target_answers
-from stress.scenarios import BY_NAME, SCENARIO_NAMES, SCENARIOS
+from stress.scenarios import CLASSIFIER_SUITE, Suite
+from stress.suites import SUITES, suite_for_kind
 from stress.target import TargetSpec
 
 log = logging.getLogger(__name__)
@@ -60,14 +66,39 @@ def check_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def parse_only(only: list[str] | None) -> list[str]:
+def parse_only(only: list[str] | None, suite: Suite = CLASSIFIER_SUITE) -> list[str]:
     """The scenario names to run, in the canonical order; StressError names an unknown one."""
+    names = suite.names
     if not only:
-        return list(SCENARIO_NAMES)
-    unknown = [n for n in only if n not in BY_NAME]
+        return list(names)
+    unknown = [n for n in only if n not in names]
     if unknown:
-        raise StressError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIO_NAMES)}")
-    return [n for n in SCENARIO_NAMES if n in only]
+        raise StressError(
+            f"unknown scenario {unknown[0]!r} in the {suite.name} suite; known: {', '.join(names)}"
+        )
+    return [n for n in names if n in only]
+
+
+def choose_suite(name: str | None, spec: TargetSpec) -> Suite:
+    """The suite asked for, or the one that fits the target's kind; refuses a mismatch.
+
+    A registered target knows its kind, and a suite for the other kind would judge every answer
+    against the wrong contract: that is refused with the fix. A bare URL takes the suite asked
+    for (the classifier's by default) and the suite's paths.
+    """
+    if name is not None and name not in SUITES:
+        raise StressError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+    registered = spec.target_id is not None
+    if name is None:
+        return suite_for_kind(spec.kind) if registered else CLASSIFIER_SUITE
+    suite = SUITES[name]
+    if registered and suite.kind != spec.kind:
+        fitting = suite_for_kind(spec.kind)
+        raise StressError(
+            f"target {spec.name!r} is registered as kind {spec.kind}, which the {suite.name} suite does "
+            f"not test; run --suite {fitting.name} (or leave --suite out)"
+        )
+    return suite
 
 
 @dataclass
@@ -81,6 +112,9 @@ class StressReport:
     results: list[ScenarioResult] = field(default_factory=list)
     error: str | None = None  # one line: why a failed run stopped (the target did not answer)
     preflight: Preflight | None = None
+    suite: str = CLASSIFIER_SUITE.name
+    out_of: int = len(CLASSIFIER_SUITE.scenarios)  # the suite's scenario count
+    notes: dict[str, Any] = field(default_factory=dict)  # what the suite learnt first (the model)
 
     @property
     def score(self) -> int:
@@ -101,7 +135,9 @@ class StressReport:
             "status": self.status,
             "error": self.error,
             "score": self.score,
-            "out_of": len(SCENARIOS),
+            "out_of": self.out_of,
+            "suite": self.suite,
+            **({"notes": self.notes} if self.notes else {}),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -150,6 +186,8 @@ def _lookup(database_url: str, *, name: str | None = None, url: str | None = Non
         template=t.request_template,
         probability_pointer=t.probability_pointer or CONTRACT_POINTER,
         token=t.token,
+        kind=t.kind,
+        model=t.model,
     )
 
 
@@ -163,8 +201,16 @@ def run_stress(
     on_result: Callable[[ScenarioResult], None] | None = None,
     bars: Bars | None = None,
     spec: TargetSpec | None = None,
+    suite: str | None = None,
+    token: str | None = None,
+    model: str | None = None,
 ) -> StressReport:
     """Run the scenarios one after another; store the run and each result when ``database_url``.
+
+    ``suite`` names the scenarios (``stress.suites``; None: the one for the target's kind).
+    ``token`` and ``model`` replace the registered target's (or give a bare URL's); the token
+    never reaches the report, the stored rows or a log line: any copy in evidence (an echoing
+    server) is redacted before a result is stored or shown.
 
     First the target must answer at all (``check_target_answers``); when nothing answers, no
     scenario runs, the report (and the stored run) is ``failed`` with ``error`` the one-line
@@ -174,20 +220,34 @@ def run_stress(
     ``spec`` replaces the lookup (tests, or a caller that resolved the target itself); a spec
     that is not loopback must come from a registered target (its ``target_id`` set).
     """
-    names = parse_only(only)
     if not 0 <= workers <= MAX_WORKERS:
         raise StressError(f"workers must be between 0 and {MAX_WORKERS}")
     if spec is None:
         spec = resolve_spec(url, database_url=database_url, target_name=target_name)
     elif spec.target_id is None and not is_loopback_host(spec.host):
         raise StressError(f"refusing to stress {spec.base_url[:200]}: not loopback and not registered")
+    chosen = choose_suite(suite, spec)
+    names = parse_only(only, chosen)
+    if token is not None:
+        spec = dataclasses.replace(spec, token=token or None)
+    if model is not None:
+        spec = dataclasses.replace(spec, model=model.strip() or None)
+    if spec.target_id is None and chosen.adapt is not None:
+        spec = chosen.adapt(spec)
     ctx = StressContext(spec=spec, bars=bars or DEFAULT_BARS, workers=workers)
-    report = StressReport(target=spec.name or spec.base_url, url=spec.base_url, started_at=datetime.now(UTC))
+    report = StressReport(
+        target=spec.name or spec.base_url, url=spec.base_url, started_at=datetime.now(UTC),
+        suite=chosen.name, out_of=len(chosen.scenarios),
+    )
+    tokens = (spec.token,)
     if database_url:
-        report.run_id = _store(database_url, "create", spec=spec, started_at=report.started_at)
+        report.run_id = _store(database_url, "create", spec=spec, started_at=report.started_at,
+                               suite=chosen.name)
     status = "failed"
     try:
-        report.preflight = check_target_answers(spec, ctx.bars.preflight_budget_s)
+        report.preflight = check_target_answers(
+            spec, ctx.bars.preflight_budget_s, chosen.preflight_requests(spec)
+        )
         if not report.preflight.answered:
             # no scenario runs; the run is stored as failed, its reason in the one preflight row
             report.error = report.preflight.reason
@@ -195,8 +255,12 @@ def run_stress(
             if database_url and report.run_id is not None:
                 _store(database_url, "preflight", run_id=report.run_id, preflight=report.preflight)
             return report
+        if chosen.prepare is not None:
+            spec, report.notes = chosen.prepare(spec, ctx.bars)
+            ctx = dataclasses.replace(ctx, spec=spec)
+        scenarios = chosen.by_name
         for name in names:
-            scenario = BY_NAME[name]
+            scenario = scenarios[name]
             t0 = time.monotonic()
             try:
                 result = scenario.run(ctx)
@@ -205,7 +269,7 @@ def run_stress(
             except Exception as exc:  # a scenario that cannot run fails, it does not end the run
                 # one line, no traceback: nothing internal reaches a log line or the CLI's output
                 log.error("event=scenario_error scenario=%s error=%s message=%r", name, type(exc).__name__,
-                          str(exc)[:200])
+                          redact_text(str(exc)[:200], tokens))
                 result = ScenarioResult(
                     name,
                     False,
@@ -213,6 +277,7 @@ def run_stress(
                     duration_s=time.monotonic() - t0,
                 )
             result.extra.setdefault("description", scenario.description)
+            result.redact(tokens)
             report.results.append(result)
             if database_url and report.run_id is not None:
                 _store(database_url, "result", run_id=report.run_id, result=result)
@@ -244,7 +309,8 @@ def _store(database_url: str, what: str, **kw: Any) -> int | None:
         if what == "create":
             spec: TargetSpec = kw["spec"]
             return create_stress_run(
-                session, target_url=spec.base_url, target_id=spec.target_id, started_at=kw["started_at"]
+                session, target_url=spec.base_url, target_id=spec.target_id, started_at=kw["started_at"],
+                suite=kw["suite"],
             )
         if what == "result":
             result: ScenarioResult = kw["result"]

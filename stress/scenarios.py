@@ -1,4 +1,5 @@
-"""The ten scenarios, in the order of DESIGN.md: a name, one line of what it checks, and its run.
+"""The classifier suite's ten scenarios, in the order of DESIGN.md: a name, one line of what it
+checks, and its run; and what a suite is (the LLM suite, ``stress.llm.scenarios``, is another).
 
 The names are ``core.contract.ScenarioName`` (the database stores their values).
 """
@@ -7,18 +8,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from core.contract import ScenarioName
+from core.contract import ScenarioName, TargetKind
 from stress import crafted, load
+from stress.bars import Bars
 from stress.context import StressContext
-from stress.evidence import ScenarioResult
+from stress.evidence import ScenarioResult, SentRequest
+from stress.preflight import classifier_preflight_requests
+from stress.target import TargetSpec
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: ScenarioName
+    name: str  # a core.contract ScenarioName or LlmScenarioName
     description: str
     run: Callable[[StressContext], ScenarioResult]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Ten scenarios for one kind of target, and what a run of them needs before the first.
+
+    The runner, the evidence, the storage and the CLI are the same for every suite; a suite
+    brings its scenarios, the requests that tell whether the target answers at all, how a bare
+    URL becomes a target of its kind (``adapt``), and what it must learn from the target before
+    the first scenario (``prepare``, e.g. the model an LLM serves), returning notes for the report.
+    """
+
+    name: str  # stored in stress_runs.suite
+    kind: str  # the core.contract.TargetKind it is for
+    scenarios: tuple[Scenario, ...]
+    preflight_requests: Callable[[TargetSpec], list[SentRequest]]
+    adapt: Callable[[TargetSpec], TargetSpec] | None = None
+    prepare: Callable[[TargetSpec, Bars], tuple[TargetSpec, dict[str, Any]]] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scenarios)
+
+    @property
+    def by_name(self) -> dict[str, Scenario]:
+        return {s.name: s for s in self.scenarios}
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -75,3 +106,10 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 SCENARIO_NAMES: tuple[str, ...] = tuple(s.name for s in SCENARIOS)
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS}
+
+CLASSIFIER_SUITE = Suite(
+    name="classifier",
+    kind=TargetKind.CLASSIFIER,
+    scenarios=SCENARIOS,
+    preflight_requests=classifier_preflight_requests,
+)

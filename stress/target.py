@@ -18,12 +18,14 @@ from core.contract import (
     CONTRACT_POINTER,
     CONTRACT_PREDICT_PATH,
     DROP,
+    TargetKind,
     Verdict,
     health_verdict,
     parse_template,
     predict_verdict,
     render_document,
 )
+from core.redaction import REDACTED_AUTH
 
 __all__ = ["DROP", "TargetSpec"]
 
@@ -38,6 +40,10 @@ class TargetSpec:
     template: str | None = None  # None: the contract's {"id", "text"} body
     probability_pointer: str = CONTRACT_POINTER
     token: str | None = field(default=None, repr=False)  # bearer token; never printed
+    kind: str = TargetKind.CLASSIFIER  # core.contract.TargetKind: which suite fits it
+    model: str | None = None  # openai-chat: the model every chat request names
+    # what evidence and curl lines show for the Authorization header (a shell variable)
+    auth_placeholder: str = REDACTED_AUTH
 
     @property
     def host(self) -> str:

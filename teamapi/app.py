@@ -47,6 +47,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+KIND_HELP = '"classifier" (default) or "openai-chat" (an OpenAI-compatible /v1/chat/completions).'
+TOKEN_HELP = (
+    "The bearer key YOUR SERVICE demands; clfwatch sends it to your service and never shows it. "
+    "Not the team key clfwatch gives you (that one is the answer's `key`). Required for openai-chat."
+)
+MODEL_HELP = "openai-chat only: the model to ask for; default the first your GET /v1/models lists."
 BEARER = HTTPBearer(auto_error=False, description="The team key from registration.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
@@ -58,7 +64,9 @@ class RegisterBody(BaseModel):
     name: str = Field(max_length=1000)
     url: str = Field(max_length=4000)
     registration_code: str = Field(max_length=1000)
-    token: str | None = Field(None, max_length=1024)
+    kind: str = Field("classifier", max_length=40, description=KIND_HELP)
+    token: str | None = Field(None, max_length=1024, description=TOKEN_HELP)
+    model: str | None = Field(None, max_length=1000, description=MODEL_HELP)
     predict_path: str | None = Field(None, max_length=1000)
     health_path: str | None = Field(None, max_length=1000)
     template: str | None = Field(None, max_length=16_000)
@@ -71,7 +79,8 @@ class PatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(None, max_length=1000)
     url: str | None = Field(None, max_length=4000)
-    token: str | None = Field(None, max_length=1024)
+    token: str | None = Field(None, max_length=1024, description=TOKEN_HELP)
+    model: str | None = Field(None, max_length=1000, description="openai-chat only: the model to ask for.")
     predict_path: str | None = Field(None, max_length=1000)
     health_path: str | None = Field(None, max_length=1000)
     template: str | None = Field(None, max_length=16_000)
@@ -300,7 +309,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics.registrations.inc()
         boards.clear()
         log.info("event=team_registered target_id=%d", created.id)
-        return {"id": created.id, "name": created.name, "key": created.key}
+        return created.document()
 
     @app.get(f"{API_PREFIX}/teams/me")
     def me(team: TeamId) -> dict[str, Any]:

@@ -23,9 +23,12 @@ from slowapi.util import get_remote_address
 from sqlalchemy.orm import Session
 
 from alerts import channels
+from core.contract import TargetKind
 from core.errors import ClfwatchError
 from core.netguard import AddressRefused, check_url
 from core.settings import Settings
+from probes.llm_discovery import FIX_API, FIX_PAGE, BaseUrlEndsInV1, DiscoveryError, TokenRequired
+from probes.llm_registration import check_key_after_registration, resolve_model
 from scoring.board import Scoreboard, TargetScore, grade_now
 from scoring.rules import RulesError, load_grading_defaults
 from storage.targets import (
@@ -37,6 +40,8 @@ from storage.targets import (
     target_changes,
     target_for_key,
     update_target,
+    validate_kind,
+    validate_name,
     validate_url,
 )
 from storage.team_queries import FAILED_PROBES_LIMIT, failed_probes
@@ -52,10 +57,24 @@ TEAM_FIELDS = {
     "health_path": "health_path",
     "template": "request_template",
     "probability_pointer": "probability_pointer",
+    "model": "model",
 }
 BADGE_LABEL = "clfwatch"
 FAILED_AUTH_LIMIT = "10/minute"  # failed registration codes or keys per client address
 FAILED_AUTH_SCOPE = "failed-auth"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a refusal names the fields to fix: the API's JSON fields, or the Register page's boxes."""
+
+    model_fix: str  # how to give the model explicitly
+    token_field: str  # where the service's bearer key goes
+    model_change: str  # how to choose another model later
+
+
+API_WORDING = Wording(FIX_API, 'the "token" field', 'send PATCH /api/v1/teams/me with "model"')
+PAGE_WORDING = Wording(FIX_PAGE, "the bearer key field", "change Model on the My team page")
 
 
 class TeamError(ClfwatchError):
@@ -126,11 +145,27 @@ class FailedAuthGuard:
 
 @dataclass(frozen=True)
 class Registered:
-    """A new team: its target's id and name, and its key, shown this once and never again."""
+    """A new team: its target's id and name, and its key, shown this once and never again.
+
+    An openai-chat target also carries its model and the registration's warnings (several
+    models listed, the service's own key not enforced), and the key check's verdict.
+    """
 
     id: int
     name: str
     key: str
+    kind: str = TargetKind.CLASSIFIER
+    model: str | None = None
+    key_enforced: bool | None = None  # openai-chat: the service refused requests without its key
+    warnings: tuple[str, ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """The registration's answer; a classifier's is the API's first one, unchanged."""
+        answer: dict[str, Any] = {"id": self.id, "name": self.name, "key": self.key}
+        if self.kind != TargetKind.CLASSIFIER:
+            answer.update(kind=self.kind, model=self.model, key_enforced=self.key_enforced,
+                          warnings=list(self.warnings))
+        return answer
 
     def __repr__(self) -> str:  # keeps the key out of logs and tracebacks
         return f"Registered(id={self.id}, name={self.name!r})"
@@ -177,10 +212,13 @@ class BoardCache:
 
 
 def _entry(board: Scoreboard, target_id: int) -> tuple[TargetScore, dict[str, Any]] | None:
+    """The target's score and JSON entry, from whichever board (classifier or openai-chat) holds it."""
     document = board.to_dict()
-    for score, entry in zip(board.targets, document["targets"], strict=True):
-        if score.target_id == target_id:
-            return score, entry
+    boards = ((board.targets, document["targets"]), (board.llm_targets, document.get("llm_targets", [])))
+    for scores, entries in boards:
+        for score, entry in zip(scores, entries, strict=True):
+            if score.target_id == target_id:
+                return score, entry
     return None
 
 
@@ -222,25 +260,76 @@ def register_team(
     health_path: str | None = None,
     template: str | None = None,
     probability_pointer: str | None = None,
+    kind: str = TargetKind.CLASSIFIER,
+    model: str | None = None,
+    wording: Wording = API_WORDING,
 ) -> Registered:
-    """Register a team's target with the course code; the key is returned once, stored hashed."""
+    """Register a team's target with the course code; the key is returned once, stored hashed.
+
+    An openai-chat target needs ``token`` (the key its service demands) and takes ``model`` or
+    the first that its ``/v1/models`` lists (read within the self-service networks); its key
+    enforcement is checked right after, and the check's probe rows are stored. ``wording``: the
+    Register page passes ``PAGE_WORDING``, so its refusals name its own fields.
+    """
     _check_code(settings, registration_code)
+    try:
+        kind = validate_kind(kind)
+        validate_name(name)  # a typo is refused before the service is asked anything
+    except TargetError as exc:
+        raise Invalid(str(exc)) from None
     base_url = _check_reachable(settings, url)
+    warnings: list[str] = []
+    if kind == TargetKind.OPENAI_CHAT:
+        model = _chat_model(settings, base_url, token, model, template, probability_pointer, warnings,
+                            wording)
     optional = {
         "predict_path": predict_path,
         "health_path": health_path,
         "request_template": template,
         "probability_pointer": probability_pointer,
+        "model": model,
     }
     try:
         view = add_target(
-            session, name=name, base_url=base_url, token=token or None, self_service=True,
+            session, name=name, base_url=base_url, token=token or None, self_service=True, kind=kind,
             **{k: v for k, v in optional.items() if v is not None},  # type: ignore[arg-type]
         )
         key = issue_team_key(session, view.name, actor=TEAM_ACTOR)
     except TargetError as exc:
         raise Invalid(str(exc)) from None
-    return Registered(id=view.id, name=view.name, key=key)
+    enforced = None
+    if kind == TargetKind.OPENAI_CHAT:
+        # Stored first: the check waits on the team's service, and must not hold the write lock
+        # (SQLite's is the whole database's) while it does.
+        session.commit()
+        check = check_key_after_registration(session, view.id, networks=settings.allowed_networks)
+        enforced = check.enforced
+        warnings += [check.warning] if check.warning else []
+    return Registered(id=view.id, name=view.name, key=key, kind=view.kind, model=view.model,
+                      key_enforced=enforced, warnings=tuple(warnings))
+
+
+def _chat_model(
+    settings: Settings, base_url: str, token: str | None, model: str | None, template: str | None,
+    probability_pointer: str | None, warnings: list[str], wording: Wording,
+) -> str:
+    """The model an openai-chat registration stores; Invalid with the CLI's reasons, in API words."""
+    for field, value in (("template", template), ("probability_pointer", probability_pointer)):
+        if value is not None:
+            raise Invalid(
+                f"{field}: belongs to classifiers; an openai-chat target is asked the OpenAI chat "
+                f"format, leave {field} out"
+            )
+    try:
+        chosen = resolve_model(
+            base_url=base_url, token=token, model=model, fix=wording.model_fix,
+            token_flag=wording.token_field, networks=settings.allowed_networks, name_url=False,
+        )
+    except (BaseUrlEndsInV1, DiscoveryError, TokenRequired) as exc:
+        raise Invalid(str(exc)) from None
+    if chosen.note:
+        warnings.append(f"{chosen.note}; {wording.model_change} to choose another")
+    return chosen.model
 
 
 def authenticate(session: Session, key: str) -> int:
@@ -283,6 +372,9 @@ def update_team(
     storage_changes: dict[str, Any] = {}
     clear_token = clear_template = False
     for field, value in changes.items():
+        if field == "token" and value is None and target.kind == TargetKind.OPENAI_CHAT:
+            raise Invalid('token: an openai-chat target needs the key its service demands; '
+                          'send a new "token" instead of null')
         if field == "token" and value is None:
             clear_token = True
         elif field == "template" and value is None:
@@ -313,6 +405,8 @@ def target_document(session: Session, target_id: int) -> dict[str, Any]:
     return {
         "id": t.id,
         "name": t.name,
+        "kind": t.kind,
+        "model": t.model,
         "url": t.base_url,
         "predict_path": t.predict_path,
         "health_path": t.health_path,
@@ -339,7 +433,7 @@ def team_status(
         score, entry = found
         lifetime_s = round(score.lifetime_s, 3)
         grade = {k: v for k, v in entry.items() if k != "name"}
-        grade["of"] = len(board.targets)
+        grade["of"] = len(board.board_of(score))  # ranks count within the target's kind
         grade["graded_at"] = _iso(board.at)
     failures = failed_probes(session, target_id, limit=FAILED_PROBES_LIMIT)
     changes = target_changes(session, target_id)
@@ -405,7 +499,8 @@ def badge_svg(
     if board is None:
         board = BoardCache(ttl_s=0).get(session, settings)
     found = _entry(board, target_id)
-    value, colour = _badge_text(found[0] if found else None, len(board.targets))
+    value, colour = _badge_text(found[0] if found else None,
+                                len(board.board_of(found[0])) if found else len(board.targets))
     left, right = _text_width(BADGE_LABEL), _text_width(value)
     total = left + right
     label, value = escape(BADGE_LABEL), escape(value)

@@ -32,6 +32,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from storage.engine import engine_for, upgrade_database
+from tests.llm.servers import LlmServer, litellm_proxy_server
 
 # Imported here, once, so the reference model trains once per test session, not once per folder.
 from tests.reference import trained_model_dir  # noqa: F401
@@ -51,6 +52,7 @@ FIXTURE_MARKS = {
     "page": "browser",
     "evidently_ui": "evidently_ui",
     "live_stack": "prometheus",
+    "litellm_proxy": "litellm",
 }
 # Modules of timed phases (soaks, outages, probers killed and restarted): one test at a time,
 # in a pytest of their own beside the parallel step (make test). Their checks are of behaviour
@@ -66,18 +68,20 @@ SERIAL_MODULES = {
     "tests/drift/test_model_changes_live.py": "a model switch found within seconds of when it happened",
     "tests/stress/test_load.py": "Locust bursts: throughput and latency of a spike",
     "tests/stress/test_cli.py": "a dead or silent target stops the run within 10 s",
+    "tests/stress/test_llm_suite.py": "the LLM burst's TTFT p95 bar, slow readers beside a normal stream",
     "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",
 }
 # Serial modules that measure wall-clock timing to the millisecond (latency within 10 ms of the
-# injected delay, the p95 latency of a healthy server under a Locust spike): they run after the
-# rest, alone, so no other work can skew them.
+# injected delay, the p95 latency of a healthy server under a Locust spike, an LLM burst's TTFT
+# p95): they run after the rest, alone, so no other work can skew them.
 QUIET_MODULES = {
     "tests/probes/test_prober_targets.py",
     "tests/stress/test_load.py",
+    "tests/stress/test_llm_suite.py",
 }
 assert set(SERIAL_MODULES) >= QUIET_MODULES, "a quiet module is also serial: never on an xdist worker"
 # Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
-GROUP_BY_MARK = {"browser": "browser"}
+GROUP_BY_MARK = {"browser": "browser", "litellm": "litellm"}  # litellm: one proxy start per run
 # A test module using one of these helpers gets the mark (they are context managers, not fixtures).
 HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
 
@@ -204,3 +208,9 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
+
+@pytest.fixture(scope="session")
+def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
+    """LiteLLM's proxy (from .venv-litellm, `make litellm`), started once per worker and session."""
+    with litellm_proxy_server(tmp_path_factory.mktemp("litellm")) as server:
+        yield server

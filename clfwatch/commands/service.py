@@ -1,4 +1,4 @@
-"""``clfwatch service train | serve | gen-data``: the reference classifier's life cycle."""
+"""``clfwatch service train | serve | gen-data | llm``: the reference classifier, and the demo LLM."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ APP_FACTORY = "service.app:create_app_from_env"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    svc = subparsers.add_parser("service", help="the reference classifier service")
+    svc = subparsers.add_parser("service", help="the reference classifier service and the demo LLM")
     sub = svc.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     train = sub.add_parser("train", help="fit the model on service/data/train.csv into the model dir")
@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     gen.add_argument("--out", type=Path, default=None, help="output folder (default: service/data)")
     gen.add_argument("--seed", type=int, default=None)
     gen.set_defaults(handler=run_gen_data)
+
+    llm = sub.add_parser("llm", help="serve the demo LLM (OpenAI-compatible chat, key CLFWATCH_DEMO_LLM_KEY)")
+    llm.add_argument("--host", default=DEFAULT_HOST)
+    llm.add_argument("--port", type=int, default=None, help="default CLFWATCH_DEMO_LLM_PORT (38300)")
+    llm.add_argument("--ttft-ms", type=float, default=None, help="time to first token (default 80)")
+    llm.add_argument("--itl-ms", type=float, default=None, help="time between tokens (default 25)")
+    llm.set_defaults(handler=run_llm)
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,4 +132,30 @@ def run_gen_data(args: argparse.Namespace, settings: Settings) -> int:
     written = write_datasets(args.out or DATA_DIR, seed=DEFAULT_SEED if args.seed is None else args.seed)
     for name, path in written.items():
         print(f"wrote {name}: {path.stat().st_size} bytes -> {path}")
+    return 0
+
+
+MAX_DELAY_MS = 60_000.0
+
+
+def run_llm(args: argparse.Namespace, settings: Settings) -> int:
+    port = settings.demo_llm_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise CommandError(f"--port must be 0-65535, got {port}")
+    for name in ("ttft_ms", "itl_ms"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= MAX_DELAY_MS:
+            raise CommandError(f"--{name.replace('_', '-')} must be 0-{MAX_DELAY_MS:.0f}, got {value}")
+    import uvicorn
+
+    from service.llm_demo import DEFAULT_ITL_S, DEFAULT_TTFT_S, Delays, create_llm_demo_app
+
+    delays = Delays(
+        ttft_s=DEFAULT_TTFT_S if args.ttft_ms is None else args.ttft_ms / 1000,
+        itl_s=DEFAULT_ITL_S if args.itl_ms is None else args.itl_ms / 1000,
+    )
+    app = create_llm_demo_app(key=settings.demo_llm_key.get_secret_value(), delays=delays)
+    log.info("event=demo_llm_start host=%s port=%d ttft_s=%.3f itl_s=%.3f",
+             args.host, port, delays.ttft_s, delays.itl_s)
+    uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False, server_header=False)
     return 0

@@ -1,4 +1,8 @@
-"""``clfwatch stress run TARGET_OR_URL [--only a,b] [--workers N] [--format table|json]``.
+"""``clfwatch stress run TARGET_OR_URL [--suite classifier|llm] [--token KEY] [--model M]
+[--only a,b] [--workers N] [--format table|json]``.
+
+``--suite`` defaults to the one for a registered target's kind (classifier for a bare URL);
+``--token`` and ``--model`` replace the registered target's, or give a bare URL's.
 
 One line per scenario as it finishes, then a table; with ``--format json`` the lines go to
 stderr and stdout holds exactly one JSON document (for a team's own CI). Exit 0 when every
@@ -20,7 +24,8 @@ from core.settings import Settings
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
 from stress.evidence import ScenarioResult
 from stress.runner import StressError, StressReport, run_stress
-from stress.scenarios import SCENARIO_NAMES
+from stress.scenarios import CLASSIFIER_SUITE
+from stress.suites import SUITES
 
 EXIT_FAILED = 1
 EXIT_NO_ANSWER = 2  # the target did not answer at all: one line, no scenario run
@@ -29,11 +34,21 @@ SUMMARY_CHARS = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    stress = subparsers.add_parser("stress", help="stress-test a classifier with the ten scenarios")
+    stress = subparsers.add_parser(
+        "stress", help="stress-test a classifier or an LLM service (openai-chat) with ten scenarios"
+    )
     sub = stress.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = sub.add_parser("run", help="run the scenarios against a registered target or a loopback URL")
     run.add_argument("target", metavar="TARGET_OR_URL", help="a registered target's name, or a URL")
-    run.add_argument("--only", help=f"comma-separated scenarios (of {', '.join(SCENARIO_NAMES)})")
+    run.add_argument("--suite", choices=tuple(SUITES),
+                     help="which ten scenarios: classifier, or llm for an openai-chat service "
+                          "(default: the registered target's kind; classifier for a URL)")
+    run.add_argument("--token", metavar="KEY",
+                     help="the bearer key to send (replaces a registered target's); never printed or stored")
+    run.add_argument("--model", help="llm suite: the model to ask for (default: registered, else "
+                                     "the first GET /v1/models lists)")
+    run.add_argument("--only", help="comma-separated scenarios: "
+                                    + "; ".join(f"{n}: {', '.join(s.names)}" for n, s in SUITES.items()))
     run.add_argument("--workers", type=int, default=0,
                      help="Locust workers (0: one process; N: a master and N workers on loopback)")
     run.add_argument("--format", choices=("table", "json"), default="table")
@@ -60,7 +75,10 @@ def _table(report: StressReport) -> str:
     last = len(rows[0]) - 1
     widths = [max(len(row[i]) for row in rows) for i in range(last)]
     lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(last)), row[last]]) for row in rows]
-    lines.append(f"score {report.score}/{len(SCENARIO_NAMES)} for {report.target} ({report.status})")
+    suite = "" if report.suite == CLASSIFIER_SUITE.name else f"{report.suite} suite, "
+    lines.append(f"score {report.score}/{report.out_of} for {report.target} ({suite}{report.status})")
+    if report.notes.get("model"):
+        lines.append(f"model asked for: {report.notes['model']} ({report.notes.get('model_from', '')})")
     for r in report.results:
         failure = r.evidence["first_failure"]
         if not r.passed and failure:
@@ -90,6 +108,9 @@ def run_stress_command(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             on_result=on_result,
             bars=bars,
+            suite=args.suite,
+            token=args.token,
+            model=args.model,
         )
     except StressError as exc:
         raise CommandError(str(exc), exit_code=2) from None

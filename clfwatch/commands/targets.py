@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from datetime import UTC, datetime
 
-from clfwatch.commands import print_rows
+from clfwatch.commands import CommandError, print_rows
+from core.contract import TargetKind
 from core.settings import Settings
 from storage.engine import session_scope
 from storage.targets import (
-    DEFAULT_HEALTH_PATH,
-    DEFAULT_PREDICT_PATH,
+    DEFAULT_PATHS,
     DEFAULT_PROBABILITY_POINTER,
     TargetView,
     add_target,
+    get_target,
     issue_team_key,
     list_targets,
     remove_target,
     set_active,
     update_target,
+    validate_name,
+    validate_url,
 )
 
 
@@ -35,21 +39,31 @@ def parse_time(value: str) -> datetime:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    targets = subparsers.add_parser("targets", help="register and manage classifiers")
+    targets = subparsers.add_parser("targets", help="register and manage targets (classifiers, LLMs)")
     sub = targets.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    add = sub.add_parser("add", help="register a classifier")
+    add = sub.add_parser("add", help="register a classifier or an openai-chat service")
     add.add_argument("name")
-    add.add_argument("url", help="base URL, http or https")
-    add.add_argument("--token", help="bearer token sent to the target (never listed)")
-    add.add_argument("--predict-path", default=DEFAULT_PREDICT_PATH)
-    add.add_argument("--health-path", default=DEFAULT_HEALTH_PATH)
-    add.add_argument("--template", help='request body, JSON with {text} and {id} placeholders')
-    add.add_argument("--probability-pointer", default=DEFAULT_PROBABILITY_POINTER)
+    add.add_argument("url", help="base URL, http or https (for openai-chat: without /v1)")
+    add.add_argument("--kind", choices=[k.value for k in TargetKind], default=TargetKind.CLASSIFIER,
+                     help="what the target serves (default classifier)")
+    add.add_argument("--token", help="bearer token sent to the target (never listed); "
+                                     "required for openai-chat")
+    add.add_argument("--model", help="openai-chat: the model to ask for; default: the first "
+                                     "GET URL/v1/models lists")
+    predict, health = DEFAULT_PATHS[TargetKind.CLASSIFIER]
+    chat_predict, chat_health = DEFAULT_PATHS[TargetKind.OPENAI_CHAT]
+    add.add_argument("--predict-path", help=f"default {predict} ({chat_predict} for openai-chat)")
+    add.add_argument("--health-path", help=f"default {health} (openai-chat: {chat_health}; empty: "
+                                           "its health is GET /v1/models)")
+    add.add_argument("--template", help='classifier only: request body, JSON with {text} and {id} '
+                                        'placeholders')
+    add.add_argument("--probability-pointer",
+                     help=f"classifier only: default {DEFAULT_PROBABILITY_POINTER}")
     add.add_argument("--registered-at", type=parse_time, help="ISO 8601 with zone; default now")
     add.set_defaults(handler=run_add)
 
-    up = sub.add_parser("update", help="change a classifier in place; id, history and lifetime stay")
+    up = sub.add_parser("update", help="change a target in place; id, history and lifetime stay")
     up.add_argument("name")
     up.add_argument("--name", dest="new_name", metavar="NEW", help="new team name")
     up.add_argument("--url", help="new base URL, http or https")
@@ -62,27 +76,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tpl.add_argument("--template", help="request body, JSON with {text} and {id} placeholders")
     tpl.add_argument("--no-template", action="store_true", help="back to the contract's body")
     up.add_argument("--probability-pointer")
+    up.add_argument("--model", help="openai-chat: the model every chat probe asks for")
     up.set_defaults(handler=run_update)
 
     key = sub.add_parser("key", help="issue a new team key (the old one stops working)")
     key.add_argument("name")
     key.set_defaults(handler=run_key)
 
-    ls = sub.add_parser("list", help="list registered classifiers")
+    ls = sub.add_parser("list", help="list registered targets")
     ls.add_argument("--format", choices=("table", "json"), default="table")
     ls.set_defaults(handler=run_list)
 
-    rm = sub.add_parser("remove", help="delete a classifier and its probe history")
+    rm = sub.add_parser("remove", help="delete a target and its probe history")
     rm.add_argument("name")
     rm.set_defaults(handler=run_remove)
 
-    act = sub.add_parser("set-active", help="switch probing of a classifier on or off")
+    act = sub.add_parser("set-active", help="switch probing of a target on or off")
     act.add_argument("name")
     act.add_argument("state", choices=("on", "off"))
     act.set_defaults(handler=run_set_active)
 
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kind == TargetKind.OPENAI_CHAT:
+        return _add_openai_chat(args, settings)
+    if args.model is not None:
+        raise CommandError("--model is for openai-chat targets; add --kind openai-chat, or leave it out")
     with session_scope(settings.database_url) as session:
         view = add_target(
             session,
@@ -92,11 +111,51 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
             predict_path=args.predict_path,
             health_path=args.health_path,
             request_template=args.template,
-            probability_pointer=args.probability_pointer,
+            probability_pointer=args.probability_pointer or DEFAULT_PROBABILITY_POINTER,
             registered_at=args.registered_at,
         )
     _warn(view)
     print(f"registered {view.name} at {view.base_url}")
+    return 0
+
+
+def _add_openai_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """Check what is cheap first, then ask the server for its model, store, then check the key."""
+    for flag, value in (("--template", args.template), ("--probability-pointer", args.probability_pointer)):
+        if value is not None:
+            raise CommandError(
+                f"{flag} belongs to classifiers: an openai-chat target is asked the OpenAI chat "
+                f"format; leave {flag} out (or use --kind classifier)"
+            )
+    # Lazily: httpx and the probes are needed only here, not by every `targets` command.
+    from probes.llm_registration import check_key_after_registration, resolve_model
+
+    validate_name(args.name)  # a typo in the name or URL is refused before any request
+    base_url = validate_url(args.url)
+    chosen = resolve_model(base_url=base_url, token=args.token, model=args.model)
+    if chosen.note:
+        print(f"clfwatch: {chosen.note}; choose another with "
+              f"clfwatch targets update {shlex.quote(args.name)} --model M", file=sys.stderr)
+    with session_scope(settings.database_url) as session:
+        view = add_target(
+            session,
+            name=args.name,
+            base_url=base_url,
+            token=args.token,
+            predict_path=args.predict_path,
+            health_path=args.health_path,
+            registered_at=args.registered_at,
+            kind=TargetKind.OPENAI_CHAT,
+            model=chosen.model,
+        )
+    _warn(view)
+    print(f"registered {view.name} at {view.base_url} (openai-chat, model {view.model})")
+    with session_scope(settings.database_url) as session:
+        check = check_key_after_registration(session, view.id)
+    if check.warning:
+        print(f"clfwatch: {check.warning}", file=sys.stderr)
+    elif check.enforced:
+        print("key enforced: requests without the key and with a wrong key were refused")
     return 0
 
 
@@ -114,8 +173,14 @@ def run_update(args: argparse.Namespace, settings: Settings) -> int:
         "health_path": args.health_path,
         "request_template": args.template,
         "probability_pointer": args.probability_pointer,
+        "model": args.model,
     }
     with session_scope(settings.database_url) as session:
+        if args.no_token and get_target(session, args.name).kind == TargetKind.OPENAI_CHAT:
+            raise CommandError(
+                "an openai-chat target needs the bearer key its service demands; give a new one "
+                "with --token KEY instead of --no-token"
+            )
         view = update_target(
             session, args.name, actor="operator", clear_token=args.no_token,
             clear_template=args.no_template, **changes,
@@ -137,10 +202,13 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
         views = list_targets(session)
     now = datetime.now(UTC)
+    as_json = args.format == "json"
     rows = [
         {
             "id": v.id,
             "name": v.name,
+            "kind": v.kind,
+            "model": v.model if as_json else v.model or "-",
             "url": v.base_url,
             "predict_path": v.predict_path,
             "health_path": v.health_path,
@@ -153,7 +221,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         for v in views
     ]
     print_rows(
-        rows, as_json=args.format == "json",
+        rows, as_json=as_json,
         empty="no targets registered; add one with: clfwatch targets add NAME URL",
     )
     return 0

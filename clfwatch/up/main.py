@@ -22,6 +22,7 @@ from clfwatch.up.plan import (
 )
 from clfwatch.up.prepare import (
     FLAKY_TARGET,
+    LLM_TARGET,
     REFERENCE_TARGET,
     SLOW_TARGET,
     ensure_eval_set,
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m clfwatch.up",
         description=(
-            "Bring clfwatch up on SQLite: reference service, two demo targets, prober, team API, "
+            "Bring clfwatch up on SQLite: reference service, two demo targets, the demo LLM, prober, "
+            "team API, "
             "dashboard, Evidently UI and (when installed) Prometheus."
         ),
     )
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dashboard-port", type=int, default=DEFAULT_DASHBOARD_PORT)
     parser.add_argument("--slow-port", type=int, default=DEFAULT_SLOW_PORT)
     parser.add_argument("--flaky-port", type=int, default=DEFAULT_FLAKY_PORT)
+    parser.add_argument("--llm-port", type=int, help="demo LLM; default: CLFWATCH_DEMO_LLM_PORT (38300)")
     parser.add_argument("--prober-metrics-port", type=int, help="default: CLFWATCH_PROBE_METRICS_PORT (9101)")
     parser.add_argument(
         "--api-port", type=int, help=f"team API; default: CLFWATCH_API_PORT ({DEFAULT_API_PORT})"
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
         service=args.service_port,
         slow=args.slow_port,
         flaky=args.flaky_port,
+        llm=args.llm_port or settings.demo_llm_port,
         prober_metrics=args.prober_metrics_port or settings.probe_metrics_port,
         api=args.api_port or settings.api_port,
         dashboard=args.dashboard_port,
@@ -108,6 +112,7 @@ def run(args: argparse.Namespace, settings: Settings, stop: StopFlag) -> int:
             REFERENCE_TARGET: f"http://{reach}:{ports.service}",
             SLOW_TARGET: f"http://{reach}:{ports.slow}",
             FLAKY_TARGET: f"http://{reach}:{ports.flaky}",
+            LLM_TARGET: f"http://{reach}:{ports.llm}",
         },
     )
     keys = ensure_secrets(settings)

@@ -24,6 +24,7 @@ class Ports:
     service: int
     slow: int
     flaky: int
+    llm: int  # the demo LLM (clfwatch service llm)
     prober_metrics: int
     api: int
     dashboard: int
@@ -36,6 +37,7 @@ class Ports:
             "service": self.service,
             "slow": self.slow,
             "flaky": self.flaky,
+            "llm": self.llm,
             "prober-metrics": self.prober_metrics,
             "api": self.api,
             "dashboard": self.dashboard,
@@ -80,7 +82,7 @@ def check_all_ports(host: str, ports: Ports) -> None:
 
 def scrape_jobs(host: str, ports: Ports) -> dict[str, str]:
     """Every long-running clfwatch process with ``/metrics``, by the job names the Live page and
-    the alert rules use. The demo targets and the dashboard have no ``/metrics``."""
+    the alert rules use. The demo targets, the demo LLM and the dashboard have no ``/metrics``."""
     reach = url_host(host)
     return {
         "service": f"{reach}:{ports.service}",
@@ -121,6 +123,13 @@ def child_specs(
             ports.flaky,
             "/health",
             needs_200=False,
+        ),
+        spec(
+            "demo-llm",
+            "demo LLM (openai-chat)",
+            clfwatch_argv("service", "llm", *on(ports.llm)),
+            ports.llm,
+            "/health",
         ),
         spec(
             "evidently",

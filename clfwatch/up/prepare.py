@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from clfwatch.up.common import VAR_DIR, StopFlag, UpError, clfwatch_argv, say
 from clfwatch.up.supervise import run_step
+from core.contract import TargetKind
 from core.settings import Settings
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
@@ -30,6 +31,7 @@ DB_WAIT_TRIES = 30
 REFERENCE_TARGET = "reference"
 SLOW_TARGET = "demo-slow"
 FLAKY_TARGET = "demo-flaky"
+LLM_TARGET = "demo-llm"
 EVAL_FILE_NAME = "eval_labelled.csv"
 
 
@@ -91,16 +93,27 @@ def ensure_eval_set(settings: Settings) -> None:
 
 
 def ensure_targets(settings: Settings, wanted: dict[str, str]) -> None:
-    """Register each wanted target once; a target whose port changed gets the new URL."""
-    say("step 4/6: registering the reference service and the two demo targets")
+    """Register each wanted target once; a target whose port changed gets the new URL.
+
+    The demo LLM (``LLM_TARGET``) is an ``openai-chat`` target with the demo's model and the
+    key it demands (CLFWATCH_DEMO_LLM_KEY, refreshed every run so a changed key follows).
+    """
+    say("step 4/6: registering the reference service, the two demo targets and the demo LLM")
     token = settings.service_api_key.get_secret_value() if settings.service_api_key else None
+    llm_key = settings.demo_llm_key.get_secret_value()
     try:
         with session_scope(settings.database_url) as session:
             existing = {view.name: view for view in list_targets(session)}
             for name, url in wanted.items():
-                target_token = token if name == REFERENCE_TARGET else None
+                target_token = {REFERENCE_TARGET: token, LLM_TARGET: llm_key}.get(name)
                 view = existing.get(name)
-                if view is None:
+                if view is None and name == LLM_TARGET:
+                    from service.llm_demo import DEMO_MODEL
+
+                    add_target(session, name=name, base_url=url, token=target_token,
+                               kind=TargetKind.OPENAI_CHAT, model=DEMO_MODEL)
+                    say(f"  registered {name} at {url} (openai-chat, model {DEMO_MODEL})")
+                elif view is None:
                     add_target(session, name=name, base_url=url, token=target_token)
                     say(f"  registered {name} at {url}")
                 elif view.base_url != url:

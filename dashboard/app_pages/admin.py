@@ -5,20 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.contract import TargetKind
 from dashboard import drift_runs, grading, incidents, targets, ui
 from scoring.rules import RulesError
 from storage.evalset import EvalSetError
-from storage.targets import (
-    DEFAULT_HEALTH_PATH,
-    DEFAULT_PREDICT_PATH,
-    DEFAULT_PROBABILITY_POINTER,
-    TargetError,
-)
+from storage.targets import DEFAULT_PATHS, DEFAULT_PROBABILITY_POINTER, TargetError
 
 ALL_TARGETS = "(all targets)"
+KIND_LABELS = {"Classifier": TargetKind.CLASSIFIER, "LLM (openai-chat)": TargetKind.OPENAI_CHAT}
 # Carried over the rerun after a save: URL warnings to show, and the target to keep selected.
 WARNINGS_KEY = "admin_url_warnings"
 RENAMED_KEY = "admin_renamed_to"
+# Set after a registration: the next run empties the token field before drawing it, so the key
+# typed does not stay in the page (a widget's state can only be set before the widget is drawn).
+CLEAR_TOKEN_KEY = "admin_clear_reg_token"
 
 st.title("Admin")
 settings = ui.page_settings()
@@ -42,38 +42,57 @@ targets_tab, eval_tab, grading_tab, stress_tab, drift_tab, alerts_tab = st.tabs(
 
 with targets_tab:
     if rows:
-        table = pd.DataFrame(rows)[["name", "base_url", "predict_path", "health_path", "token",
-                                    "registered_at", "active"]]
+        table = pd.DataFrame(rows)[["name", "kind", "model", "base_url", "predict_path", "health_path",
+                                    "token", "registered_at", "active"]]
         st.dataframe(table, hide_index=True, width="stretch")
     else:
         st.info("No targets registered yet.")
 
     st.subheader("Register a target")
+    # Outside the form: a form's widgets do not rerun the page, and the kind decides the fields.
+    kind_label = st.radio("Kind", list(KIND_LABELS), horizontal=True, key="reg_kind")
+    kind = KIND_LABELS[kind_label]
+    chat = kind == TargetKind.OPENAI_CHAT
+    default_predict, default_health = DEFAULT_PATHS[kind]
+    if st.session_state.pop(CLEAR_TOKEN_KEY, False):
+        st.session_state["reg_token"] = ""
     with st.form("register", clear_on_submit=False):
         name = st.text_input("Name", key="reg_name")
         base_url = st.text_input("Base URL", placeholder="http://team.example:8080", key="reg_url")
-        token = st.text_input("Bearer token (optional, never shown again)", type="password", key="reg_token")
+        if chat:
+            token = st.text_input("Bearer token the service demands (required, never shown again)",
+                                  type="password", key="reg_token")
+            model = st.text_input("Model (blank: the first its /v1/models lists)", key="reg_model")
+        else:
+            token = st.text_input("Bearer token (optional, never shown again)", type="password",
+                                  key="reg_token")
         c1, c2, c3 = st.columns(3)
-        predict_path = c1.text_input("Predict path", DEFAULT_PREDICT_PATH, key="reg_predict")
-        health_path = c2.text_input("Health path", DEFAULT_HEALTH_PATH, key="reg_health")
-        pointer = c3.text_input("Probability pointer", DEFAULT_PROBABILITY_POINTER, key="reg_pointer")
-        template = st.text_area("Request template (optional JSON with {text} and {id})", key="reg_template")
+        predict_path = c1.text_input("Predict path", default_predict, key=f"reg_predict_{kind}")
+        health_path = c2.text_input("Health path", default_health, key=f"reg_health_{kind}")
+        if not chat:
+            pointer = c3.text_input("Probability pointer", DEFAULT_PROBABILITY_POINTER, key="reg_pointer")
+            template = st.text_area("Request template (optional JSON with {text} and {id})",
+                                    key="reg_template")
         registered_text = st.text_input("Registered at (optional, ISO 8601 with zone)", key="reg_at")
         register = st.form_submit_button("Register")
     if register:
         try:
             registered_at = grading.parse_defense_at(registered_text)
-            created, warnings = targets.register_target(
-                url, name=name, base_url=base_url, token=token or None, predict_path=predict_path,
-                health_path=health_path, request_template=template.strip() or None,
-                probability_pointer=pointer, registered_at=registered_at,
-            )
+            fields = dict(name=name, base_url=base_url, token=token or None, predict_path=predict_path,
+                          health_path=health_path, registered_at=registered_at, kind=kind)
+            if chat:
+                fields["model"] = model.strip() or None
+            else:
+                fields.update(request_template=template.strip() or None, probability_pointer=pointer)
+            with st.spinner("Registering…"):
+                created, warnings = targets.register_target(url, **fields)
         except (TargetError, ValueError) as exc:
             st.error(str(exc))
         except Exception as exc:  # noqa: BLE001
             ui.show_error(exc)
         else:
             st.session_state[WARNINGS_KEY] = warnings
+            st.session_state[CLEAR_TOKEN_KEY] = True
             ui.flash_success(f"Registered {ui.plain(created)}.")
 
     if names:
@@ -83,27 +102,35 @@ with targets_tab:
             st.session_state["edit_target"] = renamed
         chosen = st.selectbox("Target", names, key="edit_target")
         current = next(r for r in rows if r["name"] == chosen)
+        editing_chat = current["kind"] == TargetKind.OPENAI_CHAT
         with st.form(f"edit_{chosen}"):
+            st.caption(f"Kind: {current['kind']}")
             new_name = st.text_input("Name (renaming keeps id, history and registration time)", chosen,
                                      key=f"edit_name_{chosen}")
             new_url = st.text_input("Base URL", current["base_url"], key=f"edit_url_{chosen}")
             e1, e2, e3 = st.columns(3)
             new_predict = e1.text_input("Predict path", current["predict_path"], key=f"edit_predict_{chosen}")
             new_health = e2.text_input("Health path", current["health_path"], key=f"edit_health_{chosen}")
-            new_pointer = e3.text_input("Probability pointer", current["probability_pointer"],
-                                        key=f"edit_pointer_{chosen}")
-            new_template = st.text_area("Request template", current["request_template"] or "",
-                                        key=f"edit_template_{chosen}")
+            if editing_chat:
+                new_model = e3.text_input("Model", current["model"] or "", key=f"edit_model_{chosen}")
+            else:
+                new_pointer = e3.text_input("Probability pointer", current["probability_pointer"],
+                                            key=f"edit_pointer_{chosen}")
+                new_template = st.text_area("Request template", current["request_template"] or "",
+                                            key=f"edit_template_{chosen}")
             new_token = st.text_input("New bearer token (blank keeps the current one)", type="password",
                                       key=f"edit_token_{chosen}")
             save = st.form_submit_button("Save changes")
         if save:
+            kind_changes = (
+                {"model": new_model.strip() or None} if editing_chat
+                else {"probability_pointer": new_pointer,
+                      "request_template": new_template.strip() or None}
+            )
             try:
                 saved, warnings = targets.edit_target(
                     url, chosen, name=new_name, base_url=new_url, predict_path=new_predict,
-                    health_path=new_health,
-                    probability_pointer=new_pointer, request_template=new_template.strip() or None,
-                    token=new_token or None,
+                    health_path=new_health, token=new_token or None, **kind_changes,
                 )
             except TargetError as exc:
                 st.error(str(exc))

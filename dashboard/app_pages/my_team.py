@@ -1,4 +1,7 @@
-"""My team: a team signs in with its key, sees its own grade and failures, and changes its target."""
+"""My team: a team signs in with its key, sees its own grade and failures, and changes its target.
+
+For an openai-chat target it also shows the key enforcement check (red when anyone can use the
+service), the speed of its streamed answers and its failed chat probes with their schema reasons."""
 
 from __future__ import annotations
 
@@ -7,12 +10,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import teams, ui
+from dashboard import llm_views, teams, ui
 from teamapi.service import BadKey, TeamError
 
 KEY_STATE = "clfwatch_team_key"
 NEW_KEY_STATE = "clfwatch_team_new_key"
-COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC"}
+COMPONENT_LABELS = {"latency": "latency", "uptime": "uptime", "rate200": "200-rate", "auc": "AUC",
+                    "ttft": "time to first token"}
+LLM_WINDOW_H = 24  # the speed and failed chat probes shown: the last day
 
 st.title("My team")
 settings = ui.page_settings()
@@ -82,8 +87,24 @@ if grade:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
+try:
+    kind = llm_views.target_kinds(settings.database_url).get(target["name"], "classifier")
+    llm_view = (llm_views.llm_team_view(settings.database_url, target["name"], LLM_WINDOW_H)
+                if kind == "openai-chat" else None)
+except Exception as exc:  # noqa: BLE001
+    ui.show_error(exc)
+    llm_view = None
+if llm_view is not None:
+    st.markdown("**Key enforcement**")
+    llm_views.show_key_enforcement(llm_view["auth"])
+    components = (grade or {}).get("components", {})
+    graded = {f"{c}_raw": components.get(c, {}).get("raw") for c in ("ttft", "uptime", "rate200")}
+    llm_views.show_llm_measures(llm_view, graded)
+    llm_views.show_chat_failures(llm_view)
+
 st.markdown("**Your target**")
-shown = {k: target[k] for k in ("url", "predict_path", "health_path", "probability_pointer", "template")}
+own_fields = ("model",) if target.get("kind") == "openai-chat" else ("probability_pointer", "template")
+shown = {k: target.get(k) for k in ("kind", "url", "predict_path", "health_path", *own_fields)}
 shown["token"] = "set" if target["has_token"] else "none"
 shown["probed"] = "yes" if target["active"] else "no (switched off by the instructor)"
 st.dataframe(pd.DataFrame([{"field": k, "value": "" if v is None else str(v)} for k, v in shown.items()]),
@@ -106,25 +127,33 @@ else:
     st.caption("No changes since registration.")
 
 st.markdown("**Change your target**")
+chat = target.get("kind") == "openai-chat"  # its model instead of the classifier's pointer and template
 with st.form("team_change"):
     new_name = st.text_input("Team name", target["name"], key="team_edit_name")
     new_url = st.text_input("Base URL", target["url"], key="team_edit_url")
     c1, c2, c3 = st.columns(3)
-    new_predict = c1.text_input("Predict path", target["predict_path"], key="team_edit_predict")
+    new_predict = c1.text_input("Chat path" if chat else "Predict path", target["predict_path"],
+                                key="team_edit_predict")
     new_health = c2.text_input("Health path", target["health_path"], key="team_edit_health")
-    new_pointer = c3.text_input("Probability pointer", target["probability_pointer"], key="team_edit_pointer")
-    new_template = st.text_area("Request template (empty: the contract's body)", target["template"] or "",
-                                key="team_edit_template")
+    if chat:
+        new_model = c3.text_input("Model", target["model"] or "", key="team_edit_model")
+    else:
+        new_pointer = c3.text_input("Probability pointer", target["probability_pointer"],
+                                    key="team_edit_pointer")
+        new_template = st.text_area("Request template (empty: the contract's body)", target["template"] or "",
+                                    key="team_edit_template")
     new_token = st.text_input("New bearer token (empty: keep)", type="password", key="team_edit_token")
-    drop_token = st.checkbox("Remove the bearer token", key="team_edit_drop_token")
+    drop_token = False if chat else st.checkbox("Remove the bearer token", key="team_edit_drop_token")
     save = st.form_submit_button("Save changes")
 if save:
     wanted: dict[str, Any] = {}
-    for field, value in (("name", new_name), ("url", new_url), ("predict_path", new_predict),
-                         ("health_path", new_health), ("probability_pointer", new_pointer)):
+    edited = [("name", new_name), ("url", new_url), ("predict_path", new_predict),
+              ("health_path", new_health)]
+    edited += [("model", new_model.strip())] if chat else [("probability_pointer", new_pointer)]
+    for field, value in edited:
         if value != target[field]:
             wanted[field] = value
-    if (new_template.strip() or None) != target["template"]:
+    if not chat and (new_template.strip() or None) != target["template"]:
         wanted["template"] = new_template.strip() or None
     if drop_token:
         wanted["token"] = None

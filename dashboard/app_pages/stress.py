@@ -1,5 +1,6 @@
-"""Stress: runs per target (ad-hoc runs against unregistered URLs apart), then one run's ten verdicts,
-its evidence collapsed to one line per scenario."""
+"""Stress: runs per target (ad-hoc runs against unregistered URLs apart) of both suites (the
+classifier's and the LLM suite), then one run's ten verdicts, its evidence collapsed to one line per
+scenario."""
 
 from __future__ import annotations
 
@@ -72,15 +73,16 @@ def stopped_reason(run: dict[str, Any]) -> str:
 def run_table(runs: list[dict[str, Any]], *, by_url: bool = False) -> pd.DataFrame:
     return pd.DataFrame(
         [{"run": r["id"], ("URL" if by_url else "target"): r["url"] if by_url else r["target"],
-          "started": ui.time_text(r["started_at"]), "status": r["status"], "score": f"{r['score']}/10",
-          "scenarios done": r["done"]} for r in runs]
+          "suite": r["suite"], "started": ui.time_text(r["started_at"]), "status": r["status"],
+          "score": f"{r['score']}/{r['out_of']}", "scenarios done": r["done"]} for r in runs]
     )
 
 
 def run_label(run: dict[str, Any]) -> str:
     who = run["target"] or f"{run['url']} (unregistered)"
     when = ui.time_text(run["started_at"])
-    return f"run {run['id']} · {who} · {when} · {run['status']} · {run['score']}/10"
+    score = f"{run['score']}/{run['out_of']}"
+    return f"run {run['id']} · {who} · {run['suite']} suite · {when} · {run['status']} · {score}"
 
 
 def render_details(run: dict[str, Any]) -> None:

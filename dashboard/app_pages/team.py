@@ -1,5 +1,9 @@
 """Team: one target's heartbeat strip, latency band, uptime, 200-rate, AUC per day, ROC curve, recent
-failures and the why of its grade. Charts are per minute up to six hours, per hour beyond."""
+failures and the why of its grade. Charts are per minute up to six hours, per hour beyond.
+
+An openai-chat target shows its chat probes instead of predict probes (the latency band is the time
+to first token), the speed of its streamed answers, its failed chat probes with their schema
+reasons and its key enforcement, and no ROC or AUC."""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from alerts.messages import duration_text, reason_phrase
-from dashboard import model_changes, scoreboard, targets, team_history, ui
+from dashboard import llm_views, model_changes, scoreboard, targets, team_history, ui
 from dashboard.incidents import down_text, incident_rows
-from dashboard.team_charts import KINDS, resolution_text, team_charts
+from dashboard.team_charts import resolution_text, team_charts
 from storage.team_charts import HEARTBEAT_PROBES
 
 WINDOW_LABELS = {1: "last hour", 6: "last 6 h", 24: "last 24 h", 72: "last 3 days", 168: "last 7 days"}
@@ -37,6 +41,7 @@ url = settings.database_url
 
 try:
     names = targets.target_names(url)
+    kinds = llm_views.target_kinds(url)
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
@@ -46,7 +51,8 @@ if not names:
 
 wanted = st.query_params.get("target")
 c1, c2 = st.columns([2, 1])
-name = c1.selectbox("Target", names, index=names.index(wanted) if wanted in names else 0, key="team_target")
+name = c1.selectbox("Target", names, index=names.index(wanted) if wanted in names else 0, key="team_target",
+                    format_func=lambda n: llm_views.kind_label(n, kinds))
 window_h = c2.radio("Window", list(WINDOW_LABELS), index=list(WINDOW_LABELS).index(DEFAULT_WINDOW_H),
                     format_func=WINDOW_LABELS.get, horizontal=True, key="team_window")
 st.query_params["target"] = name
@@ -56,13 +62,20 @@ try:
     board = scoreboard.scoreboard_view(url)
     incidents = incident_rows(url, name)
     model_changed_at = model_changes.model_change_times(url).get(name)
+    llm = team["kind"] == "openai-chat"
+    llm_view = llm_views.llm_team_view(url, name, window_h) if llm else None
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
 
-row: dict[str, Any] = next((r for r in board["rows"] if r["target"] == name), {})
+answer_kind = "chat" if llm else "predict"  # the probes that carry the answers, graded as 200-rate
+row: dict[str, Any] = next((r for r in board["rows"] + board.get("llm_rows", []) if r["target"] == name), {})
 st.subheader(ui.plain(name))  # a team's chosen name: shown as typed, never as markdown
+st.caption("An OpenAI-compatible chat endpoint (openai-chat), graded on the LLM board." if llm
+           else "A classifier, graded on the classifier board.")
 now = datetime.now(UTC)
+if llm_view is not None:
+    llm_views.show_key_enforcement(llm_view["auth"])
 for incident in (i for i in incidents if i["resolved_at"] is None):
     st.error(f"Incident: {incident['kind']} probes failing, {down_text(incident['started_at'], now)} "
              f"(since {ui.time_text(incident['started_at'])}; {incident['reason']}).")
@@ -73,8 +86,13 @@ if row:
     cols[2].metric("Status", row["status"])
     cols[3].metric("Multiplier", f"{row['multiplier']:.3f}")
     cols[4].metric("Stress", f"{row['stress_points']}/10" if row["stress_points"] is not None else "—")
-    cols[5].metric("AUC (latest answers)", f"{team['roc']['auc']:.3f}" if team["roc"]["auc"] is not None
-                   else "—")
+    if llm:
+        ttft = row.get("ttft_raw")
+        cols[5].metric(f"TTFT {row.get('ttft_statistic', 'p95')}",
+                       "—" if ttft is None else f"{1000 * ttft:.0f} ms")
+    else:
+        cols[5].metric("AUC (latest answers)", f"{team['roc']['auc']:.3f}" if team["roc"]["auc"] is not None
+                       else "—")
     # Coverage and the rules that zeroed a component: reasons are clfwatch's own words, no team input.
     reasons = board["reasons"].get(name, {})
     if row.get("auc_coverage") is not None:
@@ -92,7 +110,7 @@ def shade_gaps(figure: go.Figure) -> None:
 def layout(figure: go.Figure, title: str, y_title: str, *, percent: bool = False) -> go.Figure:
     """Time on x over the whole window (UTC), y in the series' unit from zero."""
     figure.update_layout(title=title, height=CHART_HEIGHT, margin={"t": 40, "b": 30, "l": 10, "r": 10},
-                         legend=LEGEND, xaxis_range=[charts["start"], charts["end"]],
+                         legend=LEGEND, xaxis_range=[charts["axis_start"], charts["end"]],
                          xaxis_title="time (UTC)", hovermode="x unified")
     if percent:
         figure.update_yaxes(title=y_title, range=[0, 102], ticksuffix=" %")
@@ -128,6 +146,8 @@ try:
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
+if llm_view is not None:
+    llm_views.show_llm_measures(llm_view, row)
 
 bucket_text = resolution_text(timedelta(seconds=charts["bucket_s"]))
 span = duration_text((charts["end"] - charts["start"]).total_seconds())
@@ -146,13 +166,13 @@ if not any(beats.values()):
 else:
     z: list[list[int | None]] = []
     text: list[list[str]] = []
-    for kind in KINDS:
+    for kind in charts["kinds"]:
         kind_beats = beats[kind]
         pad = HEARTBEAT_PROBES - len(kind_beats)
         z.append([None] * pad + [beat_class(b["outcome"]) for b in kind_beats])
         text.append([""] * pad + [beat_hover(b) for b in kind_beats])
     strip = go.Figure(go.Heatmap(
-        z=z, y=list(KINDS), x=list(range(1, HEARTBEAT_PROBES + 1)), text=text,
+        z=z, y=list(charts["kinds"]), x=list(range(1, HEARTBEAT_PROBES + 1)), text=text,
         hovertemplate="%{text}<extra></extra>",
         zmin=0, zmax=2, showscale=False, xgap=2, ygap=4, colorscale=BEAT_COLOURS,
     ))
@@ -163,17 +183,18 @@ else:
     st.caption("Green: ok · orange: answered, but not as the contract asks · red: no answer. "
                "Hover a cell for its time, status, latency and reason.")
 
-predict = pd.DataFrame(charts["series"]["predict"])
+predict = pd.DataFrame(charts["series"][answer_kind])
 health = pd.DataFrame(charts["series"]["health"])
 timed = predict[predict["latency_n"] > 0] if not predict.empty else predict
-title = f"Predict latency of ok answers {bucket_text}"
+title = (f"Time to first token of ok chat answers {bucket_text}" if llm
+         else f"Predict latency of ok answers {bucket_text}")
 if timed.empty:
     st.markdown(f"**{title}**")
     if predict.empty:
-        st.info(no_probes_text("predict"))
+        st.info(no_probes_text(answer_kind))
     else:
-        st.info(f"No ok predict answers to time in this window: all {int(predict['n_total'].sum())} "
-                "predict probes failed.")
+        st.info(f"No ok {answer_kind} answers to time in this window: all {int(predict['n_total'].sum())} "
+                f"{answer_kind} probes failed.")
 else:
     figure = go.Figure()
     figure.add_scatter(x=timed["bucket_start"], y=timed["p99_ms"], name="p99", mode="lines",
@@ -184,7 +205,8 @@ else:
                        line={"dash": "dot", "color": BAND_EDGE})
     figure.add_scatter(x=timed["bucket_start"], y=timed["p50_ms"], name="p50", mode="lines+markers",
                        line={"color": P50_COLOUR}, marker={"size": 4})
-    st.plotly_chart(layout(figure, title, "latency"), width="stretch", key="latency_chart")
+    st.plotly_chart(layout(figure, title, "time to first token" if llm else "latency"), width="stretch",
+                    key="latency_chart")
 
 left, right = st.columns(2)
 with left:
@@ -200,10 +222,10 @@ with left:
         if int(health["n_ok"].sum()) == 0:
             st.caption(f"0 % uptime: all {int(health['n_total'].sum())} health probes in this window failed.")
 with right:
-    title = f"200-rate {bucket_text} (predict probes)"
+    title = f"200-rate {bucket_text} ({answer_kind} probes)"
     if predict.empty:
         st.markdown(f"**{title}**")
-        st.info(no_probes_text("predict"))
+        st.info(no_probes_text(answer_kind))
     else:
         figure = go.Figure()
         figure.add_scatter(x=predict["bucket_start"], y=100.0 * predict["n_200"] / predict["n_total"],
@@ -211,42 +233,46 @@ with right:
         st.plotly_chart(layout(figure, title, "answered 200", percent=True), width="stretch",
                         key="rate200_chart")
         if int(predict["n_200"].sum()) == 0:
-            st.caption(f"0 % answered 200: none of the {int(predict['n_total'].sum())} predict probes did.")
+            st.caption(f"0 % answered 200: none of the {int(predict['n_total'].sum())} {answer_kind} "
+                       "probes did.")
 
-left, right = st.columns(2)
-roc = team["roc"]
-with left:
-    figure = go.Figure()
-    figure.add_scatter(x=[0, 1], y=[0, 1], name="chance", mode="lines", line={"dash": "dot"})
-    if roc["auc"] is not None:
-        figure.add_scatter(x=roc["fpr"], y=roc["tpr"], name=f"ROC (AUC {roc['auc']:.3f})", mode="lines")
-    figure.update_layout(title="ROC curve of the latest answers", height=CHART_HEIGHT + 60,
-                         xaxis_title="false positive rate", yaxis_title="true positive rate",
-                         margin={"t": 40, "b": 30, "l": 10, "r": 10}, legend=LEGEND)
-    st.plotly_chart(figure, width="stretch", key="roc_chart")
-    if roc["auc"] is not None:
-        st.markdown(f"**AUC {roc['auc']:.3f}** over {roc['n']} answered evaluation samples.")
-    else:
-        st.caption(f"No ROC curve: {roc['reason']}.")
-with right:
-    days = pd.DataFrame(charts["days"])
-    scored = days[days["auc"].notna()] if not days.empty else days
-    if scored.empty:
-        st.markdown("**AUC per day**")
-        st.info("No AUC for any day of this window: not enough answered samples of both classes yet.")
-    else:
+if llm_view is not None:
+    llm_views.show_chat_failures(llm_view)
+else:  # a classifier: its ROC curve and AUC per day
+    left, right = st.columns(2)
+    roc = team["roc"]
+    with left:
         figure = go.Figure()
-        figure.add_bar(x=scored["day"].map(lambda d: d.strftime("%b %d")), y=scored["auc"], name="AUC",
-                       text=scored["auc"].map(lambda a: f"{a:.3f}"), textposition="outside",
-                       customdata=scored["n"], hovertemplate="%{x}: AUC %{y:.3f} over %{customdata} samples"
-                       "<extra></extra>")
-        figure.update_layout(title="AUC per day (its newest answers, UTC days)", height=CHART_HEIGHT + 60,
-                             margin={"t": 40, "b": 30, "l": 10, "r": 10})
-        figure.update_yaxes(range=[0, 1.08], title="AUC")
-        figure.update_xaxes(type="category", title="day (UTC)")
-        st.plotly_chart(figure, width="stretch", key="auc_days_chart")
+        figure.add_scatter(x=[0, 1], y=[0, 1], name="chance", mode="lines", line={"dash": "dot"})
+        if roc["auc"] is not None:
+            figure.add_scatter(x=roc["fpr"], y=roc["tpr"], name=f"ROC (AUC {roc['auc']:.3f})", mode="lines")
+        figure.update_layout(title="ROC curve of the latest answers", height=CHART_HEIGHT + 60,
+                             xaxis_title="false positive rate", yaxis_title="true positive rate",
+                             margin={"t": 40, "b": 30, "l": 10, "r": 10}, legend=LEGEND)
+        st.plotly_chart(figure, width="stretch", key="roc_chart")
+        if roc["auc"] is not None:
+            st.markdown(f"**AUC {roc['auc']:.3f}** over {roc['n']} answered evaluation samples.")
+        else:
+            st.caption(f"No ROC curve: {roc['reason']}.")
+    with right:
+        days = pd.DataFrame(charts["days"])
+        scored = days[days["auc"].notna()] if not days.empty else days
+        if scored.empty:
+            st.markdown("**AUC per day**")
+            st.info("No AUC for any day of this window: not enough answered samples of both classes yet.")
+        else:
+            figure = go.Figure()
+            figure.add_bar(x=scored["day"].map(lambda d: d.strftime("%b %d")), y=scored["auc"], name="AUC",
+                           text=scored["auc"].map(lambda a: f"{a:.3f}"), textposition="outside",
+                           customdata=scored["n"],
+                           hovertemplate="%{x}: AUC %{y:.3f} over %{customdata} samples<extra></extra>")
+            figure.update_layout(title="AUC per day (its newest answers, UTC days)", height=CHART_HEIGHT + 60,
+                                 margin={"t": 40, "b": 30, "l": 10, "r": 10})
+            figure.update_yaxes(range=[0, 1.08], title="AUC")
+            figure.update_xaxes(type="category", title="day (UTC)")
+            st.plotly_chart(figure, width="stretch", key="auc_days_chart")
 
-st.markdown("**Recent failures**")
+st.markdown("**Recent failed health probes**" if llm else "**Recent failures**")
 failures = pd.DataFrame(team["failures"])
 if failures.empty:
     st.caption("No failed probes in this window.")

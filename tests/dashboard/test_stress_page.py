@@ -186,3 +186,36 @@ def test_admin_starts_a_run_and_watches_it(admin_env: SeededDashboard) -> None:
     assert verdicts["contract"] == "pass"
     assert (verdicts == "not run").sum() == 9
     assert "Stress run against live-team finished." in shown_text(at)
+
+
+def test_an_llm_suite_run_is_listed_beside_the_classifier_runs(dashboard_env: SeededDashboard) -> None:
+    """A run of the LLM suite: its suite in the list, its verdicts in the LLM suite's order, the
+    key a shell variable ($KEY) in its curl lines, an echoed key never shown."""
+    from core.contract import LlmScenarioName
+
+    with session_scope(dashboard_env.url) as session:
+        alpha = get_target(session, "alpha-team")
+        run_id = create_stress_run(session, target_url=alpha.base_url, target_id=alpha.id, suite="llm",
+                                   started_at=dashboard_env.now - timedelta(seconds=10))
+        add_stress_result(session, run_id=run_id, scenario="models_list", passed=False, evidence={
+            "summary": "GET /v1/models: data[0].created: field required",
+            "curl": 'curl -sS -i -X GET -H "Authorization: Bearer $KEY" http://127.0.0.1:9/v1/models',
+            "first_failure": {"response": {"body": f"echo {dashboard_env.token}"}},
+        })
+        add_stress_result(session, run_id=run_id, scenario="chat_schema", passed=True,
+                          evidence={"summary": "all 3 requests answered acceptably"})
+    at = open_page("stress")
+    assert not at.exception
+    runs = at.dataframe[0].value
+    assert runs["suite"].tolist() == ["llm", "classifier"]  # newest first, both suites
+    assert runs["score"].tolist() == ["1/10", f"{dashboard_env.stress_score}/10"]
+    verdicts = at.dataframe[1].value
+    assert verdicts["scenario"].tolist() == [str(n) for n in LlmScenarioName]
+    assert verdicts.set_index("scenario")["verdict"].to_dict() == {
+        **{str(n): "pending" for n in LlmScenarioName}, "chat_schema": "pass", "models_list": "FAIL",
+    }
+    assert 'curl -sS -i -X GET -H "Authorization: Bearer $KEY" http://127.0.0.1:9/v1/models' in [
+        c.value for c in at.code
+    ]
+    assert "data[0].created: field required" in shown_text(at)
+    assert dashboard_env.token not in everything_rendered(at)

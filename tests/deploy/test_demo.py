@@ -172,3 +172,19 @@ def test_healthcheck_script_usage(args: list[str]) -> None:
 def test_healthcheck_script_on_a_closed_port() -> None:
     assert _healthcheck(f"http://127.0.0.1:{free_port()}/health") == 1
     assert Path(HEALTHCHECK).is_file()
+
+
+def test_make_up_runs_the_demo_llm_beside_the_demo_classifiers() -> None:
+    """The demo LLM is a child of `make up` like the slow and flaky demos (tests/llm tests the server,
+    tests/deploy/test_make_up.py the whole start)."""
+    from clfwatch.up import plan
+
+    ports = plan.Ports(service=18080, slow=18081, flaky=18082, llm=18300, prober_metrics=19101, api=18088,
+                       dashboard=18501, evidently=18502, prometheus=None)
+    first, _ = plan.child_specs("127.0.0.1", ports, None)
+    by_name = {spec.name: spec for spec in first}
+    llm = by_name["demo-llm"]
+    assert llm.argv[-6:] == ["service", "llm", "--host", "127.0.0.1", "--port", "18300"]
+    assert (llm.base_url, llm.ready_path, llm.ready_needs_200) == ("http://127.0.0.1:18300", "/health", True)
+    assert {"demo-slow", "demo-flaky"} <= set(by_name)
+    assert ports.by_flag()["llm"] == 18300  # --llm-port, checked for being free like the others

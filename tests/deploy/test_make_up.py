@@ -5,7 +5,8 @@ work is tested too) and reuses the installed virtualenv through a symlink; make 
 install stamp is up to date, so nothing is reinstalled into the shared venv. It gets its own
 SQLite file and free ports, must bring up the dashboard, the service, the prober, the Evidently UI
 and Prometheus (whose target list must show the service, the prober and the team API up), must see
-probe rows for the three demo targets, and after SIGINT to its process group (what a terminal
+probe rows for the reference service, the two demo targets and the demo LLM (registered as an
+openai-chat target with its key), and after SIGINT to its process group (what a terminal
 sends on Ctrl-C) must leave no process behind and nothing listening beyond loopback.
 """
 
@@ -24,6 +25,8 @@ import httpx
 import pytest
 
 from clfwatch.up import prepare
+from core.settings import DEFAULT_DEMO_LLM_KEY
+from service.llm_demo import DEMO_MODEL
 from storage.engine import engine_for, session_scope
 from storage.evalset import eval_count
 from storage.targets import list_targets
@@ -180,7 +183,7 @@ def target_state(db_url: str) -> tuple[dict[str, str], set[str], int]:
         return {v.name: v.base_url for v in views}, probed, eval_count(session)
 
 
-DEMO_TARGETS = {prepare.REFERENCE_TARGET, prepare.SLOW_TARGET, prepare.FLAKY_TARGET}
+DEMO_TARGETS = {prepare.REFERENCE_TARGET, prepare.SLOW_TARGET, prepare.FLAKY_TARGET, prepare.LLM_TARGET}
 
 
 @pytest.mark.slow
@@ -188,11 +191,12 @@ DEMO_TARGETS = {prepare.REFERENCE_TARGET, prepare.SLOW_TARGET, prepare.FLAKY_TAR
 def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     copy_worktree(REPO_ROOT, repo)
-    service, slow, flaky, metrics, dashboard, slow_moved, api, evidently, prom = distinct_free_ports(9)
+    service, slow, flaky, metrics, dashboard, slow_moved, api, evidently, prom, llm = distinct_free_ports(10)
     ports = {  # every port by flag: other servers run on this machine, 8502 and 9090 may be taken
         "service": service,
         "slow": slow,
         "flaky": flaky,
+        "llm": llm,
         "prober-metrics": metrics,
         "dashboard": dashboard,
         "api": api,
@@ -209,6 +213,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         f"{base}:{metrics}/metrics",
         f"{base}:{dashboard}/_stcore/health",
         f"{base}:{slow}/health",
+        f"{base}:{llm}/health",
         f"{base}:{api}/health",
         f"{base}:{evidently}/api/version",
         f"{base}:{prom}/-/ready",
@@ -221,7 +226,7 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         wait_until(
             lambda: target_state(db_url)[1] >= DEMO_TARGETS,
             PROBE_ROWS_TIMEOUT_S,
-            "probe rows for all three targets",
+            "probe rows for every demo target",
             proc,
             log,
         )
@@ -234,8 +239,8 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
             log,
         )
         running = processes_under(repo)
-        # make, up, service, two demos, Evidently UI, Prometheus, prober, API, dashboard
-        assert len(running) >= 10, running
+        # make, up, service, two demos, demo LLM, Evidently UI, Prometheus, prober, API, dashboard
+        assert len(running) >= 11, running
         dashboard_pid = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
         dashboard_env = environment_of(dashboard_pid)
         assert dashboard_env.get("CLFWATCH_PROMETHEUS_URL") == f"{base}:{prom}"
@@ -256,8 +261,8 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         wait_gone(repo)
         assert all(not answers(u) for u in urls)
         assert [port for port in ports.values() if not port_closed(port)] == []
-        for name in ("service", "demo-slow", "demo-flaky", "prober", "api", "dashboard", "evidently",
-                     "prometheus"):
+        for name in ("service", "demo-slow", "demo-flaky", "demo-llm", "prober", "api", "dashboard",
+                     "evidently", "prometheus"):
             assert (repo / "var" / "logs" / f"{name}.log").is_file()
         assert (repo / "var" / "prometheus" / "data").is_dir() and (repo / "var" / "evidently").is_dir()
         # The admin password and the registration code: made once, mode 0600, printed.
@@ -270,6 +275,10 @@ def test_make_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
         assert f"team API             {base}:{api}" in said
         first_urls, _, samples = target_state(db_url)
         assert set(first_urls) == DEMO_TARGETS and samples > 0
+        with session_scope(db_url) as session:
+            llm_view = next(v for v in list_targets(session) if v.name == prepare.LLM_TARGET)
+        assert (llm_view.kind, llm_view.model, llm_view.has_token) == ("openai-chat", DEMO_MODEL, True)
+        assert DEFAULT_DEMO_LLM_KEY not in said  # the key is registered, never printed
 
         # Second run, the slow demo on another port: data kept, nothing duplicated, URL moved.
         # Then a child dies on its own: make up must name it, stop the rest and fail.

@@ -22,15 +22,17 @@ from clfwatch.up import common, observability, plan, prepare, supervise
 from clfwatch.up import main as up_main
 from core.processes import start_group, stop_groups
 from core.settings import Settings
+from service.llm_demo import DEMO_MODEL
 from storage.engine import session_scope
 from storage.evalset import eval_count, replace_eval_set
-from storage.targets import add_target, list_targets
+from storage.targets import add_target, list_targets, probe_targets
 from tests.conftest import free_port
 
 WANTED = {
     prepare.REFERENCE_TARGET: "http://127.0.0.1:8080",
     prepare.SLOW_TARGET: "http://127.0.0.1:8081",
     prepare.FLAKY_TARGET: "http://127.0.0.1:8082",
+    prepare.LLM_TARGET: "http://127.0.0.1:38300",
 }
 
 
@@ -63,7 +65,19 @@ def test_reference_target_gets_the_service_api_key(db_url: str) -> None:
     prepare.ensure_targets(settings_for(db_url, service_api_key="k-7f3a9c"), WANTED)
     with session_scope(db_url) as session:
         tokens = {v.name: v.has_token for v in list_targets(session)}
-    assert tokens == {prepare.REFERENCE_TARGET: True, prepare.SLOW_TARGET: False, prepare.FLAKY_TARGET: False}
+    assert tokens == {prepare.REFERENCE_TARGET: True, prepare.SLOW_TARGET: False, prepare.FLAKY_TARGET: False,
+                      prepare.LLM_TARGET: True}
+
+
+def test_demo_llm_is_an_openai_chat_target_with_the_key_it_demands(db_url: str) -> None:
+    prepare.ensure_targets(settings_for(db_url, demo_llm_key="k-llm-1"), WANTED)
+    prepare.ensure_targets(settings_for(db_url, demo_llm_key="k-llm-2"), WANTED)  # a changed key follows
+    with session_scope(db_url) as session:
+        kinds = {v.name: (v.kind, v.model) for v in list_targets(session)}
+        tokens = {t.name: t.token for t in probe_targets(session)}
+    assert kinds[prepare.LLM_TARGET] == ("openai-chat", DEMO_MODEL)
+    assert kinds[prepare.SLOW_TARGET] == ("classifier", None)
+    assert tokens[prepare.LLM_TARGET] == "k-llm-2"
 
 
 def test_eval_set_loaded_when_empty_and_kept_otherwise(db_url: str) -> None:
@@ -250,6 +264,7 @@ def test_parser_defaults_match_the_agreed_ports() -> None:
         8501,
     )
     assert args.prober_metrics_port is None  # falls back to CLFWATCH_PROBE_METRICS_PORT
+    assert args.llm_port is None  # falls back to CLFWATCH_DEMO_LLM_PORT (38300)
 
 
 def test_secrets_are_made_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
@@ -287,7 +302,7 @@ def test_parser_defaults_for_the_evidently_ui_and_prometheus() -> None:
 
 
 def test_the_generated_prometheus_config_passes_promtool_and_loads_the_alert_rules(tmp_path: Path) -> None:
-    ports = plan.Ports(service=18080, slow=18081, flaky=18082, prober_metrics=19101, api=18088,
+    ports = plan.Ports(service=18080, slow=18081, flaky=18082, llm=18300, prober_metrics=19101, api=18088,
                        dashboard=18501, evidently=18502, prometheus=19090)
     config = observability.write_prometheus_config(plan.scrape_jobs("0.0.0.0", ports), tmp_path / "p.yml")
     promtool = shutil.which("promtool")
@@ -310,7 +325,7 @@ def test_evidently_and_prometheus_ports_are_checked_on_loopback_whatever_the_hos
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = plan.Ports(service=free_port(), slow=free_port(), flaky=free_port(),
+        ports = plan.Ports(service=free_port(), slow=free_port(), flaky=free_port(), llm=free_port(),
                            prober_metrics=free_port(), api=free_port(), dashboard=free_port(),
                            evidently=port, prometheus=None)
         with pytest.raises(common.UpError, match=f"port {port} \\(evidently\\) on 127.0.0.1 is in use; "
@@ -327,7 +342,8 @@ def test_without_prometheus_on_the_path_up_says_so_once_and_starts_the_rest(
     everything else, the Evidently UI included, comes up; the dashboard gets no Prometheus URL."""
     venv_bin = Path(sys.executable).parent
     assert not (venv_bin / "prometheus").exists()
-    names = ["service", "slow", "flaky", "prober-metrics", "api", "dashboard", "evidently", "prometheus"]
+    names = ["service", "slow", "flaky", "llm", "prober-metrics", "api", "dashboard", "evidently",
+             "prometheus"]
     ports = dict(zip(names, (free_port() for _ in names), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
     env.update(PATH=str(venv_bin), CLFWATCH_DATABASE_URL=sqlite_url,
@@ -352,7 +368,8 @@ def test_without_prometheus_on_the_path_up_says_so_once_and_starts_the_rest(
         assert httpx.get(f"{base}:{ports['evidently']}/api/version", timeout=5).status_code == 200
         assert httpx.get(f"{base}:{ports['dashboard']}/_stcore/health", timeout=5).status_code == 200
         running = processes_in(tmp_path)
-        assert len(running) >= 8, running  # up, service, two demos, Evidently UI, prober, API, dashboard
+        # up, service, two demos, demo LLM, Evidently UI, prober, API, dashboard
+        assert len(running) >= 9, running
         streamlit = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
         child_env = Path(f"/proc/{streamlit}/environ").read_bytes().split(b"\0")
         assert not any(item.startswith(b"CLFWATCH_PROMETHEUS_URL=") for item in child_env)

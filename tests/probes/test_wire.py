@@ -12,6 +12,7 @@ import gzip
 import json
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -168,3 +169,42 @@ def test_host_header_keeps_the_name_and_port() -> None:
     assert b"\r\nHost: team.example\r\n" in sent("https://team.example/h?x=1")
     assert sent("https://team.example/h?x=1").startswith(b"GET /h?x=1 HTTP/1.1")
     assert b"\r\nHost: [::1]:8000\r\n" in sent("http://[::1]:8000/")
+
+
+def test_a_listener_gets_each_decoded_piece_of_a_chunked_body_as_it_arrives() -> None:
+    pieces = [b"data: one\n\n", b"data: two\n\n", b"data: [DONE]\n\n"]
+
+    async def dribble(writer: asyncio.StreamWriter) -> None:
+        writer.write(head(transfer_encoding="chunked"))
+        for piece in pieces:
+            writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def go() -> tuple[list[tuple[bytes, float]], object, float, float]:
+        got: list[tuple[bytes, float]] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            await dribble(writer)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            request = wire_request("GET", f"http://127.0.0.1:{port}/stream", dict(PROBE_HEADERS))
+            t0 = time.perf_counter()
+            ex = await exchange(request, timeout_s=2.0, cap_bytes=CAP, ssl_context=None,
+                                on_body=lambda data, at: got.append((data, at)))
+            t1 = time.perf_counter()
+        return got, ex, t0, t1
+
+    got, ex, t0, t1 = asyncio.run(go())
+    assert ex.status_code == 200 and ex.error is None  # type: ignore[attr-defined]
+    assert b"".join(data for data, _ in got) == b"".join(pieces) == ex.body  # type: ignore[attr-defined]
+    times = [at for _, at in got]
+    assert len(got) == len(pieces)  # 50 ms apart: never one read
+    assert t0 < times[0] and times == sorted(times) and times[-1] < t1
+    assert times[-1] - times[0] >= 0.1  # the server slept twice 50 ms between them

@@ -1,0 +1,108 @@
+"""The admin registers an openai-chat target in Chromium: real ``clfwatch dashboard``, real LLM stub."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from storage.engine import engine_for, session_scope, upgrade_database
+from storage.targets import list_targets
+from tests.conftest import free_port
+from tests.dashboard.conftest import ADMIN_PASSWORD, REPO_ROOT
+from tests.dashboard.test_e2e_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RENDER_TIMEOUT_MS,
+    START_TIMEOUT_S,
+    screenshot,
+)
+from tests.probes.llm_stub import MODELS, STUB_KEY, llm_stub
+from tests.servers import process
+
+NAME = "PROD_ML_FALL_25|LLM_ИВАНОВ"
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[str]:
+    with llm_stub() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def db_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('llm-admin') / 'clfwatch.db'}"
+    upgrade_database(url)
+    yield url
+    engine_for(url).dispose()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(CLFWATCH_DATABASE_URL=db_file, DO_NOT_TRACK="1", CLFWATCH_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    log_path = tmp_path_factory.mktemp("llm-admin-log") / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
+    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
+                 timeout_s=START_TIMEOUT_S):
+        yield base
+    log_text = log_path.read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-2000:]
+    assert STUB_KEY not in log_text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    yield context.new_page()
+    context.close()
+
+
+def fill(page: Page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")
+
+
+def test_admin_registers_an_llm_in_the_browser(dashboard_url: str, db_file: str, page: Page,
+                                               stub: str) -> None:
+    page.goto(dashboard_url + "/admin")
+    page.wait_for_selector("text=Admin password", timeout=RENDER_TIMEOUT_MS)
+    fill(page, "Admin password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # A classifier's form first; the page draws top down, so wait for its last field.
+    page.wait_for_selector("text=Request template (optional JSON", timeout=RENDER_TIMEOUT_MS)
+
+    page.get_by_text("LLM (openai-chat)", exact=True).click()
+    page.wait_for_selector("text=Model (blank: the first its /v1/models lists)", timeout=RENDER_TIMEOUT_MS)
+    # The classifier's template field goes once the rerun is drawn (stale elements stay until then).
+    page.get_by_label("Request template (optional JSON with {text} and {id})").wait_for(
+        state="detached", timeout=RENDER_TIMEOUT_MS)
+    fill(page, "Name", NAME)
+    fill(page, "Base URL", stub)
+    fill(page, "Bearer token the service demands (required, never shown again)", "wrong-key-8")
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_selector("text=the server refused the key (HTTP 401)", timeout=RENDER_TIMEOUT_MS)
+
+    fill(page, "Bearer token the service demands (required, never shown again)", STUB_KEY)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_selector(f"text=Registered {NAME}.", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("text=the server lists 2 models", timeout=RENDER_TIMEOUT_MS)
+    with session_scope(db_file) as session:
+        (view,) = list_targets(session)
+    assert (view.name, view.kind, view.model, view.has_token) == (NAME, "openai-chat", MODELS[0], True)
+    assert STUB_KEY not in page.content()  # not even in the password field any more
+    screenshot(page, "admin-llm-registered")
