@@ -72,12 +72,12 @@ SERIAL_MODULES = {
     "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",
 }
 # Serial modules that measure wall-clock timing to the millisecond (latency within 10 ms of the
-# injected delay, the p95 latency of a healthy server under a Locust spike, an LLM burst's TTFT
-# p95): they run after the rest, alone, so no other work can skew them.
+# injected delay, the p95 latency of a healthy server under a Locust spike): they run after the
+# rest, alone, so no other work can skew them. (tests/stress/test_llm_suite.py's TTFT bar is 2 s:
+# it held in five runs next to two busy loops at load 4-9, so it runs beside the parallel step.)
 QUIET_MODULES = {
     "tests/probes/test_prober_targets.py",
     "tests/stress/test_load.py",
-    "tests/stress/test_llm_suite.py",
 }
 assert set(SERIAL_MODULES) >= QUIET_MODULES, "a quiet module is also serial: never on an xdist worker"
 # Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
