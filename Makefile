@@ -34,15 +34,28 @@ sysdeps:
 up: install
 	$(PY) -m clfwatch.up $(UP_ARGS)
 
-# Most tests wait on servers and the wall clock, not on the CPU: TEST_WORKERS run at once
-# (pytest-xdist), then the `serial` tests (wall-clock timing checks, tests/conftest.py) run alone.
-# The first failing step stops make with pytest's own summary line and exit code; exit code 5
-# (nothing selected, e.g. PYTEST_ARGS naming one folder without serial tests) is not a failure.
+# Three pytest runs: all but the `serial` tests on TEST_WORKERS pytest-xdist workers and, at the
+# same time, the `serial` tests (timed phases: mostly sleeping) one at a time; then the `quiet`
+# ones (wall-clock timing measures) alone (tests/conftest.py). The serial run's output is shown
+# once the parallel one ends; make fails, after all three, with each run's own summary line,
+# if any failed; Ctrl-C stops the background run too (a shell starts it with SIGINT ignored).
+# Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one folder without
+# serial tests) is not a failure.
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
+SERIAL_LOG := var/test-serial.log
 test: install sysdeps litellm
-	$(PY) -m pytest $(XDIST) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	$(PY) -m pytest -p no:xdist -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	@mkdir -p var; \
+	$(PY) -m pytest -p no:xdist -m "serial and not quiet" $(PYTEST_ARGS) > $(SERIAL_LOG) 2>&1 & serial=$$!; \
+	trap 'kill $$serial 2>/dev/null; exit 130' INT TERM; \
+	$(PY) -m pytest $(XDIST) -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
+	wait $$serial; beside=$$?; \
+	echo "---- serial tests (ran beside the parallel ones; $(SERIAL_LOG)) ----"; cat $(SERIAL_LOG); \
+	echo "---- quiet tests (alone) ----"; \
+	$(PY) -m pytest -p no:xdist -m quiet $(PYTEST_ARGS); quiet=$$?; \
+	failed=0; for rc in $$parallel $$beside $$quiet; do [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || failed=1; done; \
+	[ $$failed -eq 0 ] || echo "make test: exit codes parallel=$$parallel serial=$$beside quiet=$$quiet"; \
+	exit $$failed
 
 # The inner loop: SQLite only, no browser, Prometheus, Evidently UI, LiteLLM, wall-clock timing
 # or multi-second tests (< 3 min).

@@ -1,4 +1,4 @@
-"""Done-criterion of issue 15: real targets on loopback, the real prober at 1 s, then ``drift run``.
+"""Done-criterion of issue 15: real targets on loopback, the real prober at 0.5 s, then ``drift run``.
 
 Three classifiers behind one uvicorn: a fixed model, one that switches to another model
 halfway, and one whose answers jitter by ±0.001. Only the switch is a model change, and its
@@ -27,10 +27,10 @@ from tests.servers import uvicorn_thread
 
 N_SAMPLES = 16
 MIN_SAMPLES = 10  # below the evaluation set, so a change is called within one cycle
-INTERVAL_S = 1.0
+INTERVAL_S = 0.5  # one predict probe, so one sample, per interval
 # The first cycle gives every sample its first answer; the switch comes after it.
-SWITCH_AFTER_S = N_SAMPLES + 6.0
-AFTER_SWITCH_S = MIN_SAMPLES + 8.0
+SWITCH_AFTER_S = N_SAMPLES * INTERVAL_S + 4.0
+AFTER_SWITCH_S = MIN_SAMPLES * INTERVAL_S + 5.0
 SWITCH_SLACK_S = 5.0
 EVAL = [(f"live-{i:02d}", f"sample text number {i}", i % 2) for i in range(N_SAMPLES)]
 
@@ -84,7 +84,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     with uvicorn_thread(create_targets(models)) as base:
         for name in ("fixed", "switching", "noisy"):
             register(url, name, f"{base}/{name}")
-        settings = make_settings(url, tmp, probe_interval_s=INTERVAL_S, probe_timeout_s=0.8)
+        settings = make_settings(url, tmp, probe_interval_s=INTERVAL_S, probe_timeout_s=0.4)
 
         async def switch_halfway(prober: Prober) -> None:
             await asyncio.sleep(SWITCH_AFTER_S)

@@ -1,11 +1,11 @@
 """Classifier servers with the connection habits real deployments have, for the soak test.
 
 Each answers the contract correctly; what differs is how it treats a connection once the
-answer is sent: uvicorn with its keep-alive timeout (1 s, 2 s as gunicorn, 5 s by default,
-75 s as nginx), a server that answers ``Connection: close`` and hangs up, one that goes
-silent on a connection idle for 3 s without a FIN reaching the client (a NAT or load
-balancer that forgot the connection), and one that resets the connection halfway through
-its answer (a genuine failure the prober must still record).
+answer is sent: uvicorn with its keep-alive timeout (whatever the test picks: 2 s as gunicorn,
+5 s by default, 75 s as nginx), a server that answers ``Connection: close`` and hangs up, one
+that goes silent on a connection idle for ``SILENT_AFTER_IDLE_S`` without a FIN reaching the
+client (a NAT or load balancer that forgot the connection), and one that resets the connection
+halfway through its answer (a genuine failure the prober must still record).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 
 from tests.servers import uvicorn_thread
 
-SILENT_AFTER_IDLE_S = 3.0
+SILENT_AFTER_IDLE_S = 1.5  # between the soak's two probe gaps (1 s and 2 s)
 MAX_HEAD_BYTES = 64 * 1024
 
 

@@ -3,10 +3,13 @@
 Issue 12: with pooled connections, a probe sent in the millisecond a target's server timed
 out the kept connection died as "connection dropped mid-answer", and a server that forgot
 an idle connection silently made the next probe time out. Every probe now opens its own
-connection. Here six targets of each server habit are probed at 10 s and at 4 s (health and
-predict probes 5 s and 2 s apart: uvicorn's and gunicorn's keep-alive timeouts) and every
-one of their probes must be ok, while a server that resets halfway through its answer is
-still recorded as failing.
+connection. Here six targets of each server habit are probed every 2 s, so a target's health
+and predict probes are 1 s apart and two probes of one kind 2 s apart, and every one of their
+probes must be ok, while a server that resets halfway through its answer is still recorded as
+failing. The servers' timeouts are scaled to those gaps (the hazard is a probe meeting a
+timeout, whatever its length): keep-alive timeouts of exactly 1 s (the reference service) and
+2 s (as gunicorn), one shorter and one longer (75 s, as nginx) than both gaps, and a connection
+forgotten after 1.5 s idle, between the two.
 """
 
 from __future__ import annotations
@@ -21,33 +24,37 @@ import httpx
 import pytest
 
 from core.contract import Outcome
+from service.app import create_app
 from tests.probes.habits import SILENT_AFTER_IDLE_S, RawServer, uvicorn_keepalive
 from tests.probes.helpers import load_eval, make_settings, register, rows_of, run_prober
-from tests.reference import reference_service
+from tests.reference import reference_settings
+from tests.servers import uvicorn_thread
 
 TARGETS_PER_HABIT = 6
-ROUNDS = {10.0: 6, 4.0: 8}  # interval -> probes of each kind expected per target, at least
-PROBE_TIMEOUT_S = 2.0  # the production default
+INTERVAL_S = 2.0
+ROUNDS = 10  # probes of each kind expected per target, at least
+PROBE_TIMEOUT_S = 1.5  # below the interval, as in production (2 s of 10 s)
 
 
 @pytest.fixture(scope="module")
 def habit_urls(trained_model_dir: Path) -> Iterator[dict[str, str]]:
     with ExitStack() as stack:
         urls = {
-            "reference (uvicorn, 5 s keep-alive)": stack.enter_context(reference_service(trained_model_dir)),
-            "uvicorn 1 s keep-alive": stack.enter_context(uvicorn_keepalive(1.0)),
-            "uvicorn 2 s keep-alive (gunicorn)": stack.enter_context(uvicorn_keepalive(2.0)),
+            "reference (uvicorn, 1 s keep-alive: the health-to-predict gap)": stack.enter_context(
+                uvicorn_thread(create_app(reference_settings(trained_model_dir)), timeout_keep_alive=1.0)
+            ),
+            "uvicorn 0.5 s keep-alive": stack.enter_context(uvicorn_keepalive(0.5)),
+            "uvicorn 2 s keep-alive (gunicorn: the interval)": stack.enter_context(uvicorn_keepalive(2.0)),
             "uvicorn 75 s keep-alive (nginx)": stack.enter_context(uvicorn_keepalive(75.0)),
             "Connection: close": stack.enter_context(RawServer("close")),
-            "silent after 3 s idle": stack.enter_context(RawServer("silent")),
+            f"silent after {SILENT_AFTER_IDLE_S} s idle": stack.enter_context(RawServer("silent")),
         }
         yield urls
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("interval_s", sorted(ROUNDS))
 def test_no_healthy_target_is_charged_for_its_connection_habits(
-    habit_urls: dict[str, str], interval_s: float, sqlite_url: str, tmp_path: Path
+    habit_urls: dict[str, str], sqlite_url: str, tmp_path: Path
 ) -> None:
     load_eval(sqlite_url)
     healthy: dict[int, str] = {}
@@ -57,21 +64,21 @@ def test_no_healthy_target_is_charged_for_its_connection_habits(
     with RawServer("reset_half") as reset_url:
         broken = register(sqlite_url, "resets-mid-answer", reset_url)
         settings = make_settings(
-            sqlite_url, tmp_path, probe_interval_s=interval_s, probe_timeout_s=PROBE_TIMEOUT_S
+            sqlite_url, tmp_path, probe_interval_s=INTERVAL_S, probe_timeout_s=PROBE_TIMEOUT_S
         )
-        run_prober(settings, seconds=interval_s * (ROUNDS[interval_s] + 1) + 0.5)
+        run_prober(settings, seconds=INTERVAL_S * (ROUNDS + 1) + 0.5)
 
     failures: Counter[tuple[str, str, str]] = Counter()
     for target_id, habit in healthy.items():
         for kind in ("health", "predict"):
             rows = rows_of(sqlite_url, target_id, kind)
-            assert len(rows) >= ROUNDS[interval_s], (habit, kind, len(rows))
+            assert len(rows) >= ROUNDS, (habit, kind, len(rows))
             failed = [r for r in rows if r.outcome != Outcome.OK]
             failures.update((habit, kind, f"{r.outcome}: {r.detail}") for r in failed)
     assert not failures, f"healthy targets charged with failures: {dict(failures)}"
 
     broken_rows = rows_of(sqlite_url, broken)
-    assert len(broken_rows) >= 2 * ROUNDS[interval_s]
+    assert len(broken_rows) >= 2 * ROUNDS
     outcomes = Counter(r.outcome for r in broken_rows)
     assert set(outcomes) == {Outcome.PROTOCOL_ERROR}, outcomes
 
