@@ -536,19 +536,12 @@ def explain_target(board: Scoreboard, name: str) -> list[str]:
     if t.kind == TargetKind.OPENAI_CHAT:
         return _explain_llm_target(board, t)
     r = board.rules
-    lines = [
+    lines = _window_lines(
         f"{t.name}: rank {t.rank} of {len(board.targets)}, total {t.total:.4f}, graded at {_iso(board.at)}",
-        f"window: {_iso(t.window_start)} to {_iso(t.window_end)}"
-        + (" (from registration)" if r.window_days is None else f" (last {r.window_days:g} days at most)"),
-    ]
+        t, r,
+    )
     agg = t.aggregates
     if agg is not None:
-        lines.append(
-            f"prober ran {_hours(agg.covered_s)} of the window; "
-            + (f"{len(agg.gaps)} gap(s) not charged: "
-               + ", ".join(f"{_iso(s)} to {_iso(e)}" for s, e in agg.gaps[:10])
-               + (" ..." if len(agg.gaps) > 10 else "") if agg.gaps else "no gaps")
-        )
         lines.append(f"latency input: {agg.latency_method}")
     for c in COMPONENTS:
         comp = t.components[c]
@@ -565,33 +558,15 @@ def explain_target(board: Scoreboard, name: str) -> list[str]:
     if t.auc_coverage is not None:
         lines.append(f"auc coverage: {t.auc_samples} of {board.eval_samples} evaluation samples answered "
                      f"validly ({_pct(t.auc_coverage)}); the latest valid answer per sample counts")
-    lines.append(
-        f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
-        f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
-        f"{r.lifetime_days:g} d = {t.multiplier:.4f}"
-    )
     weights = {c: r.weight(c) for c in COMPONENTS}
     sum_points = weighted_sum({c: t.components[c].points for c in COMPONENTS}, weights)
-    terms = " + ".join(
-        f"{weights[c]:g}×{(t.components[c].points or 0.0):.4f}" for c in COMPONENTS
-    )
-    lines.append(f"total = ({terms}) × {t.multiplier:.4f} = {sum_points:.4f} × {t.multiplier:.4f} "
-                 f"= {t.total:.4f}")
-    lines.append(f"base score (before the multiplier) = {t.base:.4f}; it breaks a tie in the total")
-    lines.append(
-        "stress (graded apart): "
-        + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
-           else "never run")
-    )
-    return lines
+    return lines + _total_lines(t, r, weights, sum_points)
 
 
-def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
-    """``explain_target`` of an openai-chat target: the ``[llm]`` rules and the chat inputs."""
-    r = board.rules
+def _window_lines(head: str, t: TargetScore, r: Rules) -> list[str]:
+    """The first lines of a "why": which board and rank, the window, the prober's coverage."""
     lines = [
-        f"{t.name}: openai-chat target, rank {t.rank} of {len(board.llm_targets)} on the LLM board, "
-        f"total {t.total:.4f}, graded at {_iso(board.at)}",
+        head,
         f"window: {_iso(t.window_start)} to {_iso(t.window_end)}"
         + (" (from registration)" if r.window_days is None else f" (last {r.window_days:g} days at most)"),
     ]
@@ -603,6 +578,34 @@ def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
                + ", ".join(f"{_iso(s)} to {_iso(e)}" for s, e in agg.gaps[:10])
                + (" ..." if len(agg.gaps) > 10 else "") if agg.gaps else "no gaps")
         )
+    return lines
+
+
+def _total_lines(t: TargetScore, r: Rules, weights: dict[str, float], sum_points: float) -> list[str]:
+    """The last lines of a "why", the same on both boards: multiplier, total, base, stress."""
+    terms = " + ".join(f"{w:g}×{(t.components[c].points or 0.0):.4f}" for c, w in weights.items())
+    return [
+        f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
+        f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
+        f"{r.lifetime_days:g} d = {t.multiplier:.4f}",
+        f"total = ({terms}) × {t.multiplier:.4f} = {sum_points:.4f} × {t.multiplier:.4f} = {t.total:.4f}",
+        f"base score (before the multiplier) = {t.base:.4f}; it breaks a tie in the total",
+        "stress (graded apart): "
+        + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
+           else "never run"),
+    ]
+
+
+def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
+    """``explain_target`` of an openai-chat target: the ``[llm]`` rules and the chat inputs."""
+    r = board.rules
+    lines = _window_lines(
+        f"{t.name}: openai-chat target, rank {t.rank} of {len(board.llm_targets)} on the LLM board, "
+        f"total {t.total:.4f}, graded at {_iso(board.at)}",
+        t, r,
+    )
+    agg = t.aggregates
+    if agg is not None:
         lines.append(f"ttft input: {agg.latency_method}")
         lines.append(f"inputs: {agg.predict.n_total} chat probes ({agg.predict.n_ok} ok, "
                      f"{agg.predict.n_200} answered 200), {agg.health.n_total} health probes inside "
@@ -622,21 +625,7 @@ def _explain_llm_target(board: Scoreboard, t: TargetScore) -> list[str]:
             continue
         zero, full = r.llm_scale(c)
         lines.append(f"{head}; points = clamp(({comp.raw:.6f} - {zero:g}) / ({full:g} - {zero:g}))")
-    lines.append(
-        f"lifetime: {t.lifetime_s / SECONDS_PER_DAY:.3f} days since registration "
-        f"{_iso(t.registered_at)}; multiplier = min(lifetime, {r.lifetime_days:g} d) / "
-        f"{r.lifetime_days:g} d = {t.multiplier:.4f}"
-    )
-    terms = " + ".join(f"{weights[c]:g}×{(t.components[c].points or 0.0):.4f}" for c in LLM_COMPONENTS)
-    lines.append(f"total = ({terms}) × {t.multiplier:.4f} = {t.base:.4f} × {t.multiplier:.4f} "
-                 f"= {t.total:.4f}")
-    lines.append(f"base score (before the multiplier) = {t.base:.4f}; it breaks a tie in the total")
-    lines.append(
-        "stress (graded apart): "
-        + (f"{t.stress_points}/10 in the newest finished run" if t.stress_points is not None
-           else "never run")
-    )
-    return lines
+    return lines + _total_lines(t, r, weights, t.base)
 
 
 def _raw_text(component: str, raw: float | None) -> str:
