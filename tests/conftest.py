@@ -27,6 +27,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -37,6 +38,9 @@ from tests.llm.servers import LlmServer, litellm_proxy_server
 # Imported here, once, so the reference model trains once per test session, not once per folder.
 from tests.reference import trained_model_dir  # noqa: F401
 from tests.servers import free_port  # noqa: F401 - many tests import it from here
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 PG_ADMIN_URL = os.environ.get(
     "CLFWATCH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -214,3 +218,30 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServe
     """LiteLLM's proxy (from .venv-litellm, `make litellm`), started once per worker and session."""
     with litellm_proxy_server(tmp_path_factory.mktemp("litellm")) as server:
         yield server
+
+
+# Debian's Chromium, driven by Playwright (which never downloads a browser of its own); the
+# background-networking flags keep it from calling out of the machine.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DEFAULT_VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module."""
+    from playwright.sync_api import sync_playwright  # only the browser tests pay for the import
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser context per test, at the module's ``VIEWPORT`` (else DEFAULT_VIEWPORT)."""
+    context = browser.new_context(viewport=getattr(request.module, "VIEWPORT", DEFAULT_VIEWPORT))
+    yield context.new_page()
+    context.close()

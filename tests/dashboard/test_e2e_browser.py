@@ -8,16 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from storage.engine import engine_for, upgrade_database
-from tests.conftest import free_port
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: F401 - others import them here
 from tests.dashboard.conftest import REPO_ROOT, SeededDashboard, seed_dashboard_db
 from tests.servers import process
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 1800}  # the page fixture's (tests/conftest.py)
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 RENDER_TIMEOUT_MS = 60_000
 START_TIMEOUT_S = 60.0
@@ -45,20 +43,6 @@ def dashboard_url(seeded_file: SeededDashboard, tmp_path_factory: pytest.TempPat
     log_text = log_path.read_text(errors="replace")
     assert "Traceback" not in log_text, log_text[-2000:]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    yield context.new_page()
-    context.close()
 
 
 def screenshot(page: Page, name: str) -> Path:

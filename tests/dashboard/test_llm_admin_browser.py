@@ -7,15 +7,13 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.targets import list_targets
 from tests.conftest import free_port
 from tests.dashboard.conftest import ADMIN_PASSWORD, REPO_ROOT
 from tests.dashboard.test_e2e_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     RENDER_TIMEOUT_MS,
     START_TIMEOUT_S,
     screenshot,
@@ -24,6 +22,8 @@ from tests.probes.llm_stub import MODELS, STUB_KEY, llm_stub
 from tests.servers import process
 
 NAME = "PROD_ML_FALL_25|LLM_ИВАНОВ"
+
+VIEWPORT = {"width": 1400, "height": 1800}  # the page fixture's (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +55,6 @@ def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert "Traceback" not in log_text, log_text[-2000:]
     assert STUB_KEY not in log_text
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    yield context.new_page()
-    context.close()
 
 
 def fill(page: Page, label: str, value: str) -> None:

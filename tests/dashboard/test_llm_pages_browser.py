@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.probes import ProbeRow, record_probes
@@ -28,7 +28,7 @@ from tests.dashboard.conftest import (
     SeededDashboard,
     seed_dashboard_db,
 )
-from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
 from tests.dashboard.test_pages_fit_browser import (
     CELLS_JS,
     OVERFLOW_JS,
@@ -119,20 +119,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmPages]:
     assert "Traceback" not in log_text, log_text[-2000:]
     engine_for(url).dispose()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
 
 
 def fits(page: Page) -> None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from core.settings import Settings
 from drift.model_changes import ModelChange
@@ -33,7 +33,7 @@ from storage.targets import add_target, get_target
 from storage.traffic import add_traffic_texts
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT, SCENARIO_NAMES, SeededDashboard, seed_dashboard_db
-from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
 from tests.servers import process
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -169,20 +169,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
     assert "Traceback" not in log_text, log_text[-2000:]
     engine_for(url).dispose()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
 
 
 def settle(page: Page, path: str, base: str) -> None:

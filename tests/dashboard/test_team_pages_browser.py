@@ -8,20 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 from sqlalchemy import select
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.models import AlertChannel, Target
 from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT
-from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
 from tests.servers import process
 
 CODE = "course-code-b7e1"
 # Cyrillic, the course's "|", and markdown that must show as typed, not as emphasis.
 TEAM_NAME = "PROD_ML_FALL_25|ИВАНОВ_*ПЕТРОВ*"
 NEW_URL = "http://127.0.0.1:9/moved"
+
+VIEWPORT = {"width": 1400, "height": 1800}  # the page fixture's (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +50,6 @@ def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert "Traceback" not in log_text, log_text[-2000:]
     assert CODE not in log_text
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    yield context.new_page()
-    context.close()
 
 
 def fill(page: Page, label: str, value: str) -> None:

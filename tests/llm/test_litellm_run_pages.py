@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.models import Probe
 from tests.conftest import REPO_ROOT, free_port
 from tests.dashboard.test_e2e_browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     RENDER_TIMEOUT_MS,
     START_TIMEOUT_S,
 )
@@ -76,20 +74,6 @@ def proxy_run(litellm_proxy: LlmServer, tmp_path_factory: pytest.TempPathFactory
     assert litellm_proxy.key not in log_text
     engine_for(url).dispose()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
 
 
 def test_the_proxy_was_really_probed(proxy_run: ProxyRun, litellm_proxy: LlmServer) -> None:
