@@ -37,7 +37,8 @@ def test_a_group_runs_on_one_worker(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "3", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider",
          "-p", "no:locust", "--rootdir", str(tmp_path), str(tmp_path / "test_grouped.py")],
-        cwd=tmp_path, env={**_outside_pytest(), "WHERE": str(where)}, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env={**_outside_pytest(), "WHERE": str(where)},
+        capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     workers = where.read_text().split()
