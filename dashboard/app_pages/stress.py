@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import stress_launcher, stress_runs, targets, ui
+from dashboard import llm_views, stress_launcher, stress_runs, targets, ui
 
 ALL_TARGETS = "(all targets)"
 REFRESH_S = 2  # while a run is in progress, its verdicts are re-read this often
@@ -28,11 +28,13 @@ url = settings.database_url
 
 try:
     names = targets.target_names(url)
+    kinds = llm_views.target_kinds(url)  # each suite is for one kind: the list says which
 except Exception as exc:  # noqa: BLE001
     ui.show_error(exc)
     st.stop()
 
-chosen = st.selectbox("Target", [ALL_TARGETS, *names], key="stress_target")
+chosen = st.selectbox("Target", [ALL_TARGETS, *names], key="stress_target",
+                      format_func=lambda n: n if n == ALL_TARGETS else llm_views.kind_label(n, kinds))
 target = None if chosen == ALL_TARGETS else chosen
 
 with st.expander("Start a run (admin)", expanded=bool(st.session_state.get(ui.ADMIN_STATE_KEY))):

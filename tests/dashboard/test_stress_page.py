@@ -35,6 +35,7 @@ def test_stress_page_shows_the_ten_verdicts(dashboard_env: SeededDashboard) -> N
 @pytest.mark.parametrize(("target", "runs"), [("alpha-team", 1), ("bravo-team", 0)])
 def test_stress_page_filters_by_target(dashboard_env: SeededDashboard, target: str, runs: int) -> None:
     at = open_page("stress")
+    assert f"{target} · classifier" in at.selectbox(key="stress_target").options  # the kind is shown
     at.selectbox(key="stress_target").select(target)
     at.run()
     if runs:
