@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -107,3 +108,31 @@ def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace_s
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+DASHBOARD_START_TIMEOUT_S = 60.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def dashboard_server(
+    database_url: str, log_dir: Path, *, hidden: Sequence[str] = (), **settings: str
+) -> Iterator[str]:
+    """``clfwatch dashboard`` (streamlit run) on a free loopback port, yielding its base URL.
+
+    ``settings`` are extra CLFWATCH_* variables; the machine's own are dropped. At the end the
+    log must hold no traceback and none of ``hidden`` (keys, codes: nothing secret is logged).
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(CLFWATCH_DATABASE_URL=database_url, DO_NOT_TRACK="1", **settings)
+    log_path = log_dir / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
+    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
+                 timeout_s=DASHBOARD_START_TIMEOUT_S):
+        yield base
+    log_text = log_path.read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-2000:]
+    for secret in hidden:
+        assert secret not in log_text

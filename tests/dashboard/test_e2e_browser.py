@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +11,11 @@ from playwright.sync_api import Page
 from storage.engine import engine_for, upgrade_database
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: F401 - others import them here
 from tests.dashboard.conftest import REPO_ROOT, SeededDashboard, seed_dashboard_db
-from tests.servers import process
+from tests.servers import dashboard_server
 
 VIEWPORT = {"width": 1400, "height": 1800}  # the page fixture's (tests/conftest.py)
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 RENDER_TIMEOUT_MS = 60_000
-START_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +28,8 @@ def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededDash
 
 @pytest.fixture(scope="module")
 def dashboard_url(seeded_file: SeededDashboard, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=seeded_file.url, DO_NOT_TRACK="1")
-    log_path = tmp_path_factory.mktemp("e2e-log") / "dashboard.log"
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(seeded_file.url, tmp_path_factory.mktemp("e2e-log")) as base:
         yield base
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
 
 
 
@@ -108,3 +96,10 @@ def test_dashboard_command_line_keeps_telemetry_off() -> None:
     assert flags["--server.address"] == "127.0.0.1"
     assert flags["--server.port"] == "8599"
     assert flags["--browser.gatherUsageStats"] == "false"
+
+
+def fill(page: Page, label: str, value: str) -> None:
+    """Type into a labelled field and leave it, so Streamlit takes the value before a click."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,15 +9,14 @@ from playwright.sync_api import Page
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.targets import list_targets
-from tests.conftest import free_port
-from tests.dashboard.conftest import ADMIN_PASSWORD, REPO_ROOT
+from tests.dashboard.conftest import ADMIN_PASSWORD
 from tests.dashboard.test_e2e_browser import (
     RENDER_TIMEOUT_MS,
-    START_TIMEOUT_S,
+    fill,
     screenshot,
 )
 from tests.probes.llm_stub import MODELS, STUB_KEY, llm_stub
-from tests.servers import process
+from tests.servers import dashboard_server
 
 NAME = "PROD_ML_FALL_25|LLM_ИВАНОВ"
 
@@ -42,25 +39,10 @@ def db_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=db_file, DO_NOT_TRACK="1", CLFWATCH_ADMIN_PASSWORD=ADMIN_PASSWORD)
-    log_path = tmp_path_factory.mktemp("llm-admin-log") / "dashboard.log"
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(db_file, tmp_path_factory.mktemp("llm-admin-log"), hidden=[STUB_KEY],
+                          CLFWATCH_ADMIN_PASSWORD=ADMIN_PASSWORD) as base:
         yield base
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
-    assert STUB_KEY not in log_text
 
-
-
-def fill(page: Page, label: str, value: str) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(value)
-    field.press("Tab")
 
 
 def test_admin_registers_an_llm_in_the_browser(dashboard_url: str, db_file: str, page: Page,

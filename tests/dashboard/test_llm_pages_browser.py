@@ -6,8 +6,6 @@ the shared seed's classifiers plus two openai-chat targets with 48 h of probes.
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,15 +18,13 @@ from playwright.sync_api import Page
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.probes import ProbeRow, record_probes
 from storage.targets import add_target, issue_team_key
-from tests.conftest import free_port
 from tests.dashboard.conftest import (
-    REPO_ROOT,
     SEED_HISTORY,
     SEED_PROBE_STEP,
     SeededDashboard,
     seed_dashboard_db,
 )
-from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS
 from tests.dashboard.test_pages_fit_browser import (
     CELLS_JS,
     OVERFLOW_JS,
@@ -38,7 +34,7 @@ from tests.dashboard.test_pages_fit_browser import (
     settle,
     shot,
 )
-from tests.servers import process
+from tests.servers import dashboard_server
 
 OPEN = "chat-open-team"  # answers without a key; every 12th chat probe a broken stream
 LOCKED = "chat-locked-team"  # refuses requests without its key; tokens counted from chunks
@@ -106,17 +102,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmPages]:
     upgrade_database(url)
     seeded = seed_dashboard_db(url)
     team_key = _seed_llm(url, seeded)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=url, DO_NOT_TRACK="1")
-    log_path = folder / "dashboard.log"
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(url, folder, hidden=[LLM_KEY]) as base:
         yield LlmPages(base, seeded, team_key)
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
     engine_for(url).dispose()
 
 

@@ -9,10 +9,8 @@ service's traffic, made by ``drift run --traffic``'s own function).
 
 from __future__ import annotations
 
-import os
 import random
 import struct
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,10 +29,9 @@ from storage.probes import ProbeRow, beat_prober_session, record_probes, start_p
 from storage.stress import add_stress_result, create_stress_run, finish_stress_run
 from storage.targets import add_target, get_target
 from storage.traffic import add_traffic_texts
-from tests.conftest import free_port
 from tests.dashboard.conftest import REPO_ROOT, SCENARIO_NAMES, SeededDashboard, seed_dashboard_db
-from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
-from tests.servers import process
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS
+from tests.servers import dashboard_server
 
 VIEWPORT = {"width": 1280, "height": 800}
 FRESH = "fresh-team"  # registered 10 minutes ago, probed every 10 s, a 3-minute predict outage
@@ -156,17 +153,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
     upgrade_database(url)
     seeded = seed_dashboard_db(url)
     _seed_more(url, seeded, folder)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=url, DO_NOT_TRACK="1")
-    log_path = folder / "dashboard.log"
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(url, folder) as base:
         yield Pages(base, seeded)
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
     engine_for(url).dispose()
 
 

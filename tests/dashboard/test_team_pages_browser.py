@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +11,8 @@ from sqlalchemy import select
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.models import AlertChannel, Target
-from tests.conftest import free_port
-from tests.dashboard.conftest import REPO_ROOT
-from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, START_TIMEOUT_S
-from tests.servers import process
+from tests.dashboard.test_e2e_browser import RENDER_TIMEOUT_MS, fill
+from tests.servers import dashboard_server
 
 CODE = "course-code-b7e1"
 # Cyrillic, the course's "|", and markdown that must show as typed, not as emphasis.
@@ -36,26 +32,11 @@ def db_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def dashboard_url(db_file: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=db_file, DO_NOT_TRACK="1", CLFWATCH_REGISTRATION_CODE=CODE,
-               CLFWATCH_SELF_SERVICE_NETWORKS="127.0.0.0/8")
-    log_path = tmp_path_factory.mktemp("team-pages-log") / "dashboard.log"
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(db_file, tmp_path_factory.mktemp("team-pages-log"), hidden=[CODE],
+                          CLFWATCH_REGISTRATION_CODE=CODE,
+                          CLFWATCH_SELF_SERVICE_NETWORKS="127.0.0.0/8") as base:
         yield base
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
-    assert CODE not in log_text
 
-
-
-def fill(page: Page, label: str, value: str) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(value)
-    field.press("Tab")
 
 
 def test_register_then_sign_in_on_my_team(dashboard_url: str, db_file: str, page: Page,

@@ -20,15 +20,14 @@ from playwright.sync_api import Page
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.models import Probe
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT
 from tests.dashboard.test_e2e_browser import (
     ARTIFACTS,
     RENDER_TIMEOUT_MS,
-    START_TIMEOUT_S,
 )
 from tests.dashboard.test_pages_fit_browser import CELLS_JS, VIEWPORT, png_size, settle, shot
 from tests.llm.servers import LlmServer
-from tests.servers import process
+from tests.servers import dashboard_server
 
 TEAM = "PROD_ML_FALL_25|LITELLM_PROXY"
 ROUNDS = 3  # `probe run --once` rounds: enough for a p95 of several chat probes and an uptime
@@ -62,16 +61,8 @@ def proxy_run(litellm_proxy: LlmServer, tmp_path_factory: pytest.TempPathFactory
     for _ in range(ROUNDS):
         probed = _cli(["probe", "run", "--once"], env)
         assert litellm_proxy.key not in probed.stdout + probed.stderr
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "clfwatch.cli", "dashboard", "--port", str(port), "--host", "127.0.0.1"]
-    log_path = folder / "dashboard.log"
-    with process(command, ready_url=f"{base}/_stcore/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-                 timeout_s=START_TIMEOUT_S):
+    with dashboard_server(url, folder, hidden=[litellm_proxy.key]) as base:
         yield ProxyRun(base, url, litellm_proxy.key)
-    log_text = log_path.read_text(errors="replace")
-    assert "Traceback" not in log_text, log_text[-2000:]
-    assert litellm_proxy.key not in log_text
     engine_for(url).dispose()
 
 
