@@ -231,18 +231,27 @@ def latency_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
     None (no data) when the target was not probed at all in the window; 0 points with the reason
     ``no valid answer to time`` when it was probed but no predict probe was ok.
     """
+    return _timed_component(agg, rules.latency_zero_at_s, rules.latency_full_at_s, probes="predict",
+                            measure="", answer="valid answer", no_answer=NO_VALID_ANSWER_TO_TIME)
+
+
+def _timed_component(
+    agg: WindowAggregates, zero_at_s: float, full_at_s: float, *,
+    probes: str, measure: str, answer: str, no_answer: str,
+) -> ComponentScore:
+    """Points from ``agg``'s latency statistic (whole answers of predict probes, or the time to
+    first token of chat probes: the kind ``agg`` was read for), on a linear scale in seconds."""
     if agg.latency_ms is None:
         if agg.predict.n_total == 0 and agg.health.n_total == 0:
-            return ComponentScore(None, None, "no predict probes in the window")
-        return ComponentScore(None, 0.0, NO_VALID_ANSWER_TO_TIME)
+            return ComponentScore(None, None, f"no {probes} probes in the window")
+        return ComponentScore(None, 0.0, no_answer)
     raw_s = agg.latency_ms / 1000.0
-    points = linear_points(raw_s, rules.latency_zero_at_s, rules.latency_full_at_s)
     untimed = agg.predict.n_total - agg.latency_n
-    left_out = f" ({untimed} without a valid answer not timed)" if untimed > 0 else ""
+    left_out = f" ({untimed} without a {answer} not timed)" if untimed > 0 else ""
     return ComponentScore(
-        raw_s, points,
-        f"{agg.latency_statistic} {raw_s:.4f} s over {agg.latency_n} ok predict probes{left_out}; "
-        f"0 at {rules.latency_zero_at_s:g} s, full at {rules.latency_full_at_s:g} s",
+        raw_s, linear_points(raw_s, zero_at_s, full_at_s),
+        f"{agg.latency_statistic} {measure}{raw_s:.4f} s over {agg.latency_n} ok {probes} "
+        f"probes{left_out}; 0 at {zero_at_s:g} s, full at {full_at_s:g} s",
     )
 
 
@@ -291,19 +300,9 @@ def ttft_component(agg: WindowAggregates, rules: Rules) -> ComponentScore:
     None (no data) when the target was not probed at all in the window; 0 points with the reason
     ``no valid streamed answer to time`` when it was probed but no chat probe was ok.
     """
-    if agg.latency_ms is None:
-        if agg.predict.n_total == 0 and agg.health.n_total == 0:
-            return ComponentScore(None, None, "no chat probes in the window")
-        return ComponentScore(None, 0.0, NO_STREAM_TO_TIME)
-    raw_s = agg.latency_ms / 1000.0
-    points = linear_points(raw_s, rules.llm_ttft_zero_at_s, rules.llm_ttft_full_at_s)
-    untimed = agg.predict.n_total - agg.latency_n
-    left_out = f" ({untimed} without a valid streamed answer not timed)" if untimed > 0 else ""
-    return ComponentScore(
-        raw_s, points,
-        f"{agg.latency_statistic} time to first token {raw_s:.4f} s over {agg.latency_n} ok chat "
-        f"probes{left_out}; 0 at {rules.llm_ttft_zero_at_s:g} s, full at {rules.llm_ttft_full_at_s:g} s",
-    )
+    return _timed_component(agg, rules.llm_ttft_zero_at_s, rules.llm_ttft_full_at_s, probes="chat",
+                            measure="time to first token ", answer="valid streamed answer",
+                            no_answer=NO_STREAM_TO_TIME)
 
 
 def llm_components(agg: WindowAggregates, rules: Rules) -> dict[str, ComponentScore]:
