@@ -107,6 +107,21 @@ def _judge(
     return "200:bad_body", f"200 but {verdict.detail}"
 
 
+def next_request() -> tuple[int, float, Any, str]:
+    """Count one more request (StopUser past the bound) and note it in flight until answered.
+
+    The body is as the job stored it: bytes for the classifier, text for the chat user.
+    """
+    if STATE["sent_total"] >= CONFIG["max_requests"]:
+        raise StopUser()
+    body, sent_id = random.choice(CONFIG["bodies"])
+    STATE["sent_total"] += 1
+    number = STATE["sent_total"]
+    started = time.monotonic()
+    STATE["in_flight"][number] = (started, body)
+    return number, started, body, sent_id
+
+
 class ClassifierUser(FastHttpUser):
     """A client of the classifier: one predict request, a short random wait, again."""
 
@@ -114,13 +129,7 @@ class ClassifierUser(FastHttpUser):
 
     @task
     def predict(self) -> None:
-        if STATE["sent_total"] >= CONFIG["max_requests"]:
-            raise StopUser()
-        body, sent_id = random.choice(CONFIG["bodies"])
-        STATE["sent_total"] += 1
-        number = STATE["sent_total"]
-        started = time.monotonic()
-        STATE["in_flight"][number] = (started, body)
+        number, started, body, sent_id = next_request()
         with self.client.request(
             "POST",
             CONFIG["predict_path"],
@@ -177,13 +186,7 @@ class LlmStreamUser(User):
 
     @task
     def chat(self) -> None:
-        if STATE["sent_total"] >= CONFIG["max_requests"]:
-            raise StopUser()
-        body, _ = random.choice(CONFIG["bodies"])
-        STATE["sent_total"] += 1
-        number = STATE["sent_total"]
-        started = time.monotonic()
-        STATE["in_flight"][number] = (started, body)
+        number, started, body, _ = next_request()
         result = stream_chat(
             self.http, CONFIG["host"] + CONFIG["predict_path"], CONFIG["headers"], body.encode("utf-8"),
             CONFIG["timeout_s"],
