@@ -35,18 +35,20 @@ up: install
 	$(PY) -m clfwatch.up $(UP_ARGS)
 
 # Three pytest runs: all but the `serial` tests on TEST_WORKERS pytest-xdist workers and, at the
-# same time, the `serial` tests (timed phases: mostly sleeping) one at a time; then the `quiet`
+# same time, the `serial` tests (timed phases: mostly sleeping) on SERIAL_WORKERS more, a module
+# per worker (`--dist loadfile`: one module's tests one at a time, in order); then the `quiet`
 # ones (wall-clock timing measures) alone (tests/conftest.py). The serial run's output is shown
 # once the parallel one ends; make fails, after all three, with each run's own summary line,
 # if any failed; Ctrl-C stops the background run too (a shell starts it with SIGINT ignored).
 # Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one folder without
 # serial tests) is not a failure.
 TEST_WORKERS ?= 4
+SERIAL_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 SERIAL_LOG := var/test-serial.log
 test: install sysdeps litellm
 	@mkdir -p var; \
-	$(PY) -m pytest -p no:xdist -m "serial and not quiet" $(PYTEST_ARGS) > $(SERIAL_LOG) 2>&1 & serial=$$!; \
+	$(PY) -m pytest -n $(SERIAL_WORKERS) --dist loadfile -m "serial and not quiet" $(PYTEST_ARGS) > $(SERIAL_LOG) 2>&1 & serial=$$!; \
 	trap 'kill $$serial 2>/dev/null; exit 130' INT TERM; \
 	$(PY) -m pytest $(XDIST) -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
 	wait $$serial; beside=$$?; \

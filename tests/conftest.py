@@ -12,9 +12,10 @@ instead of migrating again. Names carry the xdist worker id, so workers never sh
 remembering to mark it.
 
 ``make test`` runs under pytest-xdist: everything but the ``serial`` tests on several workers
-(``--dist loadgroup``) and, beside them in a second pytest, the ``serial`` tests one at a time;
-then the ``quiet`` ones alone. A test is ``serial`` when it runs timed phases (soaks, outages,
-probers started and stopped: mostly sleeping) whose checks hold on a busy machine but would
+(``--dist loadgroup``) and, beside them in a second pytest, the ``serial`` tests on two more
+workers, a module per worker (``--dist loadfile``); then the ``quiet`` ones alone. A test is
+``serial`` when it runs timed phases (soaks, outages, probers started and stopped: mostly
+sleeping) whose checks hold on a busy machine but would
 stretch the parallel step if a worker waited them out (see ``SERIAL_MODULES``); it is also
 ``quiet`` when it measures wall-clock timing that other work would skew (``QUIET_MODULES``).
 Browser tests share one ``xdist_group`` so two Chromiums never race.
@@ -118,7 +119,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marks.add("quiet")
         for mark in sorted(marks):
             item.add_marker(mark)
-        # Only with xdist loaded (make test's serial step runs -p no:xdist, and the mark is xdist's).
+        # Only with xdist loaded (the mark is xdist's; it acts only under --dist loadgroup).
         groups = {GROUP_BY_MARK[m] for m in marks if m in GROUP_BY_MARK} if with_xdist else set()
         for group in sorted(groups)[:1]:
             item.add_marker(pytest.mark.xdist_group(group))
