@@ -72,6 +72,7 @@ SERIAL_MODULES = {
     "tests/alerts/test_prober_alerts.py": "incident open and close after timed phases",
     "tests/drift/test_model_changes_live.py": "a model switch found within seconds of when it happened",
     "tests/stress/test_load.py": "Locust bursts: throughput and latency of a spike",
+    "tests/stress/test_load_faulty.py": "Locust bursts against servers that shed, queue or cap",
     "tests/stress/test_cli.py": "a dead or silent target stops the run within 10 s",
     "tests/stress/test_llm_suite.py": "the LLM burst's TTFT p95 bar, slow readers beside a normal stream",
     "tests/deploy/test_make_up.py": "the whole system started from nothing, with start-up timeouts",

@@ -1,16 +1,13 @@
 """The three load scenarios (Locust in subprocesses) against healthy and faulty real servers.
 
-Latency bars decide these verdicts, so the module runs alone (conftest.QUIET_MODULES); the runs
-whose evidence is counts, not latencies, are in test_load_no_answer.py.
+Latency bars decide these verdicts, so the module runs alone (conftest.QUIET_MODULES): a busy
+machine could fail a healthy server. The runs whose evidence is counts, not latencies, are in
+test_load_no_answer.py; faulty servers that a busy machine cannot make pass, in test_load_faulty.py.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,9 +22,6 @@ from tests.stress.apps import (
     degrading_app,
     flaky_app,
     healthy_app,
-    raw_server,
-    serialized_slow_app,
-    shedding_app,
 )
 
 
@@ -53,29 +47,14 @@ def test_healthy_server_passes(name: str, healthy_url: str) -> None:
     assert evidence["refused"] == evidence["timeouts"] == evidence["transport_errors"] == 0
 
 
-def _uvicorn(factory: Callable[[], Any]) -> Callable[[], AbstractContextManager[str]]:
-    return lambda: uvicorn_thread(factory(), timeout_graceful_shutdown=1)
-
-
-FAULTY: list[tuple[str, Callable[[], AbstractContextManager[str]], str]] = [
-    ("spike", _uvicorn(lambda: shedding_app(max_in_flight=2)), "valid 200s"),
-    ("spike", _uvicorn(serialized_slow_app), "p95"),
-    ("recovery", _uvicorn(degrading_app), "not back to normal"),
-    ("slow_clients", lambda: raw_server(max_connections=8), "slow/idle connections open"),
-]
-
-
-@pytest.mark.parametrize(
-    ("name", "server", "reason"), FAULTY, ids=["shedding", "serialized", "degrading", "connection-limited"]
-)
-def test_faulty_server_fails(
-    name: str, server: Callable[[], AbstractContextManager[str]], reason: str
-) -> None:
-    with server() as url:
-        result = run(name, url)
+def test_a_server_that_never_recovers_fails_recovery() -> None:
+    """Load-sensitive the other way: the server trips only after enough requests of the burst,
+    which a busy machine might not send, so this failure is checked here, alone."""
+    with uvicorn_thread(degrading_app(), timeout_graceful_shutdown=1) as url:
+        result = run("recovery", url)
     evidence = result.to_dict()["evidence"]
     assert not result.passed, evidence
-    assert reason in evidence["summary"], evidence["summary"]
+    assert "not back to normal" in evidence["summary"], evidence["summary"]
     assert evidence["first_failure"] is not None
     assert evidence["first_failure"]["curl"].startswith("curl ")
 
@@ -96,14 +75,3 @@ def test_spike_on_locust_distributed_mode(healthy_url: str) -> None:
     evidence = result.to_dict()["evidence"]
     assert result.passed, evidence
     assert evidence["workers"] == 1 and evidence["requests"] > 0
-
-
-def test_no_clfwatch_module_imports_locust() -> None:
-    """Locust monkey-patches with gevent on import: only stress.locust_job (a subprocess) may import it."""
-    code = (
-        "import sys, clfwatch.cli, stress.runner, stress.load, stress.scenarios, stress.crafted\n"
-        "clfwatch.cli.build_parser()\n"
-        "bad = [m for m in ('locust', 'gevent') if m in sys.modules]\n"
-        "sys.exit(1 if bad else 0)\n"
-    )
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
