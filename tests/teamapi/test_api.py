@@ -1,4 +1,8 @@
-"""The team API end to end: a real ``clfwatch api`` (uvicorn, own process) on SQLite and Postgres."""
+"""The team API end to end over HTTP on SQLite and Postgres.
+
+The app runs in this process on a real uvicorn (tests/teamapi/server.py); the command itself,
+``clfwatch api`` in its own process, is started once, by test_the_clfwatch_api_command.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from sqlalchemy import select
 from storage.engine import session_scope
 from storage.models import Target
 from storage.probes import ProbeRow, record_probes
+from teamapi import service
 from tests.conftest import REPO_ROOT
 from tests.servers import free_port, process
+from tests.teamapi.server import api_settings, check_log, running_api, serve_api
 
 CODE = "course-code-5c1e9a"
 LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
@@ -31,29 +37,19 @@ Api = Callable[..., httpx.Client]
 
 
 @pytest.fixture
-def start_api(db_url: str, tmp_path: Path) -> Iterator[Api]:
-    """Start ``clfwatch api`` with the given settings; yields a client on its base URL."""
-    logs: list[Path] = []
+def start_api(db_url: str) -> Iterator[Api]:
+    """Serve the team API in this process with the given settings; yields a client on its base URL.
+
+    Each call is a fresh app (its own limiter, board cache, metrics) on ``db_url``, its log
+    checked when the test ends: no traceback, and the code never reaches it.
+    """
     with contextlib.ExitStack() as stack:
 
         def start(**settings: str) -> httpx.Client:
-            port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-            env.update(CLFWATCH_DATABASE_URL=db_url)
-            env.update({f"CLFWATCH_{k.upper()}": v for k, v in settings.items()})
-            log_path = tmp_path / f"api-{port}.log"
-            logs.append(log_path)
-            stack.enter_context(process(
-                [sys.executable, "-m", "clfwatch.cli", "api", "--port", str(port)],
-                ready_url=f"http://127.0.0.1:{port}/health", env=env, cwd=REPO_ROOT, log_path=log_path,
-            ))
-            return stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
+            url = stack.enter_context(serve_api(api_settings(database_url=db_url, **settings), hidden=[CODE]))
+            return stack.enter_context(httpx.Client(base_url=url, timeout=30))
 
         yield start
-    for log_path in logs:
-        text = log_path.read_text(errors="replace")
-        assert "Traceback" not in text, text[-3000:]
-        assert CODE not in text  # the code never reaches the log
 
 
 @pytest.fixture
@@ -178,6 +174,17 @@ def test_wrong_code_is_403_and_a_burst_of_failures_is_429(api: httpx.Client) -> 
     assert register(api, COURSE_LATIN).status_code == 429
     assert api.get(ME, headers=bearer("another-guess")).status_code == 429
     assert "clfwatch_api_auth_failures_total" in api.get("/metrics").text
+
+
+def test_each_app_counts_its_own_failures(start_api: Api) -> None:
+    """A second app in this process starts with no failures: the limiter is per app, not global."""
+    first = start_api(registration_code=CODE, self_service_networks=LOOPBACK_NETWORKS)
+    for _ in range(10):
+        assert first.get(ME, headers=bearer("not-a-key")).status_code == 401
+    assert first.get(ME, headers=bearer("not-a-key")).status_code == 429
+    second = start_api(registration_code=CODE, self_service_networks=LOOPBACK_NETWORKS)
+    assert second.get(ME, headers=bearer("not-a-key")).status_code == 401
+    assert register(second, COURSE_LATIN).status_code == 201
 
 
 def test_successes_do_not_count_towards_the_limit(api: httpx.Client) -> None:
@@ -311,3 +318,52 @@ def test_a_team_webhook_may_not_lead_outside_the_networks(start_api: Api) -> Non
     r = api.post(f"{ME}/notifications", json={"url": "json://127.0.0.1:5432/hook"},
                  headers=bearer(r.json()["key"]))
     assert r.status_code == 422 and "127.0.0.1" in r.json()["detail"], r.text
+
+
+def test_an_unexpected_error_is_a_bare_500_and_its_traceback_reaches_the_log(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process log capture sees the app's own lines: a traceback there would fail a test."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("status-broke-4d1")
+
+    monkeypatch.setattr(service, "team_status", broken)
+    settings = api_settings(database_url=sqlite_url, registration_code=CODE,
+                            self_service_networks=LOOPBACK_NETWORKS)
+    with running_api(settings) as (url, log), httpx.Client(base_url=url, timeout=30) as client:
+        key = register(client, COURSE_LATIN).json()["key"]
+        r = client.get(ME, headers=bearer(key))
+    assert r.status_code == 500 and r.json()["detail"] == "internal error" and set(r.json()) == {
+        "detail", "request_id"}
+    assert "status-broke-4d1" not in r.text
+    assert f"event=unhandled_error request_id={r.json()['request_id']}" in log.text
+    assert "Traceback (most recent call last)" in log.text and "RuntimeError: status-broke-4d1" in log.text
+    assert "event=team_registered" in log.text
+    with pytest.raises(AssertionError):
+        check_log(log.text, hidden=[CODE])
+
+
+def test_the_clfwatch_api_command(pg_url: str, tmp_path: Path) -> None:
+    """The command itself: --port, settings from CLFWATCH_* variables, /health, one registration."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
+    env.update(CLFWATCH_DATABASE_URL=pg_url, CLFWATCH_REGISTRATION_CODE=CODE,
+               CLFWATCH_SELF_SERVICE_NETWORKS=LOOPBACK_NETWORKS, CLFWATCH_PUBLIC_BOARD="true")
+    log_path = tmp_path / "api.log"
+    base = f"http://127.0.0.1:{port}"
+    with process([sys.executable, "-m", "clfwatch.cli", "api", "--port", str(port)],
+                 ready_url=f"{base}/health", env=env, cwd=REPO_ROOT, log_path=log_path), \
+            httpx.Client(base_url=base, timeout=30) as client:
+        health = client.get("/health")
+        assert health.json() == {"status": "ok"} and "server" not in health.headers
+        r = register(client, COURSE_CYRILLIC)  # a loopback URL: CLFWATCH_SELF_SERVICE_NETWORKS was read
+        assert r.status_code == 201, r.text
+        me = client.get(ME, headers=bearer(r.json()["key"]))
+        assert me.status_code == 200 and me.json()["target"]["name"] == COURSE_CYRILLIC, me.text
+        assert [t["name"] for t in client.get("/api/v1/board").json()["targets"]] == [COURSE_CYRILLIC]
+        wrong = {"name": "t", "url": "http://127.0.0.1:9", "registration_code": "guess"}
+        assert client.post(TEAMS, json=wrong).status_code == 403
+    text = log_path.read_text(errors="replace")
+    assert f"team API on {base}  ·  self-registration on" in text
+    assert "event=team_registered" in text
+    check_log(text, hidden=[CODE])

@@ -1,15 +1,12 @@
-"""Teams register openai-chat targets through a real ``clfwatch api``, against a real OpenAI-compatible stub.
+"""Teams register openai-chat targets through the team API over HTTP, against a real OpenAI-compatible stub.
 
-One API server per backend for the whole module (a server start costs seconds): every test uses
-names of its own.
+One API server (in this process, tests/teamapi/server.py) per backend for the whole module:
+every test uses names of its own.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,9 +14,10 @@ from sqlalchemy import select
 
 from storage.engine import engine_for, session_scope, upgrade_database
 from storage.models import Probe, Target
-from tests.conftest import REPO_ROOT, _pg_database
+from tests.conftest import _pg_database
 from tests.probes.llm_stub import MODELS, ONE_MODEL, STUB_KEY, llm_stub
-from tests.servers import free_port, process
+from tests.servers import free_port
+from tests.teamapi.server import api_settings, serve_api
 from tests.teamapi.test_api import CODE, ME, TEAMS, bearer
 
 LOOPBACK_NETWORKS = "127.0.0.0/8"
@@ -44,19 +42,13 @@ def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def api(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(CLFWATCH_DATABASE_URL=module_db, CLFWATCH_REGISTRATION_CODE=CODE,
-               CLFWATCH_SELF_SERVICE_NETWORKS=LOOPBACK_NETWORKS)
-    log_path: Path = tmp_path_factory.mktemp("llm-api-log") / "api.log"
-    with process([sys.executable, "-m", "clfwatch.cli", "api", "--port", str(port)],
-                 ready_url=f"http://127.0.0.1:{port}/health", env=env, cwd=REPO_ROOT, log_path=log_path), \
-            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+def api(stub: str, module_db: str) -> Iterator[httpx.Client]:
+    """The team API in this process; the stub starts first (its uvicorn configures logging)."""
+    settings = api_settings(database_url=module_db, registration_code=CODE,
+                            self_service_networks=LOOPBACK_NETWORKS)
+    hidden = [CODE, STUB_KEY]  # neither the code nor a service's key is logged
+    with serve_api(settings, hidden=hidden) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
-    text = log_path.read_text(errors="replace")
-    assert "Traceback" not in text, text[-3000:]
-    assert CODE not in text and STUB_KEY not in text  # neither the code nor a service's key is logged
 
 
 def register(client: httpx.Client, name: str, url: str, **extra: object) -> httpx.Response:
