@@ -36,11 +36,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from core.errors import ClfwatchError
 from service.data import TRAIN_FILE
+from service.model_files import METADATA_FILE, MODEL_FILE
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "model.json"
 HOLDOUT_SHARE = 0.2
 # Bump when the pipeline below changes, so the version string changes with it.
 PIPELINE_REVISION = 2

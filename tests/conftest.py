@@ -27,6 +27,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,6 +198,26 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on SQLite and on Postgres."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@contextmanager
+def template_copy(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
+    """A fresh migrated database on ``backend``, like ``db_url``'s, for a fixture wider than one test.
+
+    For data a module loads once and its tests only read: a test that writes gets ``db_url``.
+    """
+    if backend == "postgres":
+        admin, template = request.getfixturevalue("pg_admin_engine"), request.getfixturevalue("pg_template")
+        yield from _pg_database(admin, template=template)
+        return
+    tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    path = tmp_path_factory.mktemp("shared-db") / "clfwatch.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    url = f"sqlite:///{path}"
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
 
 
 @pytest.fixture

@@ -61,16 +61,30 @@ VIOLATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "source", "contract"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
-def test_an_upward_import_breaks_the_contract(tmp_path: Path, path: str, source: str, contract: str) -> None:
-    """The same config over a copy of the packages with one forbidden import added fails, naming it."""
+@pytest.fixture(scope="module")
+def packages_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the packages and pyproject.toml that passes; each test adds one module, then removes it."""
+    root = tmp_path_factory.mktemp("layers")
     for package in root_packages():
-        shutil.copytree(REPO_ROOT / package, tmp_path / package,
+        shutil.copytree(REPO_ROOT / package, root / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.csv"))
-    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    assert lint_imports(tmp_path).returncode == 0, "the unchanged copy must pass first"
-    (tmp_path / path).write_text(source + "\n", encoding="utf-8")
-    result = lint_imports(tmp_path)
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    assert lint_imports(root).returncode == 0, "the unchanged copy must pass first"
+    return root
+
+
+@pytest.mark.parametrize(("path", "source", "contract"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+def test_an_upward_import_breaks_the_contract(
+    packages_copy: Path, path: str, source: str, contract: str
+) -> None:
+    """The same config over a copy of the packages with one forbidden import added fails, naming it."""
+    violation = packages_copy / path
+    assert not violation.exists(), "the copy must be unchanged but for this test's one module"
+    violation.write_text(source + "\n", encoding="utf-8")
+    try:
+        result = lint_imports(packages_copy)
+    finally:
+        violation.unlink()
     assert result.returncode != 0, result.stdout
     module = path.removesuffix(".py").replace("/", ".")
     assert f"{contract}" in result.stdout and "BROKEN" in result.stdout, result.stdout

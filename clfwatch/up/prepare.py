@@ -17,6 +17,7 @@ from clfwatch.up.common import VAR_DIR, StopFlag, UpError, clfwatch_argv, say
 from clfwatch.up.supervise import run_step
 from core.contract import TargetKind
 from core.settings import Settings
+from service.model_files import METADATA_FILE, MODEL_FILE  # what `clfwatch service train` writes
 from storage.engine import session_scope, upgrade_database, wait_for_database
 from storage.evalset import EvalSetError, eval_count, parse_eval_csv, replace_eval_set
 from storage.targets import TargetError, add_target, list_targets, update_target
@@ -53,8 +54,6 @@ def migrate(settings: Settings) -> None:
 
 
 def model_present(model_dir: Path) -> bool:
-    from service.model import METADATA_FILE, MODEL_FILE  # what `clfwatch service train` writes
-
     return (model_dir / MODEL_FILE).is_file() and (model_dir / METADATA_FILE).is_file()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from storage.probes import ProbeRow, hour_floor, latency_bin_edge, record_probes
 from storage.targets import add_target
 from storage.team_series import hourly_uptime, latency_series
 from storage.windows import last_probe_times, window_aggregates
+from tests.conftest import template_copy
 from tests.scoring.data import probe, prober_ran
 
 T0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
@@ -54,15 +56,23 @@ def nearest_rank(values: list[float], q: float) -> float:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
-@pytest.fixture
-def loaded(db_url: str) -> tuple[str, int, list[ProbeRow]]:
-    with session_scope(db_url) as s:
+def load(url: str, rows_for: Callable[[int], list[ProbeRow]], split: int) -> tuple[str, int, list[ProbeRow]]:
+    """One target's probes, recorded in two transactions: rollups must add up, not overwrite."""
+    with session_scope(url) as s:
         tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
-    rows = random_rows(tid, 1500, seed=7)
-    for batch in (rows[:700], rows[700:]):  # two transactions: rollups must add up, not overwrite
-        with session_scope(db_url) as s:
+    rows = rows_for(tid)
+    for batch in (rows[:split], rows[split:]):
+        with session_scope(url) as s:
             record_probes(s, batch)
-    return db_url, tid, rows
+    return url, tid, rows
+
+
+# Recording 1,500 probes costs about a second: each backend loads once per module, and the tests
+# using these fixtures only read (a test that writes takes its own ``db_url``).
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, list[ProbeRow]]]:
+    with template_copy(request, request.param) as url:
+        yield load(url, lambda tid: random_rows(tid, 1500, seed=7), split=700)
 
 
 def test_rollups_match_raw_rows(loaded: tuple[str, int, list[ProbeRow]]) -> None:
@@ -201,6 +211,13 @@ def outcome_hours(target_id: int) -> list[ProbeRow]:
     return rows
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def loaded_with_outcome_hours(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, list[ProbeRow]]]:
+    """Like ``loaded`` (other random probes), then ``outcome_hours``: read only, as ``loaded``."""
+    with template_copy(request, request.param) as url:
+        yield load(url, lambda tid: random_rows(tid, 1500, seed=11) + outcome_hours(tid), split=800)
+
+
 @pytest.mark.parametrize(
     ("start_s", "end_s"),
     [
@@ -210,13 +227,10 @@ def outcome_hours(target_id: int) -> list[ProbeRow]:
         (11 * 3600, 13 * 3600),  # nothing ok at all: zeros, no latency
     ],
 )
-def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int) -> None:
-    with session_scope(db_url) as s:
-        tid = add_target(s, name="t", base_url="http://127.0.0.1:9", registered_at=T0).id
-    rows = random_rows(tid, 1500, seed=11) + outcome_hours(tid)
-    for batch in (rows[:800], rows[800:]):
-        with session_scope(db_url) as s:
-            record_probes(s, batch)
+def test_ok_latency_counts_only_ok_probes(
+    loaded_with_outcome_hours: tuple[str, int, list[ProbeRow]], start_s: int, end_s: int
+) -> None:
+    url, tid, rows = loaded_with_outcome_hours
     start, end = T0 + timedelta(seconds=start_s), T0 + timedelta(seconds=end_s)
     ok = [r.latency_ms for r in rows if r.kind == "predict" and r.outcome == "ok"
           and start <= r.started_at < end and r.latency_ms is not None]
@@ -224,7 +238,7 @@ def test_ok_latency_counts_only_ok_probes(db_url: str, start_s: int, end_s: int)
                 and r.latency_ms is not None]
     if start_s == 0:  # failed answers with a latency are there, to be left out
         assert len(answered) > len(ok) > 0
-    with session_scope(db_url) as s:
+    with session_scope(url) as s:
         sums = ok_latency_sums(s, tid, "predict", [(start, end)])
         assert sums.n == len(ok) and sums.sum_ms == pytest.approx(sum(ok))
         agg = window_aggregates(s, tid, start, end)
