@@ -6,8 +6,9 @@ import logging
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 # httpx logs every request at INFO ("HTTP Request: POST <url> ..."): one line per stress case
-# would bury what a team needs to read; their failures reach our own log lines anyway.
-QUIET_LIBRARY_LOGGERS = ("httpx", "httpcore")
+# would bury what a team needs to read; their failures reach our own log lines anyway. Alembic
+# logs a line per plugin it loads and per migration step: `clfwatch db upgrade` prints its own.
+QUIET_LIBRARY_LOGGERS = ("httpx", "httpcore", "alembic")
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -11,6 +11,8 @@ shows it as missing with its reason, so "0 because bad" and "0 because no data" 
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
 SECONDS_PER_DAY = 86_400.0
@@ -42,10 +44,7 @@ def lifetime_multiplier(lifetime_s: float, lifetime_days: float) -> float:
 def auc_places(aucs: Mapping[str, float]) -> dict[str, int]:
     """Competition places by AUC, highest first; AUCs within TIE_TOLERANCE share the better place
     (1, 1, 3), so identical models share theirs. Empty input gives an empty dict."""
-    return {
-        name: 1 + sum(1 for other in aucs.values() if other > auc + TIE_TOLERANCE)
-        for name, auc in aucs.items()
-    }
+    return _places_by_value(aucs)
 
 
 def auc_points_by_rank(aucs: Mapping[str, float], baseline_auc: float) -> dict[str, float]:
@@ -88,10 +87,27 @@ def total_points(
 
 def competition_ranks(totals: Mapping[str, float]) -> dict[str, int]:
     """Rank 1 for the highest total; totals within TIE_TOLERANCE share the better rank (1, 1, 3)."""
-    return {
-        name: 1 + sum(1 for other in totals.values() if other > total + TIE_TOLERANCE)
-        for name, total in totals.items()
-    }
+    return _places_by_value(totals)
+
+
+def _places_by_value(values: Mapping[str, float]) -> dict[str, int]:
+    """``1 + how many others exceed mine by more than TIE_TOLERANCE``, for each name.
+
+    Counted by bisection on the sorted values (a board of 3000 targets took 9 M comparisons
+    pairwise). The tolerance makes "ahead" no strict order, hence counts, not a sort's positions.
+    A NaN is ahead of nobody and nobody is ahead of it, as in the pairwise comparison.
+    """
+    ordered = sorted(v for v in values.values() if v == v)
+    n = len(ordered)
+    return {name: 1 + (n - bisect_right(ordered, v + TIE_TOLERANCE) if v == v else 0)
+            for name, v in values.items()}
+
+
+def _board_ahead(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """``a`` ranks above ``b``: its total by more than TIE_TOLERANCE, or a tied total and its base."""
+    if a[0] > b[0] + TIE_TOLERANCE:
+        return True
+    return abs(a[0] - b[0]) <= TIE_TOLERANCE and a[1] > b[1] + TIE_TOLERANCE
 
 
 def board_ranks(scores: Mapping[str, tuple[float, float]]) -> dict[str, int]:
@@ -100,11 +116,81 @@ def board_ranks(scores: Mapping[str, tuple[float, float]]) -> dict[str, int]:
 
     On a fresh board every multiplier is 0, so every total is 0: the base score still orders the
     targets by what they measured. Empty input gives an empty dict.
-    """
-    def ahead(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        if a[0] > b[0] + TIE_TOLERANCE:
-            return True
-        return abs(a[0] - b[0]) <= TIE_TOLERANCE and a[1] > b[1] + TIE_TOLERANCE
 
-    return {name: 1 + sum(1 for other in scores.values() if ahead(other, mine))
-            for name, mine in scores.items()}
+    A rank is ``1 + how many others are _board_ahead``, counted in O(n log n) (pairwise, 3000
+    targets took 4 s): those whose total is above mine by more than the tolerance by bisection,
+    plus those whose total is within the tolerance of mine (a run of the sorted distinct totals)
+    and whose base beats mine, counted per run with a Fenwick tree over the bases. Non-finite
+    numbers (never a real score) are counted pairwise, by the definition itself.
+    """
+    if not all(math.isfinite(x) for pair in scores.values() for x in pair):
+        return {name: 1 + sum(1 for other in scores.values() if _board_ahead(other, mine))
+                for name, mine in scores.items()}
+    totals = sorted(total for total, _ in scores.values())
+    n = len(totals)
+    distinct = sorted(set(totals))
+    bases_by_total: dict[float, list[float]] = {}
+    for total, base in scores.values():
+        bases_by_total.setdefault(total, []).append(base)
+    # For each distinct total t: the run [lo, hi) of distinct totals tied with it. The tie test
+    # is _board_ahead's own float expression, true at t and monotone on either side of it, so
+    # bisection finds the run's ends exactly; hi stops at t + TIE_TOLERANCE, whatever is
+    # above that is already counted as ahead by its total.
+    runs: dict[float, tuple[int, int]] = {}
+    for i, t in enumerate(distinct):
+        lo = bisect_left(distinct, True, 0, i, key=lambda u, t=t: abs(u - t) <= TIE_TOLERANCE)
+        hi = bisect_left(distinct, True, i + 1, len(distinct),
+                         key=lambda u, t=t: abs(u - t) > TIE_TOLERANCE)
+        runs[t] = (lo, min(hi, bisect_right(distinct, t + TIE_TOLERANCE)))
+    tied_ahead = _count_bases_above_in_runs(distinct, bases_by_total, runs)
+    return {name: 1 + n - bisect_right(totals, total + TIE_TOLERANCE) + tied_ahead[total, base]
+            for name, (total, base) in scores.items()}
+
+
+def _count_bases_above_in_runs(
+    distinct: list[float],
+    bases_by_total: Mapping[float, list[float]],
+    runs: Mapping[float, tuple[int, int]],
+) -> dict[tuple[float, float], int]:
+    """For each (total, base): how many scores whose total is in ``runs[total]`` (indexes into
+    ``distinct``) have a base above ``base + TIE_TOLERANCE``.
+
+    A run of one total (distinct totals, or all equal on a fresh board) is one bisection in its
+    sorted bases. Longer runs (dense near-ties) are answered offline: count(run) = count(first
+    hi totals) - count(first lo totals), read off a Fenwick tree of bases while adding the
+    totals in order.
+    """
+    answers: dict[tuple[float, float], int] = {}
+    queries_at: dict[int, list[tuple[tuple[float, float], int, float]]] = {}
+    for t, bases in bases_by_total.items():
+        lo, hi = runs[t]
+        if hi - lo == 1:  # only my own total
+            mine = sorted(bases)
+            for base in set(bases):
+                answers[t, base] = len(mine) - bisect_right(mine, base + TIE_TOLERANCE)
+            continue
+        for base in set(bases):
+            answers[t, base] = 0
+            queries_at.setdefault(hi, []).append(((t, base), 1, base + TIE_TOLERANCE))
+            queries_at.setdefault(lo, []).append(((t, base), -1, base + TIE_TOLERANCE))
+    if not queries_at:
+        return answers
+    levels = sorted({b for bases in bases_by_total.values() for b in bases})
+    tree = [0] * (len(levels) + 1)  # Fenwick: tree prefix sums = bases added at or below a level
+    added = 0
+    for k in range(len(distinct) + 1):
+        for key, sign, threshold in queries_at.get(k, ()):
+            i, at_or_below = bisect_right(levels, threshold), 0
+            while i > 0:
+                at_or_below += tree[i]
+                i -= i & -i
+            answers[key] += sign * (added - at_or_below)
+        if k == len(distinct):
+            break
+        for base in bases_by_total[distinct[k]]:
+            i = bisect_left(levels, base) + 1
+            while i < len(tree):
+                tree[i] += 1
+                i += i & -i
+            added += 1
+    return answers

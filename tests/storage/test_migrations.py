@@ -23,6 +23,38 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
         assert MigrationContext.configure(conn).get_current_revision() is not None
 
 
+def test_schema_head_is_alembics_head() -> None:
+    """Every command compares the database with SCHEMA_HEAD, not with Alembic's scripts."""
+    from alembic.script import ScriptDirectory
+
+    from storage.engine import alembic_config
+    from storage.migrations import SCHEMA_HEAD
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head == SCHEMA_HEAD, (
+        f"storage/migrations/__init__.py SCHEMA_HEAD is {SCHEMA_HEAD!r} but the newest migration is"
+        f" {head!r}: bump SCHEMA_HEAD with every new migration, or clfwatch commands will refuse"
+        " (or re-migrate) every database"
+    )
+
+
+def test_schema_revisions_read_what_alembic_reads(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Never migrated, at an older revision, at head: the same answer as Alembic's own."""
+    from storage.engine import schema_revisions
+    from storage.migrations import SCHEMA_HEAD
+
+    def alembic_current(url: str) -> str | None:
+        with engine_for(url).connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    assert schema_revisions(db_url) == (alembic_current(db_url), SCHEMA_HEAD) == (SCHEMA_HEAD, SCHEMA_HEAD)
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    assert schema_revisions(old) == (alembic_current(old), SCHEMA_HEAD) == (None, SCHEMA_HEAD)
+    _upgrade_to(old, "0009")
+    assert schema_revisions(old) == (alembic_current(old), SCHEMA_HEAD) == ("0009", SCHEMA_HEAD)
+    engine_for(old).dispose()
+
+
 def test_probes_survive_migration_0003(tmp_path, pg_admin_engine) -> None:  # type: ignore[no-untyped-def]
     """SQLite batch mode copies and drops ``targets``; its probes must not be cascade-deleted."""
     from alembic import command
