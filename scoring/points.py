@@ -117,80 +117,31 @@ def board_ranks(scores: Mapping[str, tuple[float, float]]) -> dict[str, int]:
     On a fresh board every multiplier is 0, so every total is 0: the base score still orders the
     targets by what they measured. Empty input gives an empty dict.
 
-    A rank is ``1 + how many others are _board_ahead``, counted in O(n log n) (pairwise, 3000
-    targets took 4 s): those whose total is above mine by more than the tolerance by bisection,
-    plus those whose total is within the tolerance of mine (a run of the sorted distinct totals)
-    and whose base beats mine, counted per run with a Fenwick tree over the bases. Non-finite
-    numbers (never a real score) are counted pairwise, by the definition itself.
+    A rank is ``1 + how many others are _board_ahead``. Counted pairwise, 3000 targets took 4 s;
+    here the others ahead by their total are found by bisection, and the others tied in total
+    are looked up only among the few distinct totals near mine, each with its bases sorted.
+    Non-finite numbers (never a real score) are counted pairwise, by the definition itself.
     """
     if not all(math.isfinite(x) for pair in scores.values() for x in pair):
         return {name: 1 + sum(1 for other in scores.values() if _board_ahead(other, mine))
                 for name, mine in scores.items()}
     totals = sorted(total for total, _ in scores.values())
-    n = len(totals)
-    distinct = sorted(set(totals))
     bases_by_total: dict[float, list[float]] = {}
     for total, base in scores.values():
         bases_by_total.setdefault(total, []).append(base)
-    # For each distinct total t: the run [lo, hi) of distinct totals tied with it. The tie test
-    # is _board_ahead's own float expression, true at t and monotone on either side of it, so
-    # bisection finds the run's ends exactly; hi stops at t + TIE_TOLERANCE, whatever is
-    # above that is already counted as ahead by its total.
-    runs: dict[float, tuple[int, int]] = {}
-    for i, t in enumerate(distinct):
-        lo = bisect_left(distinct, True, 0, i, key=lambda u, t=t: abs(u - t) <= TIE_TOLERANCE)
-        hi = bisect_left(distinct, True, i + 1, len(distinct),
-                         key=lambda u, t=t: abs(u - t) > TIE_TOLERANCE)
-        runs[t] = (lo, min(hi, bisect_right(distinct, t + TIE_TOLERANCE)))
-    tied_ahead = _count_bases_above_in_runs(distinct, bases_by_total, runs)
-    return {name: 1 + n - bisect_right(totals, total + TIE_TOLERANCE) + tied_ahead[total, base]
-            for name, (total, base) in scores.items()}
-
-
-def _count_bases_above_in_runs(
-    distinct: list[float],
-    bases_by_total: Mapping[float, list[float]],
-    runs: Mapping[float, tuple[int, int]],
-) -> dict[tuple[float, float], int]:
-    """For each (total, base): how many scores whose total is in ``runs[total]`` (indexes into
-    ``distinct``) have a base above ``base + TIE_TOLERANCE``.
-
-    A run of one total (distinct totals, or all equal on a fresh board) is one bisection in its
-    sorted bases. Longer runs (dense near-ties) are answered offline: count(run) = count(first
-    hi totals) - count(first lo totals), read off a Fenwick tree of bases while adding the
-    totals in order.
-    """
-    answers: dict[tuple[float, float], int] = {}
-    queries_at: dict[int, list[tuple[tuple[float, float], int, float]]] = {}
-    for t, bases in bases_by_total.items():
-        lo, hi = runs[t]
-        if hi - lo == 1:  # only my own total
-            mine = sorted(bases)
-            for base in set(bases):
-                answers[t, base] = len(mine) - bisect_right(mine, base + TIE_TOLERANCE)
-            continue
-        for base in set(bases):
-            answers[t, base] = 0
-            queries_at.setdefault(hi, []).append(((t, base), 1, base + TIE_TOLERANCE))
-            queries_at.setdefault(lo, []).append(((t, base), -1, base + TIE_TOLERANCE))
-    if not queries_at:
-        return answers
-    levels = sorted({b for bases in bases_by_total.values() for b in bases})
-    tree = [0] * (len(levels) + 1)  # Fenwick: tree prefix sums = bases added at or below a level
-    added = 0
-    for k in range(len(distinct) + 1):
-        for key, sign, threshold in queries_at.get(k, ()):
-            i, at_or_below = bisect_right(levels, threshold), 0
-            while i > 0:
-                at_or_below += tree[i]
-                i -= i & -i
-            answers[key] += sign * (added - at_or_below)
-        if k == len(distinct):
-            break
-        for base in bases_by_total[distinct[k]]:
-            i = bisect_left(levels, base) + 1
-            while i < len(tree):
-                tree[i] += 1
-                i += i & -i
-            added += 1
-    return answers
+    for bases in bases_by_total.values():
+        bases.sort()
+    distinct = sorted(bases_by_total)
+    ranks = {}
+    for name, (total, base) in scores.items():
+        ahead = len(totals) - bisect_right(totals, total + TIE_TOLERANCE)
+        # Totals tied with mine, by _board_ahead's own float test (a window twice as wide is
+        # searched, so rounding in t + TIE_TOLERANCE cannot hide one).
+        near = distinct[bisect_left(distinct, total - 2 * TIE_TOLERANCE):
+                        bisect_right(distinct, total + 2 * TIE_TOLERANCE)]
+        for other in near:
+            if abs(other - total) <= TIE_TOLERANCE and not other > total + TIE_TOLERANCE:
+                bases = bases_by_total[other]
+                ahead += len(bases) - bisect_right(bases, base + TIE_TOLERANCE)
+        ranks[name] = 1 + ahead
+    return ranks
