@@ -7,6 +7,7 @@ The real ``clfwatch`` script in a subprocess: each case raises a different ``Clf
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,14 +35,15 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
-    """One migrated SQLite file for every case (the errors do not depend on the backend)."""
+def migrated(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> tuple[dict[str, str], Path]:
+    """One migrated SQLite file for every case (the errors do not depend on the backend): a copy
+    of the session's migrated template, not a ``db upgrade`` process of its own."""
     folder = tmp_path_factory.mktemp("errors")
+    shutil.copyfile(sqlite_template, folder / "clfwatch.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
     env["CLFWATCH_DATABASE_URL"] = f"sqlite:///{folder / 'clfwatch.db'}"
-    r = subprocess.run([str(CLFWATCH), "db", "upgrade"], env=env, capture_output=True, text=True,
-                       timeout=60, check=False)
-    assert r.returncode == 0, r.stderr
     (folder / "rules.toml").write_text("[nope]\nx = 1\n", encoding="utf-8")
     (folder / "eval.csv").write_text("id,text\ns1,hi\n", encoding="utf-8")
     return env, folder

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from storage.engine import session_scope
 from storage.models import Probe
 from storage.targets import list_targets
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.clfwatch.test_cli import clfwatch
 from tests.llm.servers import LlmServer, demo_llm_server
 from tests.probes.llm_stub import MODELS, STUB_KEY, llm_stub
@@ -48,7 +49,7 @@ def test_the_demo_llm_registers_with_its_one_model_and_its_key_enforced(
 
 
 def listed(env: dict[str, str]) -> list[dict[str, object]]:
-    r = clfwatch(env, "targets", "list", "--format", "json")
+    r = clfwatch_in_process(env, "targets", "list", "--format", "json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)  # type: ignore[no-any-return]
 
@@ -56,6 +57,8 @@ def listed(env: dict[str, str]) -> list[dict[str, object]]:
 def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     cli_env: dict[str, str], db_url: str, stub: str
 ) -> None:
+    # Real processes: the add (its lines on stdout and stderr, the key in neither) and the last
+    # table; the listings and updates between check what the command computes, in this process.
     r = clfwatch(cli_env, "targets", "add", NAME, stub, "--kind", "openai-chat", "--token", STUB_KEY)
     assert r.returncode == 0, r.stderr
     assert f"registered {NAME} at {stub} (openai-chat, model {MODELS[0]})" in r.stdout
@@ -63,10 +66,12 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     assert f"the server lists 2 models ({', '.join(MODELS)}); took the first, {MODELS[0]}" in r.stderr
     assert f"clfwatch targets update '{NAME}' --model M" in r.stderr
     assert "key enforced: requests without the key and with a wrong key were refused" in r.stdout
-    r2 = clfwatch(cli_env, "targets", "add", "plain-team", "http://127.0.0.1:9", "--token", "tok-plain-7")
+    assert STUB_KEY not in r.stderr + r.stdout
+    r2 = clfwatch_in_process(cli_env, "targets", "add", "plain-team", "http://127.0.0.1:9",
+                             "--token", "tok-plain-7")
     assert r2.returncode == 0, r2.stderr
 
-    table = clfwatch(cli_env, "targets", "list")
+    table = clfwatch_in_process(cli_env, "targets", "list")
     assert table.returncode == 0
     header, *lines = table.stdout.splitlines()
     assert header.split()[:4] == ["id", "name", "kind", "model"]
@@ -80,17 +85,19 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     assert rows["plain-team"]["kind"] == "classifier" and rows["plain-team"]["model"] is None
     assert rows["plain-team"]["predict_path"] == "/predict"
 
-    r = clfwatch(cli_env, "targets", "update", NAME, "--model", MODELS[1])
+    r = clfwatch_in_process(cli_env, "targets", "update", NAME, "--model", MODELS[1])
     assert r.returncode == 0, r.stderr
     assert listed(cli_env)[0]["model"] == MODELS[1]
-    r = clfwatch(cli_env, "targets", "update", NAME, "--no-token")
+    r = clfwatch_in_process(cli_env, "targets", "update", NAME, "--no-token")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "instead of --no-token" in r.stderr
-    r = clfwatch(cli_env, "targets", "update", "plain-team", "--model", "m")
+    r = clfwatch_in_process(cli_env, "targets", "update", "plain-team", "--model", "m")
     assert r.returncode == 1 and "only openai-chat targets take a model" in r.stderr
     with session_scope(db_url) as session:
         assert {v.name: v.has_token for v in list_targets(session)} == {NAME: True, "plain-team": True}
-    everything = "".join(clfwatch(cli_env, "targets", "list", "--format", f).stdout
-                         for f in ("table", "json"))
+    table = clfwatch(cli_env, "targets", "list")
+    assert table.returncode == 0 and f"openai-chat  {MODELS[1]}" in table.stdout, table.stdout
+    as_json = clfwatch_in_process(cli_env, "targets", "list", "--format", "json")
+    everything = table.stdout + table.stderr + as_json.stdout + as_json.stderr
     assert STUB_KEY not in everything and STUB_KEY not in r.stderr + r.stdout
 
 
@@ -144,16 +151,19 @@ REFUSALS = [
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # nothing reaches the database
 def test_refusals_are_one_line_and_register_nothing(cli_env: dict[str, str], db_url: str, stub: str) -> None:
-    for variant, extra, reason in REFUSALS:
+    # The first two in real processes (a refused key, and a key sent then refused with a reason
+    # that must not carry it); the other reasons are the command's own logic, run in this process.
+    for i, (variant, extra, reason) in enumerate(REFUSALS):
         url = f"http://127.0.0.1:{free_port()}" if variant is None else stub + variant
-        r = clfwatch(cli_env, "targets", "add", "llm-team", url, "--kind", "openai-chat", *extra)
+        run = clfwatch if i < 2 else clfwatch_in_process
+        r = run(cli_env, "targets", "add", "llm-team", url, "--kind", "openai-chat", *extra)
         assert r.returncode == 1, (variant, extra, r.stdout, r.stderr)
         assert r.stderr.startswith("clfwatch: error: ") and r.stderr.count("\n") == 1, r.stderr
         assert reason in r.stderr, (reason, r.stderr)
         assert "Traceback" not in r.stderr and STUB_KEY not in r.stderr
         if "model list" in r.stderr:
             assert r.stderr.rstrip().endswith("or give the model with --model M"), r.stderr
-    r = clfwatch(cli_env, "targets", "add", "c", stub, "--model", "m")
+    r = clfwatch_in_process(cli_env, "targets", "add", "c", stub, "--model", "m")
     assert r.returncode == 1 and "--model is for openai-chat targets" in r.stderr
     with session_scope(db_url) as session:
         assert list_targets(session) == []

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from storage.engine import session_scope
 from storage.targets import target_changes, target_for_key
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.clfwatch.test_cli import clfwatch
 from tests.conftest import PG_ADMIN_URL
 
@@ -21,22 +22,24 @@ NAME = "PROD_ML_FALL_25|ИВАНОВ_ПЕТРОВ"
 
 
 def test_update_key_and_list_json(cli_env: dict[str, str], db_url: str) -> None:
-    r = clfwatch(cli_env, "targets", "add", "team-a", "http://127.0.0.1:8080",
-                 "--token", "TOK-old-1", "--registered-at", "2026-09-01T00:00:00+00:00")
+    # In this process: the add, the updates and the listings (what the commands store and
+    # print); in real processes: the key printed alone on stdout, and an unknown name's one line.
+    r = clfwatch_in_process(cli_env, "targets", "add", "team-a", "http://127.0.0.1:8080",
+                            "--token", "TOK-old-1", "--registered-at", "2026-09-01T00:00:00+00:00")
     assert r.returncode == 0, r.stderr
-    before = json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)[0]
-    r = clfwatch(cli_env, "targets", "update", "team-a", "--name", NAME, "--url",
-                 "http://127.0.0.1:9090", "--token", "TOK-new-2", "--predict-path", "/p")
+    before = json.loads(clfwatch_in_process(cli_env, "targets", "list", "--format", "json").stdout)[0]
+    r = clfwatch_in_process(cli_env, "targets", "update", "team-a", "--name", NAME, "--url",
+                            "http://127.0.0.1:9090", "--token", "TOK-new-2", "--predict-path", "/p")
     assert r.returncode == 0, r.stderr
-    (row,) = json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)
+    (row,) = json.loads(clfwatch_in_process(cli_env, "targets", "list", "--format", "json").stdout)
     assert row["id"] == before["id"] and row["name"] == NAME
     assert row["registered_at"] == "2026-09-01T00:00:00+00:00"
     lifetime = (datetime.now(UTC) - datetime(2026, 9, 1, tzinfo=UTC)).total_seconds()
     assert abs(row["lifetime_s"] - lifetime) < 120
     assert row["url"] == "http://127.0.0.1:9090" and row["predict_path"] == "/p"
-    r = clfwatch(cli_env, "targets", "update", NAME, "--no-token", "--no-template")
+    r = clfwatch_in_process(cli_env, "targets", "update", NAME, "--no-token", "--no-template")
     assert r.returncode == 0 and json.loads(
-        clfwatch(cli_env, "targets", "list", "--format", "json").stdout)[0]["token"] == "none"
+        clfwatch_in_process(cli_env, "targets", "list", "--format", "json").stdout)[0]["token"] == "none"
     with session_scope(db_url) as s:
         changes = target_changes(s, row["id"])
     assert [c.fields for c in changes] == [
@@ -45,6 +48,7 @@ def test_update_key_and_list_json(cli_env: dict[str, str], db_url: str) -> None:
 
     r = clfwatch(cli_env, "targets", "key", NAME)
     assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1, r.stdout
     key = r.stdout.strip()
     with session_scope(db_url) as s:
         assert target_for_key(s, key).id == row["id"]  # type: ignore[union-attr]
@@ -55,10 +59,11 @@ def test_update_key_and_list_json(cli_env: dict[str, str], db_url: str) -> None:
 def test_url_refusal_and_warning(cli_env: dict[str, str]) -> None:
     r = clfwatch(cli_env, "targets", "add", "t", "http://127.0.0.1 :8190")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "a space at position" in r.stderr
-    r = clfwatch(cli_env, "targets", "add", "t", "http://127.0.0.1:8190/predict")
+    # The warning is a line the command prints: in this process, as are the update's lines.
+    r = clfwatch_in_process(cli_env, "targets", "add", "t", "http://127.0.0.1:8190/predict")
     assert r.returncode == 0
     assert "predict path /predict" in r.stderr and "http://127.0.0.1:8190?" in r.stderr
-    r = clfwatch(cli_env, "targets", "update", "t", "--url", "http://127.0.0.1:8190")
+    r = clfwatch_in_process(cli_env, "targets", "update", "t", "--url", "http://127.0.0.1:8190")
     assert r.returncode == 0 and "warning" not in r.stderr
 
 
@@ -69,13 +74,15 @@ def _env(url: str) -> dict[str, str]:
 
 
 def test_fresh_sqlite_is_migrated_on_first_use(tmp_path: Path) -> None:
+    # A real process first; the same first use by another command group, and the second use,
+    # in this process (its engine is closed after each command, as at a process's exit).
     db = tmp_path / "fresh" / "clfwatch.db"
-    for args in (("targets", "list"), ("score",)):
+    for run, args in ((clfwatch, ("targets", "list")), (clfwatch_in_process, ("score",))):
         db.unlink(missing_ok=True)
-        r = clfwatch(_env(f"sqlite:///{db}"), *args)
+        r = run(_env(f"sqlite:///{db}"), *args)
         assert r.returncode == 0, r.stderr
         assert "migrated the SQLite database" in r.stderr and "Traceback" not in r.stderr
-    r = clfwatch(_env(f"sqlite:///{db}"), "targets", "list")
+    r = clfwatch_in_process(_env(f"sqlite:///{db}"), "targets", "list")
     assert r.returncode == 0 and "migrated" not in r.stderr
 
 
@@ -95,7 +102,8 @@ def test_unmigrated_postgres_gets_one_line(empty_pg_url: str, args: tuple[str, .
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "clfwatch db upgrade" in r.stderr
     assert "Traceback" not in r.stderr and "SELECT" not in r.stderr
-    r = clfwatch(_env(empty_pg_url), "db", "upgrade", "--wait-s", "5")
+    # The refusal above is the real process's; the migration and what follows run in this one.
+    r = clfwatch_in_process(_env(empty_pg_url), "db", "upgrade", "--wait-s", "5")
     assert r.returncode == 0, r.stderr
-    r = clfwatch(_env(empty_pg_url), *args)  # migrated: the command itself answers
+    r = clfwatch_in_process(_env(empty_pg_url), *args)  # migrated: the command itself answers
     assert r.returncode in (0, 1) and "db upgrade" not in r.stderr

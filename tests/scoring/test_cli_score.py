@@ -1,4 +1,9 @@
-"""``clfwatch score`` as a user runs it: table, CSV, JSON, --why, and bad rules files."""
+"""``clfwatch score`` as a user runs it: table, CSV, JSON, --why, and bad rules files.
+
+The table and one bad rules file go through a real process (what reaches the terminal, one
+line on stderr); the other formats, --why and the other bad files check what the command
+computes, so they run ``cli.main`` in this process (``tests.clfwatch.inproc``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from scoring.board import compute_scoreboard
 from scoring.rules import DEFAULT_RULES
 from storage.engine import session_scope
 from storage.grading import set_grading_config
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.clfwatch.test_cli import clfwatch
 from tests.scoring.data import AT, BASELINE_AUC, build_scenario, build_tie_scenario
 
@@ -24,7 +30,7 @@ def test_score_formats(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> 
         expected = compute_scoreboard(s, at=AT, rules=DEFAULT_RULES, baseline_auc=BASELINE_AUC).to_dict()
     at = ["--at", AT.isoformat()]
 
-    r = clfwatch(cli_env, "score", *at, "--format", "json")
+    r = clfwatch_in_process(cli_env, "score", *at, "--format", "json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == expected
 
@@ -41,7 +47,7 @@ def test_score_formats(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> 
     assert lines[[i for i, line in enumerate(lines) if line.startswith("rank")][0]].split()[-4:] == [
         "base", "lifetime", "total", "stress"]
 
-    r = clfwatch(cli_env, "score", *at, "--format", "csv")
+    r = clfwatch_in_process(cli_env, "score", *at, "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [row["name"] for row in rows] == ["alpha", "eps", "gamma", "beta", "delta"]
@@ -49,13 +55,13 @@ def test_score_formats(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> 
     assert rows[3]["base"] == "1.5" and rows[2]["auc_coverage"] == "0.75" and rows[2]["auc_points"] == "0.0"
     assert rows[4]["latency_points"] == "" and "no predict probes" in rows[4]["missing"]
 
-    r = clfwatch(cli_env, "score", *at, "--why", "beta")
+    r = clfwatch_in_process(cli_env, "score", *at, "--why", "beta")
     assert r.returncode == 0, r.stderr
     assert "multiplier = min(lifetime, 7 d) / 7 d = 0.5000" in r.stdout
 
     rules = tmp_path / "rules.toml"
     rules.write_text('[auc]\nmode = "value"\n')
-    r = clfwatch(cli_env, "score", *at, "--rules", str(rules), "--format", "json")
+    r = clfwatch_in_process(cli_env, "score", *at, "--rules", str(rules), "--format", "json")
     assert r.returncode == 0, r.stderr
     eps = next(t for t in json.loads(r.stdout)["targets"] if t["name"] == "eps")
     assert eps["components"]["auc"]["points"] == 0.375
@@ -69,12 +75,12 @@ def test_score_errors_are_one_line(cli_env: dict[str, str], tmp_path: Path) -> N
         (("--rules", str(tmp_path / "absent.toml")), "absent.toml"),
         (("--why", "nobody"), "nobody"),
     ]
-    for args, named in cases:
-        r = clfwatch(cli_env, "score", *args)
+    for i, (args, named) in enumerate(cases):
+        r = (clfwatch if i == 0 else clfwatch_in_process)(cli_env, "score", *args)
         assert r.returncode != 0
         lines = [line for line in r.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and named in lines[0] and "Traceback" not in r.stderr
-    r = clfwatch(cli_env, "score")
+    r = clfwatch_in_process(cli_env, "score")
     assert r.returncode == 0 and "no targets registered" in r.stdout
 
 
@@ -85,7 +91,7 @@ def test_ties_and_base_in_every_format(cli_env: dict[str, str], db_url: str) -> 
     at = ["--at", AT.isoformat()]
     order = [("steady", 1, 2.0), ("twin-a", 2, 1.0), ("twin-b", 2, 1.0), ("broken", 4, 0.0)]
 
-    r = clfwatch(cli_env, "score", *at, "--format", "json")
+    r = clfwatch_in_process(cli_env, "score", *at, "--format", "json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)["targets"]
     assert [(t["name"], t["rank"], t["base"]) for t in doc] == order
@@ -93,7 +99,7 @@ def test_ties_and_base_in_every_format(cli_env: dict[str, str], db_url: str) -> 
     assert doc[0]["components"]["auc"] == {"raw": None, "points": None, "reason": "no evaluation set loaded",
                                            "coverage": None}
 
-    r = clfwatch(cli_env, "score", *at, "--format", "csv")
+    r = clfwatch_in_process(cli_env, "score", *at, "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [(row["name"], int(row["rank"]), float(row["base"])) for row in rows] == order
@@ -117,7 +123,7 @@ def test_ties_and_base_in_every_format(cli_env: dict[str, str], db_url: str) -> 
 def test_bad_name_pattern_is_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
     rules = tmp_path / "course.toml"
     rules.write_text("[auc]\nname_pattern = '^PROD_ML_FALL_25|([A-Z]+'\n", encoding="utf-8")
-    r = clfwatch(cli_env, "score", "--rules", str(rules))
+    r = clfwatch_in_process(cli_env, "score", "--rules", str(rules))
     assert r.returncode != 0
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr

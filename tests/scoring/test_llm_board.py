@@ -12,6 +12,7 @@ import pytest
 from scoring.board import compute_scoreboard, explain_target
 from scoring.rules import DEFAULT_RULES, LLM_COMPONENTS, Rules
 from storage.engine import session_scope
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.clfwatch.test_cli import clfwatch
 from tests.scoring.data import AT, BASELINE_AUC, build_scenario
 from tests.scoring.llm_data import LLM_EXPECTED, LLM_RAW, build_llm_scenario
@@ -116,6 +117,7 @@ def test_score_cli_prints_both_boards(cli_env: dict[str, str], db_url: str) -> N
         build_scenario(s)
         build_llm_scenario(s)
     at = ["--at", AT.isoformat()]
+    # Both boards in one table: a real process; the other formats and filters in this one.
     r = clfwatch(cli_env, "score", *at)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -125,20 +127,21 @@ def test_score_cli_prints_both_boards(cli_env: dict[str, str], db_url: str) -> N
     assert fast.split()[0] == "1" and "1100.0 ms → 0.50" in fast and "2.50" in fast
     assert "llm-broken: ttft 0 points: no valid streamed answer to time" in out
 
-    r = clfwatch(cli_env, "score", *at, "--kind", "openai-chat", "--format", "csv")
+    r = clfwatch_in_process(cli_env, "score", *at, "--kind", "openai-chat", "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [row["name"] for row in rows] == ["llm-fast", "llm-young", "llm-broken", "llm-flaky", "llm-silent"]
     assert rows[0]["ttft_s"] == "1.1" and rows[0]["ttft_points"] == "0.5" and rows[0]["total"] == "2.5"
 
-    r = clfwatch(cli_env, "score", *at, "--kind", "classifier")
+    r = clfwatch_in_process(cli_env, "score", *at, "--kind", "classifier")
     assert r.returncode == 0 and "llm-fast" not in r.stdout and " alpha " in r.stdout
 
-    r = clfwatch(cli_env, "score", *at, "--format", "json")
+    r = clfwatch_in_process(cli_env, "score", *at, "--format", "json")
+    assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [t["name"] for t in doc["llm_targets"]][0] == "llm-fast"
     assert "llm-fast" not in [t["name"] for t in doc["targets"]]
 
-    r = clfwatch(cli_env, "score", *at, "--why", "llm-flaky")
+    r = clfwatch_in_process(cli_env, "score", *at, "--why", "llm-flaky")
     assert r.returncode == 0, r.stderr
     assert "openai-chat target, rank 3 of 5 on the LLM board" in r.stdout
