@@ -7,6 +7,7 @@ settings at it and clears every cache, so one test's data never leaks into the n
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Iterator
@@ -177,6 +178,21 @@ def _evidence(scenario: str, passed: bool) -> dict[str, object]:
         "duration_s": 1.5,
         "bars": {},
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _component_scan_once() -> Iterator[None]:
+    """Streamlit's scan of installed packages for v2 components, once per session, not once per AppTest.
+
+    Every new AppTest reads the metadata of every installed distribution (about 0.16 CPU-s each);
+    what is installed does not change while the tests run.
+    """
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests",
+                      functools.cache(manifest_scanner.scan_component_manifests))
+        yield
 
 
 @pytest.fixture
