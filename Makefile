@@ -42,10 +42,10 @@ up: install
 # if any failed; Ctrl-C stops the background run too (a shell starts it with SIGINT ignored).
 # Exit code 5 (nothing selected, e.g. PYTEST_ARGS naming one folder without
 # serial tests) is not a failure.
-# Bytecode is cached (in var/pycache, outside the source tree) even where the environment says
+# Our bytecode is cached (__pycache__, ignored by git and Docker) even where the environment says
 # PYTHONDONTWRITEBYTECODE=1: the tests start our code in hundreds of processes, and compiling it
 # from source in each (pytest's assertion rewriting too) was a third of their start-up.
-test test-fast: export PYTHONPYCACHEPREFIX := $(CURDIR)/var/pycache
+# (Not PYTHONPYCACHEPREFIX: it would also bypass the venv's compiled packages.)
 test test-fast: export PYTHONDONTWRITEBYTECODE :=
 TEST_WORKERS ?= 4
 SERIAL_WORKERS ?= 2
