@@ -45,16 +45,25 @@ def wait_http(url: str, *, timeout_s: float = READY_TIMEOUT_S, expect: int | Non
 
 @contextmanager
 def uvicorn_thread(app: Any, *, port: int | None = None, **config: Any) -> Iterator[str]:
-    """Serve an ASGI app with a real uvicorn in a thread; yields its base URL."""
-    port = port or free_port()
+    """Serve an ASGI app with a real uvicorn in a thread; yields its base URL.
+
+    The socket is bound here and handed to uvicorn, so the port is ours from the start: a port
+    from free_port() could be taken (as another test's ephemeral port) before uvicorn binds it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **config)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
@@ -62,6 +71,7 @@ def uvicorn_thread(app: Any, *, port: int | None = None, **config: Any) -> Itera
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 @contextmanager
