@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -69,6 +70,8 @@ class Receiver:
     fail_delay_s: float = 0.0  # and take this long to do it: a slow, failing provider
     received: list[dict[str, Any]] = field(default_factory=list)  # accepted, in order
     refused: int = 0
+    # (from, to) of each slow refusal, in UTC: the clfwatch sender was waiting on us meanwhile
+    refusing: list[tuple[datetime, datetime]] = field(default_factory=list)
 
     def titles(self) -> list[str]:
         return [str(m.get("title", "")) for m in self.received]
@@ -82,7 +85,9 @@ def receiver_app(receiver: Receiver) -> FastAPI:
         body = await request.json()
         if receiver.refused < receiver.fail_first:
             receiver.refused += 1
+            began = datetime.now(UTC)
             await asyncio.sleep(receiver.fail_delay_s)
+            receiver.refusing.append((began, datetime.now(UTC)))
             return JSONResponse({"detail": "receiver is having a bad day"}, status_code=500)
         receiver.received.append(body)
         return JSONResponse({"ok": True})

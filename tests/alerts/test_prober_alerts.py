@@ -33,12 +33,10 @@ HEALTHY_BEFORE_S = 3.0
 STOPPED_S = 8.0
 WAIT_MESSAGES_S = 25.0
 QUIET_AFTER_S = 2.5  # after the second message: nothing more may arrive
-# The failing receiver takes this long to answer each 500. A send that held up the probe loop
-# would make the probes due meanwhile that late; the p99 bar is half of it, far above what a
-# busy machine adds (~450 ms seen beside the parallel step), far below what a blocked loop would.
-# (bench/probes.py measures the lateness goal itself.)
+# The failing receiver takes this long to answer each 500: probes must go on starting meanwhile.
+# (Lateness itself is bench/probes.py's measure: beside the parallel tests a busy machine made its
+# p99 1.2 s, as late as a send on the probe loop made it on a quiet one.)
 SLOW_RECEIVER_S = 1.5
-LATENESS_P99_BAR_MS = SLOW_RECEIVER_S * 1000 / 2
 TOKEN = "tok-never-in-a-message-8f3a"
 PUBLIC_URL = "http://clfwatch.example"
 DURATION = re.compile(r"down for (\d+) s")
@@ -190,9 +188,14 @@ def test_every_delivery_is_recorded_with_its_attempts(alert_run: AlertRun) -> No
 
 
 def test_probing_keeps_its_cadence_while_alerts_go_out(alert_run: AlertRun) -> None:
-    lateness = sorted(alert_run.prober.stats.lateness_ms)
-    p99 = lateness[int(0.99 * (len(lateness) - 1))]
-    assert p99 < LATENESS_P99_BAR_MS
+    # While the sender waited on each slow refusal, the probe loop went on starting probes (a
+    # send on the loop would block it for the whole wait: none would start).
+    starts = [r.started_at for tid in (alert_run.falls_id, alert_run.steady_id)
+              for r in rows_of(alert_run.url, tid)]
+    slow = [w for r in alert_run.receivers.values() for w in r.refusing]
+    assert len(slow) == sum(r.fail_first for r in alert_run.receivers.values())
+    for began, ended in slow:
+        assert any(began < s < ended for s in starts), (began, ended)
     steady = rows_of(alert_run.url, alert_run.steady_id, "health")
     span_s = (steady[-1].started_at - steady[0].started_at).total_seconds()
     assert len(steady) >= span_s / INTERVAL_S  # one health probe per interval, none skipped
