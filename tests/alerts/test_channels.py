@@ -23,6 +23,7 @@ from alerts.channels import (
 )
 from storage.alerts import ChannelError, all_channels, channel_urls
 from storage.engine import session_scope
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.probes.helpers import register
 from tests.servers import free_port
 
@@ -35,24 +36,6 @@ def clfwatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", "clfwatch.cli", *args], env=env, capture_output=True, text=True, timeout=60
     )
-
-
-def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``clfwatch ARGS`` through ``clfwatch.cli.main`` here: a subprocess costs about 1 CPU-s.
-
-    Only for checks that hold without the CLI's log lines: under pytest they go to pytest's
-    handlers, not to stderr (a check that stderr is one line, or free of a secret, runs
-    ``clfwatch``).
-    """
-    from clfwatch.cli import main
-
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["clfwatch", *args], code, out, err)
 
 
 @pytest.mark.parametrize(
@@ -140,27 +123,27 @@ def test_mailto_reaches_a_real_smtp_server(sqlite_url: str) -> None:
     assert "ops@example.com" in mail["To"]
 
 
-def test_cli_add_list_test_remove(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_add_list_test_remove(cli_env: dict[str, str]) -> None:
     db = cli_env["CLFWATCH_DATABASE_URL"]
     register(db, "team-a", "http://127.0.0.1:9")
     bad = clfwatch(cli_env, "alerts", "add", "team-a", "tgram://bad")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["clfwatch: error: Apprise cannot use this URL: "
                                                "Unparseable Telegram URL tgram://bad"]
-    ok = in_process(capsys, "alerts", "add", "team-a", f"json://u:{SECRET}@127.0.0.1:{free_port()}/h")
+    ok = clfwatch_in_process(cli_env, "alerts", "add", "team-a", f"json://u:{SECRET}@127.0.0.1:{free_port()}/h")
     assert ok.returncode == 0, ok.stderr
-    every = in_process(capsys, "alerts", "add", "--all", "json://127.0.0.1:9/all")
+    every = clfwatch_in_process(cli_env, "alerts", "add", "--all", "json://127.0.0.1:9/all")
     assert every.returncode == 0, every.stderr
-    listed = in_process(capsys, "alerts", "list")
+    listed = clfwatch_in_process(cli_env, "alerts", "list")
     assert listed.returncode == 0 and SECRET not in listed.stdout
     assert "team-a" in listed.stdout and "(every target)" in listed.stdout
     failed = clfwatch(cli_env, "alerts", "test", "1")  # nothing listens on that port
     assert failed.returncode == 1
     assert failed.stderr.startswith("clfwatch: error: channel 1: the provider did not take")
     assert SECRET not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
-    unknown = in_process(capsys, "alerts", "add", "nobody", "json://127.0.0.1:9/x")
+    unknown = clfwatch_in_process(cli_env, "alerts", "add", "nobody", "json://127.0.0.1:9/x")
     assert unknown.returncode == 1 and "no target named 'nobody'" in unknown.stderr
-    assert in_process(capsys, "alerts", "remove", "1").returncode == 0
-    gone = in_process(capsys, "alerts", "remove", "1")
+    assert clfwatch_in_process(cli_env, "alerts", "remove", "1").returncode == 0
+    gone = clfwatch_in_process(cli_env, "alerts", "remove", "1")
     assert gone.returncode == 1 and "no alert channel with id 1" in gone.stderr
     assert os.environ.get("CLFWATCH_DATABASE_URL") == db  # cli_env points the test process too
