@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 
 from core.errors import ClfwatchError
@@ -13,6 +14,17 @@ class CommandError(ClfwatchError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a bad ``--port`` is a usage error before anything (the database) is touched."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {port}")
+    return port
 
 
 def print_rows(rows: Sequence[Mapping[str, object]], *, as_json: bool, empty: str) -> None:

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from clfwatch.commands import CommandError
+from clfwatch.commands import CommandError, port_number
 from core.settings import Settings
 
 DEFAULT_DASHBOARD_PORT = 8501
@@ -17,7 +17,7 @@ APP_PATH = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     dash = subparsers.add_parser("dashboard", help="serve the Streamlit dashboard")
-    dash.add_argument("--port", type=int, default=DEFAULT_DASHBOARD_PORT)
+    dash.add_argument("--port", type=port_number, default=DEFAULT_DASHBOARD_PORT)
     dash.add_argument("--host", default=DEFAULT_DASHBOARD_HOST, help="address to listen on")
     dash.set_defaults(handler=run_dashboard)
 
@@ -35,8 +35,6 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 def run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    if not 1 <= args.port <= 65535:
-        raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
     if not APP_PATH.exists():
         raise CommandError(f"dashboard entry script not found at {APP_PATH}")
     env = dict(os.environ)

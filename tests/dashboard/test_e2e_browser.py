@@ -78,12 +78,19 @@ def test_team_page_in_the_browser(dashboard_url: str, seeded_file: SeededDashboa
     screenshot(page, "team-alpha")
 
 
-@pytest.mark.parametrize("port", ["0", "70000", "-5"])
-def test_dashboard_command_refuses_a_bad_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("port", ["0", "70000", "-5", "80a"])
+def test_dashboard_command_refuses_a_bad_port(
+    port: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from clfwatch.cli import main
 
-    assert main(["dashboard", "--port", port]) == 1
-    assert "--port must be between 1 and 65535" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # the default database is ./clfwatch.db
+    monkeypatch.delenv("CLFWATCH_DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", "--port", port])
+    assert exit_info.value.code == 2
+    assert "argument --port: must be" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before the database was created or migrated
 
 
 def test_dashboard_command_line_keeps_telemetry_off() -> None:
