@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 
 from core.settings import Settings
-from service.app import create_app
 from service.data import DATA_DIR
-from service.model import train_model
 from tests.servers import uvicorn_thread
+
+# service.app and service.model are imported where they are used: they bring scikit-learn
+# (1.5 s of imports), and every pytest process imports this module through tests/conftest.py.
 
 REFERENCE_SEED = 0
 
@@ -42,6 +43,8 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first worker trains (seconds of CPU) while the others wait on a lock, then all read it.
     Tests only read the folder; a test that trains writes to its own ``tmp_path``.
     """
+    from service.model import train_model
+
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         model_dir = tmp_path_factory.mktemp("reference-model")
         train_model(DATA_DIR, model_dir, seed=REFERENCE_SEED)
@@ -72,6 +75,8 @@ def reference_service(
     model_dir: Path, *, api_key: str | None = None, **settings_overrides: Any
 ) -> Iterator[str]:
     """Serve the reference classifier on a free loopback port until the block ends; yields its base URL."""
+    from service.app import create_app
+
     app = create_app(reference_settings(model_dir, api_key=api_key, **settings_overrides))
     with uvicorn_thread(app) as url:
         yield url

@@ -1,4 +1,10 @@
-"""The console script, run as a user would run it: bad input gets one line and changes nothing."""
+"""The console script, run as a user would run it: bad input gets one line and changes nothing.
+
+What only a process shows (the script starts, its exit code, stderr at exit holds nothing but
+its own lines, a closed pipe, what it imports) runs ``python -m clfwatch.cli``; what a command
+computes and prints from its input runs in this process (``clfwatch_in_process``, the same
+``main``), a tenth of the CPU for each of the dozens of inputs below.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import pytest
 from storage.engine import session_scope
 from storage.evalset import eval_count, eval_texts
 from storage.targets import list_targets
+from tests.clfwatch.inproc import clfwatch_in_process
 
 
 def clfwatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,15 +31,17 @@ def clfwatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def test_targets_add_list_and_token_never_listed(cli_env: dict[str, str], db_url: str) -> None:
     r = clfwatch(cli_env, "targets", "add", "team-a", "http://127.0.0.1:8080", "--token", "TOK-xyz-123")
     assert r.returncode == 0, r.stderr
+    assert "TOK-xyz-123" not in r.stdout + r.stderr
     for fmt in ("table", "json"):
-        out = clfwatch(cli_env, "targets", "list", "--format", fmt)
+        out = clfwatch_in_process(cli_env, "targets", "list", "--format", fmt)
         assert out.returncode == 0
         assert "team-a" in out.stdout and "TOK-xyz-123" not in out.stdout + out.stderr
-    rows = json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)
+    rows = json.loads(clfwatch_in_process(cli_env, "targets", "list", "--format", "json").stdout)
     assert rows[0]["token"] == "set" and rows[0]["active"] is True
-    assert clfwatch(cli_env, "targets", "set-active", "team-a", "off").returncode == 0
-    assert json.loads(clfwatch(cli_env, "targets", "list", "--format", "json").stdout)[0]["active"] is False
-    assert clfwatch(cli_env, "targets", "remove", "team-a").returncode == 0
+    assert clfwatch_in_process(cli_env, "targets", "set-active", "team-a", "off").returncode == 0
+    rows = json.loads(clfwatch_in_process(cli_env, "targets", "list", "--format", "json").stdout)
+    assert rows[0]["active"] is False
+    assert clfwatch_in_process(cli_env, "targets", "remove", "team-a").returncode == 0
     with session_scope(db_url) as s:
         assert list_targets(s) == []
 
@@ -50,7 +59,7 @@ def test_targets_add_list_and_token_never_listed(cli_env: dict[str, str], db_url
 def test_bad_target_exits_nonzero_with_one_line(
     cli_env: dict[str, str], db_url: str, args: tuple[str, ...]
 ) -> None:
-    r = clfwatch(cli_env, "targets", "add", *args)
+    r = clfwatch_in_process(cli_env, "targets", "add", *args)  # an uncaught error would raise here
     assert r.returncode != 0
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert lines and "Traceback" not in r.stderr
@@ -77,10 +86,10 @@ def test_broken_eval_csv_loads_nothing(
 ) -> None:
     good = tmp_path / "good.csv"
     good.write_text(GOOD_CSV, encoding="utf-8")
-    assert clfwatch(cli_env, "eval", "load", str(good)).returncode == 0
+    assert clfwatch_in_process(cli_env, "eval", "load", str(good)).returncode == 0
     bad = tmp_path / "bad.csv"
     bad.write_text(content, encoding="utf-8")
-    r = clfwatch(cli_env, "eval", "load", str(bad))
+    r = clfwatch_in_process(cli_env, "eval", "load", str(bad))
     assert r.returncode != 0
     assert message in r.stderr and "nothing was loaded" in r.stderr
     with session_scope(db_url) as s:  # the earlier good set is untouched
@@ -90,7 +99,7 @@ def test_broken_eval_csv_loads_nothing(
 def test_eval_load_reports_counts_but_no_labels(cli_env: dict[str, str], db_url: str, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text(GOOD_CSV, encoding="utf-8")
-    r = clfwatch(cli_env, "eval", "load", str(good))
+    r = clfwatch_in_process(cli_env, "eval", "load", str(good))
     assert r.returncode == 0 and "loaded 3 samples" in r.stdout
     with session_scope(db_url) as s:
         assert eval_count(s) == 3

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -25,6 +24,9 @@ from starlette.routing import Route
 
 from service.llm_demo import DEMO_MODEL, Delays, create_llm_demo_app
 from tests.servers import free_port, process, uvicorn_thread
+
+if TYPE_CHECKING:  # openai costs 0.5 s of imports; every pytest process imports this module
+    import openai
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,8 @@ def _strip_auth(request: httpx.Request) -> None:
 
 def strict_client(server: LlmServer, key: str | None = None) -> openai.OpenAI:
     """The official client in strict mode; ``key=""`` sends no Authorization header at all."""
+    import openai
+
     # The client refuses to start without a key: it gets one, and the hook drops the header.
     hooks = {"request": [_strip_auth]} if key == "" else {}
     return openai.OpenAI(base_url=server.v1, api_key=key or server.key, max_retries=0, timeout=30.0,
