@@ -89,6 +89,13 @@ QUIET_MODULES = {
 assert set(SERIAL_MODULES) >= QUIET_MODULES, "a quiet module is also serial: never on an xdist worker"
 # Tests with these marks share one xdist worker (one at a time), since each is heavy on CPU.
 GROUP_BY_MARK = {"browser": "browser", "litellm": "litellm"}  # litellm: one proxy start per run
+# Modules whose tests build Evidently reports in the pytest process share one worker too:
+# importing evidently costs 4 CPU-s, paid once instead of on every worker that gets one of them.
+EVIDENTLY_MODULES = {
+    "tests/dashboard/test_drift_page.py",
+    "tests/drift/test_evidently.py",
+    "tests/drift/test_reports.py",
+}
 # A test module using one of these helpers gets the mark (they are context managers, not fixtures).
 HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
 
@@ -138,6 +145,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(mark)
         # Only with xdist loaded (the mark is xdist's; it acts only under --dist loadgroup).
         groups = {GROUP_BY_MARK[m] for m in marks if m in GROUP_BY_MARK} if with_xdist else set()
+        if with_xdist and path in EVIDENTLY_MODULES:
+            groups.add("evidently")
         for group in sorted(groups)[:1]:
             item.add_marker(pytest.mark.xdist_group(group))
 
