@@ -2,11 +2,11 @@
 Evidently UI, the reference service under a real uvicorn, the CLI as a user runs it.
 
 Each command starts once as a real ``clfwatch`` process (the console script starts, imports what
-it needs, exits 0 with its lines). Further runs whose point is what they compute or where their
-report lands (a second training, the traffic report, the JSON variants) go through
-``clfwatch_in_process``: a process of its own costs about 4 CPU-s of imports (scikit-learn,
-Evidently) and proves nothing more there, since the Evidently project and panel are found again
-in the UI, not in the process.
+it needs, exits 0 with its lines): ``service train`` with the UI, ``drift run --traffic`` without.
+Further runs whose point is what they compute or where their report lands (a second training,
+the traffic report, training without a UI, the JSON variants) go through ``clfwatch_in_process``:
+a process of its own costs 2 to 4 CPU-s of imports (scikit-learn, Evidently) and proves nothing
+more there, since the Evidently project and panel are found again in the UI, not in the process.
 """
 
 from __future__ import annotations
@@ -141,7 +141,9 @@ def test_train_twice_then_traffic_reports_reach_one_project_with_one_panel(
 
 def test_without_evidently_train_says_so_and_traffic_says_not_enough(sqlite_url: str, tmp_path: Path) -> None:
     env = _env(tmp_path, CLFWATCH_DATABASE_URL=sqlite_url)
-    run = _clfwatch(["service", "train", "--data-dir", str(_data_dir(tmp_path, UNREPORTED_TRAIN_ROWS))], env)
+    # in-process: the test with the UI starts service train as a real process
+    data_dir = _data_dir(tmp_path, UNREPORTED_TRAIN_ROWS)
+    run = clfwatch_in_process(env, "service", "train", "--data-dir", str(data_dir))
     assert run.returncode == 0, run.stderr
     (line,) = [x for x in run.stdout.splitlines() if x.startswith("Evidently")]
     assert line == (f"Evidently: no report (set CLFWATCH_EVIDENTLY_URL to log the training split against "
