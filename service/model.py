@@ -36,7 +36,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from core.errors import ClfwatchError
 from service.data import TRAIN_FILE
-from service.model_files import METADATA_FILE, MODEL_FILE
+from service.model_files import METADATA_FILE, MODEL_FILE, missing_model_message
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +223,9 @@ def load_model(model_dir: Path) -> LoadedModel:
     model_dir = Path(model_dir)
     model_path = model_dir / MODEL_FILE
     metadata_path = model_dir / METADATA_FILE
-    if not model_path.is_file() or not metadata_path.is_file():
-        raise ModelMissingError(
-            f"no trained model in {model_dir} (expected {MODEL_FILE} and {METADATA_FILE}); "
-            "run `clfwatch service train` first"
-        )
+    missing = missing_model_message(model_dir)
+    if missing is not None:
+        raise ModelMissingError(missing)
     try:
         metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         pipeline = joblib.load(model_path)

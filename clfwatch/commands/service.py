@@ -100,13 +100,19 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"--port must be 0-65535, got {args.port}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise CommandError(f"--workers must be 1-{MAX_WORKERS}, got {args.workers}")
+    from service.model_files import missing_model_message
+
+    # No model: say so before importing uvicorn, FastAPI and scikit-learn (about 2 CPU-s).
+    missing = missing_model_message(settings.service_model_dir)
+    if missing is not None:
+        raise CommandError(missing)
     import uvicorn
 
     from service.app import create_app
     from service.model import ModelError
 
     try:
-        app = create_app(settings)  # also the check that a model exists, before any worker starts
+        app = create_app(settings)  # also the check that the model loads, before any worker starts
     except ModelError as exc:
         raise CommandError(str(exc)) from None
     gc.freeze()  # the model's ~100k long-lived objects leave the collector's scans: no GC pauses
