@@ -96,6 +96,7 @@ EVIDENTLY_MODULES = {
     "tests/dashboard/test_drift_page.py",
     "tests/drift/test_evidently.py",
     "tests/drift/test_reports.py",
+    "tests/drift/test_traffic.py",
 }
 # A test module using one of these helpers gets the mark (they are context managers, not fixtures).
 HELPER_MARKS = {("tests.prom", "prometheus"): "prometheus"}
