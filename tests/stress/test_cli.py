@@ -74,8 +74,8 @@ def healthy_url() -> Iterator[str]:
 def test_json_document_stored_run_and_exit_zero(
     cli_env: dict[str, str], db_url: str, healthy_url: str
 ) -> None:
-    run = real_on_sqlite(db_url)
-    out = run([healthy_url, "--only", "malformed_json,contract", "--format", "json"], cli_env)
+    command = real_on_sqlite(db_url)
+    out = command([healthy_url, "--only", "malformed_json,contract", "--format", "json"], cli_env)
     assert out.returncode == 0, out.stderr
     document = json.loads(out.stdout)  # stdout is exactly one JSON document
     assert {"target", "started_at", "score", "results"} <= set(document)
