@@ -1,7 +1,10 @@
 """Every expected failure reaches the user of the console script as one line and its exit code.
 
-The real ``clfwatch`` script in a subprocess: each case raises a different ``ClfwatchError``
-(some wrapped by the command in a ``CommandError``, some let through to ``cli.main``).
+Each case raises a different ``ClfwatchError`` (some wrapped by the command in a
+``CommandError``, some let through to ``cli.main``). The real ``clfwatch`` script in a
+subprocess once per command group (and for a bad setting, before any group): its exit code,
+and nothing but the one line on stderr when the process ends. The other cases of a group
+check what ``cli.main`` makes of their error, in this process (``tests.clfwatch.inproc``).
 """
 
 from __future__ import annotations
@@ -14,23 +17,27 @@ from pathlib import Path
 
 import pytest
 
+from tests.clfwatch.inproc import clfwatch_in_process
+
 CLFWATCH = Path(sys.executable).parent / "clfwatch"
 
-# (id = the error class raised, argv, extra environment, exit code, the one stderr line starts with)
+# (id = the error class raised, argv, extra environment, exit code, the one stderr line starts with,
+#  through the real script?)
 CASES = [
     ("SettingsError", ["targets", "list"], {"CLFWATCH_PROBE_INTERVAL_S": "-3"}, 2,
-     "clfwatch: bad setting: CLFWATCH_PROBE_INTERVAL_S"),
+     "clfwatch: bad setting: CLFWATCH_PROBE_INTERVAL_S", True),
     ("TargetError unknown name", ["targets", "remove", "nobody"], {}, 1,
-     "clfwatch: error: no target named 'nobody'"),
-    ("TargetError bad URL", ["targets", "add", "team-b", "ftp://127.0.0.1"], {}, 1, "clfwatch: error: "),
+     "clfwatch: error: no target named 'nobody'", True),
+    ("TargetError bad URL", ["targets", "add", "team-b", "ftp://127.0.0.1"], {}, 1, "clfwatch: error: ",
+     False),
     ("UnknownTargetError", ["score", "--why", "nobody"], {}, 1,
-     "clfwatch: error: no target named 'nobody' on the scoreboard"),
+     "clfwatch: error: no target named 'nobody' on the scoreboard", False),
     ("RulesError", ["score", "--rules", "{rules}"], {}, 1,
-     "clfwatch: error: bad grading rules: "),
-    ("EvalSetError", ["eval", "load", "{csv}"], {}, 1, "clfwatch: error: "),
+     "clfwatch: error: bad grading rules: ", True),
+    ("EvalSetError", ["eval", "load", "{csv}"], {}, 1, "clfwatch: error: ", True),
     ("CommandError exit 2", ["alerts", "add", "--all", "a", "b"], {}, 2,
-     "clfwatch: error: with --all give only the URL"),
-    ("BarsError", ["stress", "run", "nobody", "--bar", "nonsense"], {}, 2, "clfwatch: error: "),
+     "clfwatch: error: with --all give only the URL", True),
+    ("BarsError", ["stress", "run", "nobody", "--bar", "nonsense"], {}, 2, "clfwatch: error: ", True),
 ]
 
 
@@ -49,14 +56,19 @@ def migrated(
     return env, folder
 
 
-@pytest.mark.parametrize(("argv", "extra", "code", "line"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("argv", "extra", "code", "line", "real"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_an_expected_failure_is_one_line_and_its_exit_code(
-    migrated: tuple[dict[str, str], Path], argv: list[str], extra: dict[str, str], code: int, line: str
+    migrated: tuple[dict[str, str], Path], argv: list[str], extra: dict[str, str], code: int, line: str,
+    real: bool,
 ) -> None:
     env, folder = migrated
     argv = [a.format(rules=folder / "rules.toml", csv=folder / "eval.csv") for a in argv]
-    r = subprocess.run([str(CLFWATCH), *argv], env={**env, **extra}, capture_output=True,
-                       text=True, timeout=60, check=False, cwd=folder)
+    if real:
+        r = subprocess.run([str(CLFWATCH), *argv], env={**env, **extra}, capture_output=True,
+                           text=True, timeout=60, check=False, cwd=folder)
+    else:
+        r = clfwatch_in_process({**env, **extra}, *argv)
     lines = r.stderr.splitlines()
     assert r.returncode == code, r.stderr
     assert len(lines) == 1 and lines[0].startswith(line), r.stderr

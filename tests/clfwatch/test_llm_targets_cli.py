@@ -1,4 +1,11 @@
-"""``clfwatch targets add|list|update`` for openai-chat targets, against a real OpenAI-compatible stub."""
+"""``clfwatch targets add|list|update`` for openai-chat targets, against a real OpenAI-compatible stub.
+
+Two real ``clfwatch`` processes, for what only a process shows (its exit code, every line it
+leaves on stdout and stderr, the key in none of them): a registration that sends the key
+through model discovery and the key check, and one refused for a wrong key. What the commands
+compute and print (models, warnings, refusals, listings) runs ``cli.main`` in this process
+(``tests.clfwatch.inproc``), where the key is looked for in the same captured output.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +43,8 @@ def demo_llm() -> Iterator[LlmServer]:
 def test_the_demo_llm_registers_with_its_one_model_and_its_key_enforced(
     cli_env: dict[str, str], demo_llm: LlmServer
 ) -> None:
-    r = clfwatch(cli_env, "targets", "add", "demo-llm", demo_llm.base_url, "--kind", "openai-chat",
-                 "--token", demo_llm.key)
+    r = clfwatch_in_process(cli_env, "targets", "add", "demo-llm", demo_llm.base_url, "--kind",
+                            "openai-chat", "--token", demo_llm.key)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         f"registered demo-llm at {demo_llm.base_url} (openai-chat, model {demo_llm.model})",
@@ -57,9 +64,10 @@ def listed(env: dict[str, str]) -> list[dict[str, object]]:
 def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     cli_env: dict[str, str], db_url: str, stub: str
 ) -> None:
-    # Real processes: the add (its lines on stdout and stderr, the key in neither) and the last
-    # table; the listings and updates between check what the command computes, in this process.
-    r = clfwatch(cli_env, "targets", "add", NAME, stub, "--kind", "openai-chat", "--token", STUB_KEY)
+    # A real process for the add on SQLite (its lines on stdout and stderr, the key in neither);
+    # on Postgres, and for the listings and updates after it, what the command computes, here.
+    add = clfwatch if db_url.startswith("sqlite") else clfwatch_in_process
+    r = add(cli_env, "targets", "add", NAME, stub, "--kind", "openai-chat", "--token", STUB_KEY)
     assert r.returncode == 0, r.stderr
     assert f"registered {NAME} at {stub} (openai-chat, model {MODELS[0]})" in r.stdout
     # Several models: the first is taken and the others are named, with how to choose.
@@ -94,7 +102,7 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
     assert r.returncode == 1 and "only openai-chat targets take a model" in r.stderr
     with session_scope(db_url) as session:
         assert {v.name: v.has_token for v in list_targets(session)} == {NAME: True, "plain-team": True}
-    table = clfwatch(cli_env, "targets", "list")
+    table = clfwatch_in_process(cli_env, "targets", "list")
     assert table.returncode == 0 and f"openai-chat  {MODELS[1]}" in table.stdout, table.stdout
     as_json = clfwatch_in_process(cli_env, "targets", "list", "--format", "json")
     everything = table.stdout + table.stderr + as_json.stdout + as_json.stderr
@@ -104,8 +112,8 @@ def test_add_discovers_the_model_lists_the_kind_and_updates_it(
 def test_a_service_that_does_not_enforce_its_key_is_registered_with_a_warning(
     cli_env: dict[str, str], db_url: str, stub: str
 ) -> None:
-    r = clfwatch(cli_env, "targets", "add", "open-llm", stub + "/open", "--kind", "openai-chat",
-                 "--token", STUB_KEY, "--model", MODELS[1])
+    r = clfwatch_in_process(cli_env, "targets", "add", "open-llm", stub + "/open", "--kind",
+                            "openai-chat", "--token", STUB_KEY, "--model", MODELS[1])
     assert r.returncode == 0, r.stderr
     assert "registered open-llm" in r.stdout and "models" not in r.stderr  # the model was given
     (warning,) = [line for line in r.stderr.splitlines() if "enforce" in line]
@@ -126,8 +134,8 @@ def test_a_service_that_does_not_enforce_its_key_is_registered_with_a_warning(
 def test_an_explicit_model_is_not_asked_for(cli_env: dict[str, str]) -> None:
     # Nothing listens there: with --model given, registration does not need the model list.
     url = f"http://127.0.0.1:{free_port()}"
-    r = clfwatch(cli_env, "targets", "add", "t", url, "--kind", "openai-chat", "--token", "k-1",
-                 "--model", "my-model", "--health-path", "")
+    r = clfwatch_in_process(cli_env, "targets", "add", "t", url, "--kind", "openai-chat", "--token",
+                            "k-1", "--model", "my-model", "--health-path", "")
     assert r.returncode == 0, r.stderr
     # The key check gets no answer either: a warning, the registration stands.
     assert "warning: the key check of" in r.stderr and "at its next key check" in r.stderr
@@ -151,11 +159,11 @@ REFUSALS = [
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # nothing reaches the database
 def test_refusals_are_one_line_and_register_nothing(cli_env: dict[str, str], db_url: str, stub: str) -> None:
-    # The first two in real processes (a refused key, and a key sent then refused with a reason
-    # that must not carry it); the other reasons are the command's own logic, run in this process.
+    # The first in a real process (a key sent and refused: exit 1, one line, the key not in it);
+    # the other reasons are the command's own logic, run in this process.
     for i, (variant, extra, reason) in enumerate(REFUSALS):
         url = f"http://127.0.0.1:{free_port()}" if variant is None else stub + variant
-        run = clfwatch if i < 2 else clfwatch_in_process
+        run = clfwatch if i == 0 else clfwatch_in_process
         r = run(cli_env, "targets", "add", "llm-team", url, "--kind", "openai-chat", *extra)
         assert r.returncode == 1, (variant, extra, r.stdout, r.stderr)
         assert r.stderr.startswith("clfwatch: error: ") and r.stderr.count("\n") == 1, r.stderr

@@ -1,4 +1,11 @@
-"""``targets update``/``key``/``list`` and the schema check, through the console script."""
+"""``targets update``/``key``/``list`` and the schema check of the console script.
+
+Real ``clfwatch`` processes where the process is the point: the key alone on stdout, a fresh
+SQLite's migration line, an unmigrated Postgres's one line and exit 2 (each once, on one
+backend or one command); what the commands compute and store runs ``cli.main`` in this
+process (``tests.clfwatch.inproc``). One-line errors of the real script, per command group,
+are tests/clfwatch/test_errors.py's.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ NAME = "PROD_ML_FALL_25|ИВАНОВ_ПЕТРОВ"
 
 def test_update_key_and_list_json(cli_env: dict[str, str], db_url: str) -> None:
     # In this process: the add, the updates and the listings (what the commands store and
-    # print); in real processes: the key printed alone on stdout, and an unknown name's one line.
+    # print), and an unknown name's one line; in a real process, on SQLite: the key printed
+    # alone on stdout.
     r = clfwatch_in_process(cli_env, "targets", "add", "team-a", "http://127.0.0.1:8080",
                             "--token", "TOK-old-1", "--registered-at", "2026-09-01T00:00:00+00:00")
     assert r.returncode == 0, r.stderr
@@ -46,20 +54,20 @@ def test_update_key_and_list_json(cli_env: dict[str, str], db_url: str) -> None:
         ("token",), ("name", "base_url", "token", "predict_path")]
     assert {c.actor for c in changes} == {"operator"}
 
-    r = clfwatch(cli_env, "targets", "key", NAME)
+    r = (clfwatch if db_url.startswith("sqlite") else clfwatch_in_process)(cli_env, "targets", "key", NAME)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 1, r.stdout
     key = r.stdout.strip()
     with session_scope(db_url) as s:
         assert target_for_key(s, key).id == row["id"]  # type: ignore[union-attr]
-    r = clfwatch(cli_env, "targets", "key", "nobody")
+    r = clfwatch_in_process(cli_env, "targets", "key", "nobody")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no target" in r.stderr
 
 
 def test_url_refusal_and_warning(cli_env: dict[str, str]) -> None:
-    r = clfwatch(cli_env, "targets", "add", "t", "http://127.0.0.1 :8190")
+    # The refusal's line and the warning are what the command computes: in this process.
+    r = clfwatch_in_process(cli_env, "targets", "add", "t", "http://127.0.0.1 :8190")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "a space at position" in r.stderr
-    # The warning is a line the command prints: in this process, as are the update's lines.
     r = clfwatch_in_process(cli_env, "targets", "add", "t", "http://127.0.0.1:8190/predict")
     assert r.returncode == 0
     assert "predict path /predict" in r.stderr and "http://127.0.0.1:8190?" in r.stderr
@@ -96,14 +104,16 @@ def empty_pg_url(pg_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-d
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.mark.parametrize("args", [("targets", "list"), ("score",), ("targets", "key", "x")])
-def test_unmigrated_postgres_gets_one_line(empty_pg_url: str, args: tuple[str, ...]) -> None:
-    r = clfwatch(_env(empty_pg_url), *args)
-    assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "clfwatch db upgrade" in r.stderr
-    assert "Traceback" not in r.stderr and "SELECT" not in r.stderr
-    # The refusal above is the real process's; the migration and what follows run in this one.
+def test_unmigrated_postgres_gets_one_line(empty_pg_url: str) -> None:
+    commands = [("targets", "list"), ("score",), ("targets", "key", "x")]
+    for i, args in enumerate(commands):  # the real process once; the other groups here
+        r = (clfwatch if i == 0 else clfwatch_in_process)(_env(empty_pg_url), *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.count("\n") == 1 and "clfwatch db upgrade" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "SELECT" not in r.stderr
+    # The refusals above are the real process's; the migration and what follows run in this one.
     r = clfwatch_in_process(_env(empty_pg_url), "db", "upgrade", "--wait-s", "5")
     assert r.returncode == 0, r.stderr
-    r = clfwatch_in_process(_env(empty_pg_url), *args)  # migrated: the command itself answers
-    assert r.returncode in (0, 1) and "db upgrade" not in r.stderr
+    for args in commands:
+        r = clfwatch_in_process(_env(empty_pg_url), *args)  # migrated: the command itself answers
+        assert r.returncode in (0, 1) and "db upgrade" not in r.stderr, (args, r.stderr)

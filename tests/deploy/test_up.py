@@ -20,12 +20,13 @@ import yaml
 
 from clfwatch.up import common, observability, plan, prepare, supervise
 from clfwatch.up import main as up_main
-from core.processes import start_group, stop_groups
 from core.settings import Settings
 from service.llm_demo import DEMO_MODEL
+from service.model_files import METADATA_FILE, MODEL_FILE
 from storage.engine import session_scope
 from storage.evalset import eval_count, replace_eval_set
 from storage.targets import add_target, list_targets, probe_targets
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.conftest import free_port
 
 WANTED = {
@@ -207,51 +208,67 @@ def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert "CLFWATCH_PROBE_INTERVAL_S" in r.stdout
 
 
-def test_busy_port_exits_1_before_touching_the_database(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env["CLFWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        r = subprocess.run(
-            [sys.executable, "-m", "clfwatch.up", "--service-port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert r.returncode == 1 and f"port {port} (service)" in r.stdout
+def test_busy_port_exits_1_before_touching_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``main``'s exit code and line, in this process: the real script's exit code and its line
+    on stdout are the bad-setting test's above; here, that nothing is migrated before the check."""
+    from core.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLFWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's handlers: not into pytest's process
+    get_settings.cache_clear()
+    try:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            code = up_main.main(["--service-port", str(port)])
+    finally:
+        get_settings.cache_clear()
+    assert code == 1 and f"port {port} (service)" in capsys.readouterr().out
     assert not (tmp_path / "x.db").exists()
 
 
-def test_prober_listens_where_clfwatch_probe_metrics_host_says(sqlite_url: str, tmp_path: Path) -> None:
-    """Compose runs the prober with CLFWATCH_PROBE_METRICS_HOST=0.0.0.0 so Prometheus can scrape it."""
+def test_prober_listens_where_clfwatch_probe_metrics_host_says(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compose runs the prober with CLFWATCH_PROBE_METRICS_HOST=0.0.0.0 so Prometheus can scrape it.
+
+    ``clfwatch probe run`` in this process, from the settings to the bound /metrics; its probing
+    loop is replaced by the look at where /metrics answers (the prober as a process is
+    tests/probes/test_cli.py's)."""
+    from clfwatch.commands import probe
+
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(
-        CLFWATCH_DATABASE_URL=sqlite_url,
-        CLFWATCH_PROBE_METRICS_PORT=str(port),
-        CLFWATCH_PROBE_METRICS_HOST="127.0.0.2",
-    )
-    proc = start_group([sys.executable, "-m", "clfwatch.cli", "probe", "run"], env=env, cwd=tmp_path)
+    env = {"CLFWATCH_DATABASE_URL": sqlite_url, "CLFWATCH_PROBE_METRICS_PORT": str(port),
+           "CLFWATCH_PROBE_METRICS_HOST": "127.0.0.2"}
+    answered: list[str] = []
+    servers: list[object] = []
+    real_serve_metrics = probe.serve_metrics
+
+    def serve_metrics(port: int, addr: str) -> object:
+        servers.append(server := real_serve_metrics(port, addr))
+        return server
+
+    async def probe_until_stopped(prober: object) -> None:
+        for host in ("127.0.0.2", "127.0.0.1"):
+            try:
+                httpx.get(f"http://{host}:{port}/metrics", timeout=1)
+                answered.append(host)
+            except httpx.HTTPError:
+                continue
+
+    monkeypatch.setattr(probe, "serve_metrics", serve_metrics)
+    monkeypatch.setattr(probe, "_run_forever", probe_until_stopped)
     try:
-        deadline = time.monotonic() + 30
-        answered = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            for host in ("127.0.0.2", "127.0.0.1"):
-                try:
-                    httpx.get(f"http://{host}:{port}/metrics", timeout=1)
-                    answered = host
-                except httpx.HTTPError:
-                    continue
-            if answered:
-                break
-            time.sleep(0.2)
-        assert answered == "127.0.0.2", f"prober metrics answered on {answered}, expected 127.0.0.2"
+        r = clfwatch_in_process(env, "probe", "run")
     finally:
-        stop_groups([proc], grace_s=5)
+        for server in servers:
+            server.server_close()  # type: ignore[attr-defined] # a process's exit would close it
+    assert r.returncode == 0, r.stderr
+    assert answered == ["127.0.0.2"], f"prober metrics answered on {answered}, expected 127.0.0.2"
 
 
 def test_parser_defaults_match_the_agreed_ports() -> None:
@@ -333,77 +350,58 @@ def test_evidently_and_prometheus_ports_are_checked_on_loopback_whatever_the_hos
             plan.check_all_ports("127.0.0.2", ports)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(240)
 def test_without_prometheus_on_the_path_up_says_so_once_and_starts_the_rest(
-    tmp_path: Path, sqlite_url: str, trained_model_dir: Path
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """PATH holds only the virtualenv's bin: no prometheus. One line names the install command;
-    everything else, the Evidently UI included, comes up; the dashboard gets no Prometheus URL."""
+    every other child, the Evidently UI included, is started; the children get no Prometheus URL,
+    and the Prometheus port is not even checked (here it is busy).
+
+    ``up``'s own steps run in this process; only starting, waiting for and stopping the children
+    are recorded instead of done: that every child of ``make up`` really comes up and stops on
+    Ctrl-C is test_make_up.py's, with Prometheus, which costs a dozen processes to prove.
+    """
     venv_bin = Path(sys.executable).parent
     assert not (venv_bin / "prometheus").exists()
-    names = ["service", "slow", "flaky", "llm", "prober-metrics", "api", "dashboard", "evidently",
-             "prometheus"]
-    ports = dict(zip(names, (free_port() for _ in names), strict=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLFWATCH_")}
-    env.update(PATH=str(venv_bin), CLFWATCH_DATABASE_URL=sqlite_url,
-               CLFWATCH_SERVICE_MODEL_DIR=str(trained_model_dir), PYTHONUNBUFFERED="1")
-    argv = [sys.executable, "-m", "clfwatch.up"]
-    for name, port in ports.items():
-        argv += [f"--{name}-port", str(port)]
-    log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        proc = start_group(argv, env=env, cwd=tmp_path, output=out)
-    try:
-        deadline = time.monotonic() + 180
-        while "press Ctrl-C" not in log.read_text():
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        said = log.read_text().replace(str(tmp_path), "TMP")  # the test's name holds "prometheus"
-        missing = [line for line in said.splitlines() if "prometheus" in line.lower()]
-        assert missing == ["clfwatch up: " + observability.NO_PROMETHEUS], missing
-        assert "apt-get install prometheus" in missing[0]
-        base = "http://127.0.0.1"
-        assert httpx.get(f"{base}:{ports['evidently']}/api/version", timeout=5).status_code == 200
-        assert httpx.get(f"{base}:{ports['dashboard']}/_stcore/health", timeout=5).status_code == 200
-        running = processes_in(tmp_path)
-        # up, service, two demos, demo LLM, Evidently UI, prober, API, dashboard
-        assert len(running) >= 9, running
-        streamlit = next(pid for pid, cmd in running.items() if "streamlit" in cmd)
-        child_env = Path(f"/proc/{streamlit}/environ").read_bytes().split(b"\0")
-        assert not any(item.startswith(b"CLFWATCH_PROMETHEUS_URL=") for item in child_env)
-        assert f"CLFWATCH_EVIDENTLY_URL=http://127.0.0.1:{ports['evidently']}".encode() in child_env
-        assert port_closed(ports["prometheus"])
-        os.kill(proc.pid, signal.SIGINT)  # up leads its group alone: its children have their own
-        assert proc.wait(timeout=60) == 0
-        assert "all stopped" in log.read_text() and "was killed" not in log.read_text()
-        assert processes_in(tmp_path) == {}
-        assert [port for port in ports.values() if not port_closed(port)] == []
-    finally:
-        stop_groups([proc], grace_s=5)
-        for pid in processes_in(tmp_path):
-            os.kill(pid, signal.SIGKILL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(venv_bin))
+    model_dir = tmp_path / "model"  # only looked for: no child of this test loads it
+    model_dir.mkdir()
+    for name in (MODEL_FILE, METADATA_FILE):
+        (model_dir / name).write_text("{}")
+    settings = Settings(database_url=sqlite_url, service_model_dir=model_dir)  # type: ignore[call-arg]
+    started: list[tuple[supervise.ChildSpec, dict[str, str]]] = []
+    stopped: list[supervise.Child] = []
 
+    def start_child(spec: supervise.ChildSpec, env: dict[str, str]) -> supervise.Child:
+        started.append((spec, env))
+        return supervise.Child(spec, None)  # type: ignore[arg-type]
 
-def processes_in(folder: Path) -> dict[int, str]:
-    """Live processes whose working directory is ``folder`` (what up starts runs there)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if state != "Z" and cwd.startswith(str(folder)):
-            found[int(entry.name)] = cmdline
-    return found
+    def watch(children: list[supervise.Child], stop: common.StopFlag) -> None:
+        stop(signal.SIGINT, None)  # the operator's Ctrl-C once everything is up
 
-
-def port_closed(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    monkeypatch.setattr(up_main, "start_child", start_child)
+    monkeypatch.setattr(up_main, "wait_ready", lambda children, stop: None)
+    monkeypatch.setattr(up_main, "watch", watch)
+    monkeypatch.setattr(up_main, "stop_children", stopped.extend)
+    names = ["service", "slow", "flaky", "llm", "prober-metrics", "api", "dashboard", "evidently"]
+    argv = [arg for name in names for arg in (f"--{name}-port", str(free_port()))]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = up_main.build_parser().parse_args([*argv, "--prometheus-port", str(busy.getsockname()[1])])
+        assert up_main.run(args, settings, common.StopFlag()) == 0
+    said = capsys.readouterr().out.replace(str(tmp_path), "TMP")  # the test's name holds "prometheus"
+    missing = [line for line in said.splitlines() if "prometheus" in line.lower()]
+    assert missing == ["clfwatch up: " + observability.NO_PROMETHEUS], missing
+    assert "apt-get install prometheus" in missing[0]
+    assert "press Ctrl-C" in said and "SIGINT received" in said
+    assert [spec.name for spec, _ in started] == [
+        "service", "demo-slow", "demo-flaky", "demo-llm", "evidently", "prober", "api", "dashboard"]
+    evidently = next(spec for spec, _ in started if spec.name == "evidently")
+    assert Path(evidently.argv[0]).parent == venv_bin  # found beside the interpreter, not on PATH
+    for spec, env in started:
+        assert "CLFWATCH_PROMETHEUS_URL" not in env, spec.name
+        assert env["CLFWATCH_EVIDENTLY_URL"] == f"http://127.0.0.1:{args.evidently_port}"
+    assert [child.spec for child in stopped] == [spec for spec, _ in started]  # all stopped
+    assert not (tmp_path / "var" / "prometheus").exists()

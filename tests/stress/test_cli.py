@@ -1,4 +1,12 @@
-"""``clfwatch stress run`` in a real subprocess: JSON document, exit codes, refusal, storage, Ctrl-C."""
+"""``clfwatch stress run``: JSON document, exit codes, refusal, storage, Ctrl-C.
+
+Real processes where the process is the point: stdout holding exactly the JSON document
+(exit 0), a dead target's one line on stderr and exit 2, a registered target's token never
+printed, Ctrl-C to a process started with SIGINT ignored (exit 130). On SQLite: on Postgres
+the same runs check what is stored. What a command computes (verdicts, refusals, usage
+errors, tables) runs ``cli.main`` in this process (``tests.clfwatch.inproc``): the same code
+without the 0.6 CPU-s of a new interpreter's imports.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +28,7 @@ from storage.targets import add_target
 from stress.preflight import PREFLIGHT_ROW
 from stress.runner import run_stress
 from stress.scenarios import SCENARIO_NAMES
+from tests.clfwatch.inproc import clfwatch_in_process
 from tests.conftest import REPO_ROOT
 from tests.servers import free_port, stop_group, uvicorn_thread
 from tests.stress.apps import healthy_app, naive_app, silent_server
@@ -34,6 +43,20 @@ def clfwatch(
     return subprocess.run(
         [*CLI, *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s
     )
+
+
+def in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``clfwatch stress run`` in this process: for what the command computes."""
+    return clfwatch_in_process(env, "stress", "run", *args)
+
+
+Run = Callable[[list[str], dict[str, str]], subprocess.CompletedProcess[str]]
+
+
+def real_on_sqlite(database_url: str) -> Run:
+    """The real process on SQLite; on Postgres the same command in this process (the backend
+    changes what is stored, not what the process does)."""
+    return clfwatch if database_url.startswith("sqlite") else in_process
 
 
 def env_for(database_url: str) -> dict[str, str]:
@@ -51,7 +74,8 @@ def healthy_url() -> Iterator[str]:
 def test_json_document_stored_run_and_exit_zero(
     cli_env: dict[str, str], db_url: str, healthy_url: str
 ) -> None:
-    out = clfwatch([healthy_url, "--only", "malformed_json,contract", "--format", "json"], cli_env)
+    command = real_on_sqlite(db_url)
+    out = command([healthy_url, "--only", "malformed_json,contract", "--format", "json"], cli_env)
     assert out.returncode == 0, out.stderr
     document = json.loads(out.stdout)  # stdout is exactly one JSON document
     assert {"target", "started_at", "score", "results"} <= set(document)
@@ -72,7 +96,7 @@ def test_json_document_stored_run_and_exit_zero(
 
 def test_a_failed_scenario_exits_non_zero_with_evidence(sqlite_url: str) -> None:
     with uvicorn_thread(naive_app(), timeout_graceful_shutdown=1) as url:
-        out = clfwatch([url, "--only", "malformed_json", "--format", "json"], env_for(sqlite_url))
+        out = in_process([url, "--only", "malformed_json", "--format", "json"], env_for(sqlite_url))
     assert out.returncode == 1, out.stderr
     document = json.loads(out.stdout)
     result = document["results"][0]
@@ -84,7 +108,7 @@ def test_a_failed_scenario_exits_non_zero_with_evidence(sqlite_url: str) -> None
 
 @pytest.mark.parametrize("url", ["http://10.1.2.3:8080", "https://example.com", "http://127.0.0.1.nip.io:80"])
 def test_unregistered_non_loopback_url_is_refused(sqlite_url: str, url: str) -> None:
-    out = clfwatch([url, "--only", "contract"], env_for(sqlite_url))
+    out = in_process([url, "--only", "contract"], env_for(sqlite_url))
     assert out.returncode == 2
     assert "refusing to stress" in out.stderr and "loopback" in out.stderr
     assert "Traceback" not in out.stderr
@@ -102,7 +126,7 @@ def test_unregistered_non_loopback_url_is_refused(sqlite_url: str, url: str) -> 
     ],
 )
 def test_bad_arguments_are_one_line_errors(sqlite_url: str, args: list[str], message: str) -> None:
-    out = clfwatch(args, env_for(sqlite_url))
+    out = in_process(args, env_for(sqlite_url))
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
 
 
@@ -123,7 +147,7 @@ def test_dead_port_stops_with_one_line_fast_and_stores_no_scenario(
     cli_env: dict[str, str], db_url: str
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    out = clfwatch([url], cli_env)
+    out = real_on_sqlite(db_url)([url], cli_env)
     assert out.returncode == 2, out.stderr
     line = _one_line(out.stderr)
     assert line.startswith("clfwatch: error: ") and url in line and "connection refused" in line
@@ -141,7 +165,7 @@ def test_dead_port_stops_with_one_line_fast_and_stores_no_scenario(
 
 def test_silent_target_stops_with_timed_out_and_json_document(sqlite_url: str) -> None:
     with silent_server() as url:
-        out = clfwatch([url, "--format", "json"], env_for(sqlite_url))
+        out = in_process([url, "--format", "json"], env_for(sqlite_url))
     assert out.returncode == 2, out.stderr
     line = _one_line(out.stderr)
     assert url in line and "timed out" in line
@@ -157,7 +181,7 @@ def test_any_http_answer_counts_as_answering(sqlite_url: str) -> None:
     from fastapi import FastAPI
 
     with uvicorn_thread(FastAPI(), timeout_graceful_shutdown=1) as url:
-        out = clfwatch([url, "--only", "contract", "--format", "json"], env_for(sqlite_url))
+        out = in_process([url, "--only", "contract", "--format", "json"], env_for(sqlite_url))
     assert out.returncode == 1, out.stderr
     document = json.loads(out.stdout)
     assert document["status"] == "finished" and document["error"] is None
@@ -184,7 +208,7 @@ def test_runner_api_records_a_failed_run_with_the_reason(db_url: str) -> None:
 
 
 def test_table_separates_answered_refused_and_timeouts(sqlite_url: str, healthy_url: str) -> None:
-    out = clfwatch([healthy_url, "--only", "contract"], env_for(sqlite_url))
+    out = in_process([healthy_url, "--only", "contract"], env_for(sqlite_url))
     assert out.returncode == 0, out.stderr
     header = next(line for line in out.stdout.splitlines() if line.startswith("scenario"))
     columns = ["scenario", "verdict", "requests", "answered", "refused", "timeouts", "other"]
