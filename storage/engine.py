@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,15 +50,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-@lru_cache(maxsize=8)
+ENGINES_KEPT = 8
+_engines: OrderedDict[str, tuple[Engine, sessionmaker[Session]]] = OrderedDict()
+_engines_lock = threading.Lock()
+
+
+def _database(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """The engine of ``url`` and its session factory, kept together for the last few URLs used.
+
+    One cache for both: two caches could drop the same URL at different times, and sessions
+    would then run on another engine than ``engine_for`` gives (a listener on one never sees
+    the other's statements). A URL dropped from it has its idle connections closed.
+    """
+    with _engines_lock:
+        found = _engines.get(url)
+        if found is not None:
+            _engines.move_to_end(url)
+            return found
+        engine = make_engine(url)
+        found = _engines[url] = (engine, sessionmaker(engine, expire_on_commit=False))
+        dropped = _engines.popitem(last=False)[1][0] if len(_engines) > ENGINES_KEPT else None
+    if dropped is not None:
+        dropped.dispose()  # its idle connections close; one in use stays open until given back
+    return found
+
+
 def engine_for(url: str) -> Engine:
     """One shared engine per URL in this process."""
-    return make_engine(url)
+    return _database(url)[0]
 
 
-@lru_cache(maxsize=8)
 def _sessionmaker(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url), expire_on_commit=False)
+    return _database(url)[1]
 
 
 @contextmanager
