@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 
 from core.errors import ClfwatchError
@@ -25,6 +26,23 @@ def port_number(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {port}")
     return port
+
+
+TOKEN_HELP_STDIN = "; - reads it from standard input, out of the process list (ps) that every user sees"
+
+
+def token_argument(text: str) -> str:
+    """An argparse type for ``--token``: ``-`` reads the key from stdin's first line.
+
+    A key on the command line shows in ``ps`` to every user of the machine while the command
+    runs; ``printf '%s' "$KEY" | clfwatch ... --token -`` keeps it out.
+    """
+    if text != "-":
+        return text
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise argparse.ArgumentTypeError("'-' reads the key from standard input, which held none")
+    return key
 
 
 def print_rows(rows: Sequence[Mapping[str, object]], *, as_json: bool, empty: str) -> None:

@@ -19,7 +19,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from clfwatch.commands import CommandError
+from clfwatch.commands import TOKEN_HELP_STDIN, CommandError, token_argument
 from core.settings import Settings
 from stress.bars import DEFAULT_BARS, BarsError, parse_bar_overrides
 from stress.evidence import ScenarioResult
@@ -43,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--suite", choices=tuple(SUITES),
                      help="which ten scenarios: classifier, or llm for an openai-chat service "
                           "(default: the registered target's kind; classifier for a URL)")
-    run.add_argument("--token", metavar="KEY",
-                     help="the bearer key to send (replaces a registered target's); never printed or stored")
+    run.add_argument("--token", metavar="KEY", type=token_argument,
+                     help="the bearer key to send (replaces a registered target's); never printed or stored"
+                          + TOKEN_HELP_STDIN)
     run.add_argument("--model", help="llm suite: the model to ask for (default: registered, else "
                                      "the first GET /v1/models lists)")
     run.add_argument("--only", help="comma-separated scenarios: "

@@ -7,7 +7,7 @@ import shlex
 import sys
 from datetime import UTC, datetime
 
-from clfwatch.commands import CommandError, print_rows
+from clfwatch.commands import TOKEN_HELP_STDIN, CommandError, print_rows, token_argument
 from core.contract import TargetKind
 from core.settings import Settings
 from storage.engine import session_scope
@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("url", help="base URL, http or https (for openai-chat: without /v1)")
     add.add_argument("--kind", choices=[k.value for k in TargetKind], default=TargetKind.CLASSIFIER,
                      help="what the target serves (default classifier)")
-    add.add_argument("--token", help="bearer token sent to the target (never listed); "
-                                     "required for openai-chat")
+    add.add_argument("--token", type=token_argument,
+                     help="bearer token sent to the target (never listed); required for openai-chat"
+                          + TOKEN_HELP_STDIN)
     add.add_argument("--model", help="openai-chat: the model to ask for; default: the first "
                                      "GET URL/v1/models lists")
     predict, health = DEFAULT_PATHS[TargetKind.CLASSIFIER]
@@ -68,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     up.add_argument("--name", dest="new_name", metavar="NEW", help="new team name")
     up.add_argument("--url", help="new base URL, http or https")
     tok = up.add_mutually_exclusive_group()
-    tok.add_argument("--token", help="new bearer token sent to the target (never listed)")
+    tok.add_argument("--token", type=token_argument,
+                     help="new bearer token sent to the target (never listed)" + TOKEN_HELP_STDIN)
     tok.add_argument("--no-token", action="store_true", help="send no token any more")
     up.add_argument("--predict-path")
     up.add_argument("--health-path")

@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
@@ -52,13 +53,15 @@ def _root_logger_of_a_fresh_process() -> Iterator[None]:
         root.setLevel(level)
 
 
-def clfwatch_in_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Like ``tests.clfwatch.test_cli.clfwatch(env, *args)``, without starting a process."""
+def clfwatch_in_process(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Like ``tests.clfwatch.test_cli.clfwatch(env, *args)``, without starting a process;
+    ``stdin`` is what the command reads from standard input."""
     from clfwatch.cli import main
     from core.settings import get_settings
     from storage.engine import engine_for
 
     out, err = io.StringIO(), io.StringIO()
+    real_stdin, sys.stdin = sys.stdin, io.StringIO(stdin)
     with _clfwatch_environ(env):
         get_settings.cache_clear()
         try:
@@ -72,4 +75,5 @@ def clfwatch_in_process(env: dict[str, str], *args: str) -> subprocess.Completed
             if url:
                 engine_for(url).dispose()
             get_settings.cache_clear()
+            sys.stdin = real_stdin
     return subprocess.CompletedProcess(["clfwatch", *args], code, out.getvalue(), err.getvalue())

@@ -17,7 +17,7 @@ import pytest
 
 from storage.engine import session_scope
 from storage.evalset import eval_count, eval_texts
-from storage.targets import list_targets
+from storage.targets import list_targets, probe_targets
 from tests.clfwatch.inproc import clfwatch_in_process
 
 
@@ -44,6 +44,30 @@ def test_targets_add_list_and_token_never_listed(cli_env: dict[str, str], db_url
     assert clfwatch_in_process(cli_env, "targets", "remove", "team-a").returncode == 0
     with session_scope(db_url) as s:
         assert list_targets(s) == []
+
+
+def test_token_dash_reads_the_key_from_stdin(cli_env: dict[str, str], db_url: str) -> None:
+    """``--token -``: the key comes from standard input, so the process list (``ps``) shows a dash."""
+    add = ["targets", "add", "team-a", "http://127.0.0.1:8080", "--token", "-"]
+    r = subprocess.run(
+        [sys.executable, "-m", "clfwatch.cli", *add], env=cli_env, input="TOK-from-stdin\n",
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "TOK-from-stdin" not in r.stdout + r.stderr
+    with session_scope(db_url) as s:
+        assert [t.token for t in probe_targets(s)] == ["TOK-from-stdin"]
+    changed = clfwatch_in_process(cli_env, "targets", "update", "team-a", "--token", "-", stdin="TOK-2\n")
+    assert changed.returncode == 0, changed.stderr
+    with session_scope(db_url) as s:
+        assert [t.token for t in probe_targets(s)] == ["TOK-2"]
+    empty = clfwatch_in_process(cli_env, "targets", "update", "team-a", "--token", "-", stdin="")
+    assert empty.returncode == 2
+    assert "argument --token: '-' reads the key from standard input, which held none" in empty.stderr
+    with session_scope(db_url) as s:
+        assert [t.token for t in probe_targets(s)] == ["TOK-2"]  # unchanged
+    stress = clfwatch_in_process(cli_env, "stress", "run", "http://127.0.0.1:1", "--token", "-", stdin="")
+    assert stress.returncode == 2 and "argument --token: '-' reads the key" in stress.stderr
 
 
 @pytest.mark.parametrize(
