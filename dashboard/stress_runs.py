@@ -61,7 +61,7 @@ def stress_runs(url: str, target: str | None) -> list[dict[str, Any]]:
                 "url": run.target_url if run.target_id is None else None,
                 "started_at": run.started_at, "finished_at": run.finished_at,
                 "status": run.status, "score": run.score, "done": len(by_name),
-                "suite": run.suite, "out_of": len(suite_order),
+                "suite": run.suite, "out_of": len(suite_order), "graded": run.graded,
                 "results": results,
             })
     return out

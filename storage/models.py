@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -260,6 +261,9 @@ class StressRun(Base):
     score: Mapped[int] = mapped_column(Integer, default=0)
     # which ten scenarios: "classifier" (every run before 0010) or "llm" (openai-chat targets)
     suite: Mapped[str] = mapped_column(String(16), default="classifier", server_default="classifier")
+    # whether its score may be the target's stress points: False for part of the suite (--only),
+    # other bars, or an operator's key or model (0011)
+    graded: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     results: Mapped[list[StressResult]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="StressResult.id"
     )

@@ -17,14 +17,15 @@ DEFAULT_SUITE = "classifier"
 
 def create_stress_run(
     session: Session, *, target_url: str, target_id: int | None = None,
-    started_at: datetime | None = None, suite: str = DEFAULT_SUITE,
+    started_at: datetime | None = None, suite: str = DEFAULT_SUITE, graded: bool = True,
 ) -> int:
-    """Open a run of ``suite`` in state ``running``; returns its id."""
+    """Open a run of ``suite`` in state ``running``; returns its id. ``graded``: its score may be
+    the target's stress points (the whole suite, the course's bars, the target as registered)."""
     if suite not in SUITES:
         raise ValueError(f"unknown stress suite {suite!r}")
     run = StressRun(
         target_id=target_id, target_url=target_url, started_at=started_at or utcnow(),
-        status="running", score=0, suite=suite,
+        status="running", score=0, suite=suite, graded=graded,
     )
     session.add(run)
     session.flush()
@@ -72,10 +73,10 @@ def list_stress_runs(
 
 
 def latest_stress_points(session: Session) -> dict[int, int]:
-    """Target id to the score of its newest finished run; targets never run are absent."""
+    """Target id to the score of its newest finished graded run; targets never run are absent."""
     runs = session.execute(
         select(StressRun.target_id, StressRun.score)
-        .where(StressRun.target_id.is_not(None), StressRun.status == "finished")
+        .where(StressRun.target_id.is_not(None), StressRun.status == "finished", StressRun.graded)
         .order_by(StressRun.started_at, StressRun.id)
     ).tuples()
     return {t: s for t, s in runs if t is not None}

@@ -115,6 +115,8 @@ class StressReport:
     suite: str = CLASSIFIER_SUITE.name
     out_of: int = len(CLASSIFIER_SUITE.scenarios)  # the suite's scenario count
     notes: dict[str, Any] = field(default_factory=dict)  # what the suite learnt first (the model)
+    # Why the run's score is not the target's stress points (None: it is, or no target).
+    not_graded_because: str | None = None
 
     @property
     def score(self) -> int:
@@ -138,8 +140,29 @@ class StressReport:
             "out_of": self.out_of,
             "suite": self.suite,
             **({"notes": self.notes} if self.notes else {}),
+            **({"not_graded_because": self.not_graded_because} if self.not_graded_because else {}),
             "results": [r.to_dict() for r in self.results],
         }
+
+
+def not_graded_because(
+    *, ran_all: bool, bars: Bars | None, token: str | None, model: str | None
+) -> str | None:
+    """Why a registered target's run must not become its stress points; None when it may.
+
+    The grade is one point per scenario passed, out of ten, against the course's bars and with
+    the target as registered: a run of part of the suite (1/10 after ``--only spike``), under
+    other bars, or with an operator's key or model instead of the team's measures something else.
+    """
+    reasons = [
+        why for why, applies in (
+            ("--only ran part of the suite", not ran_all),
+            ("--bar changed the bars", bars is not None and bars != DEFAULT_BARS),
+            ("--token replaced the registered key", token is not None),
+            ("--model replaced the registered model", model is not None),
+        ) if applies
+    ]
+    return "; ".join(reasons) or None
 
 
 def resolve_spec(url: str | None, *, database_url: str | None, target_name: str | None) -> TargetSpec:
@@ -228,6 +251,10 @@ def run_stress(
         raise StressError(f"refusing to stress {spec.base_url[:200]}: not loopback and not registered")
     chosen = choose_suite(suite, spec)
     names = parse_only(only, chosen)
+    ungraded = None
+    if spec.target_id is not None:
+        ungraded = not_graded_because(ran_all=len(names) == len(chosen.scenarios), bars=bars,
+                                      token=token, model=model)
     if token is not None:
         spec = dataclasses.replace(spec, token=token or None)
     if model is not None:
@@ -237,12 +264,12 @@ def run_stress(
     ctx = StressContext(spec=spec, bars=bars or DEFAULT_BARS, workers=workers)
     report = StressReport(
         target=spec.name or spec.base_url, url=spec.base_url, started_at=datetime.now(UTC),
-        suite=chosen.name, out_of=len(chosen.scenarios),
+        suite=chosen.name, out_of=len(chosen.scenarios), not_graded_because=ungraded,
     )
     tokens = (spec.token,)
     if database_url:
         report.run_id = _store(database_url, "create", spec=spec, started_at=report.started_at,
-                               suite=chosen.name)
+                               suite=chosen.name, graded=ungraded is None)
     status = "failed"
     try:
         report.preflight = check_target_answers(
@@ -310,7 +337,7 @@ def _store(database_url: str, what: str, **kw: Any) -> int | None:
             spec: TargetSpec = kw["spec"]
             return create_stress_run(
                 session, target_url=spec.base_url, target_id=spec.target_id, started_at=kw["started_at"],
-                suite=kw["suite"],
+                suite=kw["suite"], graded=kw["graded"],
             )
         if what == "result":
             result: ScenarioResult = kw["result"]

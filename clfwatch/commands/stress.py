@@ -78,6 +78,9 @@ def _table(report: StressReport) -> str:
     lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(last)), row[last]]) for row in rows]
     suite = "" if report.suite == CLASSIFIER_SUITE.name else f"{report.suite} suite, "
     lines.append(f"score {report.score}/{report.out_of} for {report.target} ({suite}{report.status})")
+    if report.not_graded_because:
+        lines.append(f"not the target's stress points: {report.not_graded_because}; a run of the "
+                     "whole suite, with the course's bars and the target as registered, is")
     if report.notes.get("model"):
         lines.append(f"model asked for: {report.notes['model']} ({report.notes.get('model_from', '')})")
     for r in report.results:

@@ -72,11 +72,18 @@ def stopped_reason(run: dict[str, Any]) -> str:
     return ""
 
 
+NOT_GRADED = "no (--only, --bar, --token or --model)"
+
+
 def run_table(runs: list[dict[str, Any]], *, by_url: bool = False) -> pd.DataFrame:
+    """A registered target's stress points are its newest finished run that is "graded": the
+    whole suite, the course's bars, the target as registered (not ``--only``, ``--bar``...)."""
     return pd.DataFrame(
         [{"run": r["id"], ("URL" if by_url else "target"): r["url"] if by_url else r["target"],
           "suite": r["suite"], "started": ui.time_text(r["started_at"]), "status": r["status"],
-          "score": f"{r['score']}/{r['out_of']}", "scenarios done": r["done"]} for r in runs]
+          "score": f"{r['score']}/{r['out_of']}", "scenarios done": r["done"],
+          **({} if by_url else {"graded": "yes" if r["graded"] else NOT_GRADED})}
+         for r in runs]
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 """The newest revision in ``versions/``: bump it with every new migration.
 
 Every ``clfwatch`` command compares the database's revision with this before it runs; knowing

@@ -197,7 +197,7 @@ def test_an_llm_suite_run_is_listed_beside_the_classifier_runs(dashboard_env: Se
     with session_scope(dashboard_env.url) as session:
         alpha = get_target(session, "alpha-team")
         run_id = create_stress_run(session, target_url=alpha.base_url, target_id=alpha.id, suite="llm",
-                                   started_at=dashboard_env.now - timedelta(seconds=10))
+                                   started_at=dashboard_env.now - timedelta(seconds=10), graded=False)
         add_stress_result(session, run_id=run_id, scenario="models_list", passed=False, evidence={
             "summary": "GET /v1/models: data[0].created: field required",
             "curl": 'curl -sS -i -X GET -H "Authorization: Bearer $KEY" http://127.0.0.1:9/v1/models',
@@ -210,6 +210,7 @@ def test_an_llm_suite_run_is_listed_beside_the_classifier_runs(dashboard_env: Se
     runs = at.dataframe[0].value
     assert runs["suite"].tolist() == ["llm", "classifier"]  # newest first, both suites
     assert runs["score"].tolist() == ["1/10", f"{dashboard_env.stress_score}/10"]
+    assert runs["graded"].tolist() == ["no (--only, --bar, --token or --model)", "yes"]
     verdicts = at.dataframe[1].value
     assert verdicts["scenario"].tolist() == [str(n) for n in LlmScenarioName]
     assert verdicts.set_index("scenario")["verdict"].to_dict() == {
