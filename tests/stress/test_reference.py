@@ -40,7 +40,10 @@ def test_all_ten_pass_against_the_reference_service(trained_model_dir: Path, sql
     with session_scope(db_url) as session:
         run = list_stress_runs(session)[0]
         assert (run.status, run.score, len(run.results)) == ("finished", 10, 10)
-        assert latest_stress_points(session) == {target_id: 10}
+        # TEST_BARS are the course's bars scaled down for a test run: a run under other bars
+        # than the course's is not graded (tests/stress/test_graded.py), so no stress points.
+        assert latest_stress_points(session) == {} and run.target_id == target_id
+    assert document["not_graded_because"] == "--bar changed the bars"
 
 
 def test_the_token_is_sent_and_never_shown(trained_model_dir: Path) -> None:
