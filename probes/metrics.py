@@ -20,11 +20,13 @@ TTFT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENESS_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 PROBES_TOTAL = Counter(
-    "clfwatch_probes_total", "Probes sent, by target, kind and outcome.", ["target", "kind", "outcome"]
+    "clfwatch_probes_total",
+    "Probes sent, by target, kind and outcome; not those marked as the prober's lateness.",
+    ["target", "kind", "outcome"],
 )
 PROBE_LATENCY = Histogram(
     "clfwatch_probe_latency_seconds",
-    "Latency of answered probes (request alone, monotonic clock).",
+    "Latency of answered probes (request alone, monotonic clock); not the prober's late ones.",
     ["target", "kind"],
     buckets=LATENCY_BUCKETS_S,
 )
@@ -54,9 +56,16 @@ _CHILDREN: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
 
 def observe_probe(
-    *, target: str, kind: str, outcome: str, latency_ms: float | None, started_unix_s: float
+    *, target: str, kind: str, outcome: str, latency_ms: float | None, started_unix_s: float,
+    late: bool = False,
 ) -> None:
-    """Count one probe in the exported metrics."""
+    """Count one probe in the exported metrics.
+
+    A probe marked as the prober's lateness (``late``) measured us, not the target: as it stays
+    out of the grade, it stays out of the target's counts and latencies, which Prometheus's
+    alerts (deploy/prometheus/alerts.yml) and the Live page read; it only moves the time of the
+    newest probe, and clfwatch_prober_late_probes_total counts it.
+    """
     key = (target, kind, outcome)
     children = _CHILDREN.get(key)
     if children is None:
@@ -66,10 +75,12 @@ def observe_probe(
             PROBE_LAST_TIMESTAMP.labels(target, kind),
         )
     total, latency, last = children
+    last.set(started_unix_s)
+    if late:
+        return
     total.inc()
     if latency_ms is not None:
         latency.observe(latency_ms / 1000.0)
-    last.set(started_unix_s)
 
 
 _CHAT_CHILDREN: dict[str, tuple[Any, Any]] = {}

@@ -579,11 +579,12 @@ class Prober:
                 'event=probe_failed target=%s kind=%s outcome=%s status=%s detail="%s"',
                 target.name, row.kind, row.outcome, row.status_code, row.detail or "",
             )
+        late = row.prober_late_ms is not None
         observe_probe(
             target=target.name, kind=row.kind, outcome=row.outcome,
-            latency_ms=row.latency_ms, started_unix_s=row.started_at.timestamp(),
+            latency_ms=row.latency_ms, started_unix_s=row.started_at.timestamp(), late=late,
         )
-        if row.kind == CHAT_KIND and row.outcome == Outcome.OK:
+        if row.kind == CHAT_KIND and row.outcome == Outcome.OK and not late:
             observe_chat(target=target.name, ttft_ms=row.ttft_ms, tokens_per_s=row.tokens_per_s)
         if self.on_row is not None:
             self.on_row(row)

@@ -37,11 +37,28 @@ def late_probes_counter() -> float:
     return REGISTRY.get_sample_value("clfwatch_prober_late_probes_total") or 0.0
 
 
+def exported_probes(targets: set[str]) -> tuple[float, float]:
+    """(probes counted, latencies observed) in the targets' exported series: what Prometheus's
+    alerts and the Live page read of them."""
+    counted = observed = 0.0
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.labels.get("target") not in targets:
+                continue
+            if sample.name == "clfwatch_probes_total":
+                counted += sample.value
+            elif sample.name == "clfwatch_probe_latency_seconds_count":
+                observed += sample.value
+    return counted, observed
+
+
 def test_an_overloaded_prober_marks_its_late_probes_and_they_are_not_graded(
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     load_eval(sqlite_url)
     before = late_probes_counter()
+    names = {f"slow{i}" for i in range(SLOW_TARGETS)}
+    exported_before = exported_probes(names)
     state = FarmState()
     with uvicorn_thread(create_farm(state)) as base:
         ids = [register(sqlite_url, "slow0", f"{base}/slow")]
@@ -89,6 +106,11 @@ def test_an_overloaded_prober_marks_its_late_probes_and_they_are_not_graded(
             for agg in (window_aggregates(session, tid, start, end, coverage=[(start, end)]) for tid in ids)
         )
     assert counted == len(on_time)
+    # Nor in the targets' exported series, which Prometheus alerts on ("target down").
+    exported = exported_probes(names)
+    answered_on_time = [r for r in on_time if r.latency_ms is not None]
+    assert (exported[0] - exported_before[0], exported[1] - exported_before[1]) == (
+        len(on_time), len(answered_on_time))
 
 
 async def watch_loop(stalls: list[tuple[datetime, datetime]], every_s: float = 0.05) -> None:
