@@ -7,11 +7,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "deploy" / "prometheus"
 PROMTOOL = "promtool"  # ships with Debian's prometheus package (scripts/system-deps.sh)
+
+
+def rules_found() -> str:
+    """What promtool says of alerts.yml when it reads every rule in it."""
+    groups = yaml.safe_load((RULES_DIR / "alerts.yml").read_text(encoding="utf-8"))["groups"]
+    return f"SUCCESS: {sum(len(group['rules']) for group in groups)} rules found"
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -23,7 +30,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid() -> None:
     result = promtool("check", "rules", "alerts.yml", cwd=RULES_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert rules_found() in result.stdout
 
 
 def test_rules_pass_their_unit_tests() -> None:
