@@ -122,9 +122,10 @@ def test_scoreboard_shows_the_llm_board(pages: LlmPages, page: Page, tmp_path: P
     settle(page, "/", pages.base)
     page.wait_for_selector("text=LLM endpoints (openai-chat)", timeout=RENDER_TIMEOUT_MS)
     body = page.inner_text("[data-testid='stMain']")
-    assert "Classifiers" in body and "LLM leader" in body and "classifier" in page.evaluate(CELLS_JS)
-    # the grids lay out after the script's run: wait for the LLM grid's headers
+    assert "Classifiers" in body and "LLM leader" in body
+    # the grids lay out after the script's run: wait for the LLM grid's headers and both grids' cells
     page.wait_for_function(f"() => ({HEADERS_JS})().includes('TTFT pts')", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_function(f"() => ({CELLS_JS})().includes('classifier')", timeout=RENDER_TIMEOUT_MS)
     cells = page.evaluate(CELLS_JS)
     headers = page.evaluate(HEADERS_JS)
     for text in ("TTFT p95 (ms)", "TTFT pts", "tokens/s", "tokens from", "uptime (%)", "200-rate (%)"):
