@@ -40,7 +40,13 @@ def seen_app(hosts: list[str], paths: list[str]) -> FastAPI:
     return app
 
 
+# What these tests check is where a probe goes and with which Host, not how fast: a timeout a busy
+# machine could miss (the helpers' 0.4 s, seen once with the server in this process) must not fail them.
+GUARD_TEST_TIMEOUT_S = 5.0
+
+
 def one_round(settings_path: Path, database_url: str, **overrides: object) -> Prober:
+    overrides.setdefault("probe_timeout_s", GUARD_TEST_TIMEOUT_S)
     prober = Prober(make_settings(database_url, settings_path, **overrides))
     asyncio.run(prober.run_once())
     return prober
