@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -209,20 +209,31 @@ _PG_RESTART_SEQUENCES = text("SELECT setval(c.oid, s.seqstart, false) FROM pg_cl
 class PgSpares:
     """This process's emptied copies of the template, and what an untouched copy looks like."""
 
+    admin: Any  # the AUTOCOMMIT engine on the maintenance database (pg_admin_engine)
+    template: str
     fingerprint: tuple[int, int]
     tables: list[str]  # every table but alembic_version, whose one row stays
     reuse: bool  # False when the template holds rows of its own: "emptied" would not be "fresh"
     urls: list[str]
 
-    def take(self, admin, template: str) -> str:  # type: ignore[no-untyped-def]
-        return self.urls.pop() if self.urls else _create_pg_database(admin, template)
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """An empty migrated database for the block: a spare, or a new copy of the template."""
+        url = self.take()
+        try:
+            yield url
+        finally:
+            self.give_back(url)
 
-    def give_back(self, admin, url: str) -> None:  # type: ignore[no-untyped-def]
+    def take(self) -> str:
+        return self.urls.pop() if self.urls else _create_pg_database(self.admin, self.template)
+
+    def give_back(self, url: str) -> None:
         engine_for(url).dispose()
         if self.reuse and self._emptied(url):
             self.urls.append(url)
         else:
-            _drop_pg_database(admin, url)
+            _drop_pg_database(self.admin, url)
 
     def _emptied(self, url: str) -> bool:
         from sqlalchemy.exc import DBAPIError
@@ -245,12 +256,16 @@ class PgSpares:
             engine.dispose()
 
 
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
 def _create_pg_database(admin, template: str | None = None) -> str:  # type: ignore[no-untyped-def]
     name = f"clfwatch_t_{_worker()}_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return _pg_url(name)
 
 
 def _drop_pg_database(admin, url: str) -> None:  # type: ignore[no-untyped-def]
@@ -263,8 +278,7 @@ def _drop_pg_database(admin, url: str) -> None:  # type: ignore[no-untyped-def]
 def pg_spares(pg_admin_engine, pg_template: str) -> Iterator[PgSpares]:  # type: ignore[no-untyped-def]
     from sqlalchemy.pool import NullPool
 
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_template}"
-    engine = create_engine(url, poolclass=NullPool)  # closed at once: a template must be unused
+    engine = create_engine(_pg_url(pg_template), poolclass=NullPool)  # closed at once: a template is unused
     try:
         with engine.connect() as conn:
             count, digest = conn.execute(_PG_SCHEMA_FINGERPRINT).one()
@@ -272,20 +286,17 @@ def pg_spares(pg_admin_engine, pg_template: str) -> Iterator[PgSpares]:  # type:
             seeded = [t for t in tables if conn.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first()]
     finally:
         engine.dispose()
-    spares = PgSpares((count, digest), tables, reuse=not seeded, urls=[])
+    spares = PgSpares(pg_admin_engine, pg_template, (count, digest), tables, reuse=not seeded, urls=[])
     yield spares
     for url in spares.urls:
         _drop_pg_database(pg_admin_engine, url)
 
 
 @pytest.fixture
-def pg_url(pg_admin_engine, pg_template: str, pg_spares: PgSpares) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def pg_url(pg_spares: PgSpares) -> Iterator[str]:
     """A fresh, empty, migrated Postgres database for one test (a copy of ``pg_template``)."""
-    url = pg_spares.take(pg_admin_engine, pg_template)
-    try:
+    with pg_spares.database() as url:
         yield url
-    finally:
-        pg_spares.give_back(pg_admin_engine, url)
 
 
 @pytest.fixture(scope="session")
@@ -324,13 +335,8 @@ def template_copy(request: pytest.FixtureRequest, backend: str) -> Iterator[str]
     For data a module loads once and its tests only read: a test that writes gets ``db_url``.
     """
     if backend == "postgres":
-        admin, template = request.getfixturevalue("pg_admin_engine"), request.getfixturevalue("pg_template")
-        spares: PgSpares = request.getfixturevalue("pg_spares")
-        url = spares.take(admin, template)
-        try:
+        with request.getfixturevalue("pg_spares").database() as url:
             yield url
-        finally:
-            spares.give_back(admin, url)
         return
     tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     path = tmp_path_factory.mktemp("shared-db") / "clfwatch.db"

@@ -12,15 +12,15 @@ from tests.conftest import PgSpares
 
 
 def test_a_given_back_database_comes_back_empty_with_its_sequences_restarted(
-    pg_admin_engine, pg_template: str, pg_spares: PgSpares  # type: ignore[no-untyped-def]
+    pg_spares: PgSpares,
 ) -> None:
-    url = pg_spares.take(pg_admin_engine, pg_template)
+    url = pg_spares.take()
     with session_scope(url) as session:
         first = add_target(session, name="team-a", base_url="http://127.0.0.1:1").id
         add_target(session, name="team-b", base_url="http://127.0.0.1:2")
     lingering = create_engine(url).connect()  # a connection a test's server left open
-    pg_spares.give_back(pg_admin_engine, url)
-    assert pg_spares.take(pg_admin_engine, pg_template) == url
+    pg_spares.give_back(url)
+    assert pg_spares.take() == url
     try:
         with session_scope(url) as session:
             assert session.execute(text("SELECT count(*) FROM targets")).scalar_one() == 0
@@ -31,16 +31,16 @@ def test_a_given_back_database_comes_back_empty_with_its_sequences_restarted(
             assert conn.execute(active).scalar_one() == 1  # only this one: the lingering one was cut
     finally:
         lingering.invalidate()
-        pg_spares.give_back(pg_admin_engine, url)
+        pg_spares.give_back(url)
 
 
 def test_a_database_whose_schema_changed_is_dropped(
-    pg_admin_engine, pg_template: str, pg_spares: PgSpares  # type: ignore[no-untyped-def]
+    pg_admin_engine, pg_spares: PgSpares  # type: ignore[no-untyped-def]
 ) -> None:
-    url = pg_spares.take(pg_admin_engine, pg_template)
+    url = pg_spares.take()
     with engine_for(url).begin() as conn:
         conn.execute(text("ALTER TABLE targets ADD COLUMN extra integer"))
-    pg_spares.give_back(pg_admin_engine, url)
+    pg_spares.give_back(url)
     assert url not in pg_spares.urls
     name = url.rsplit("/", 1)[1]
     with pg_admin_engine.connect() as conn:
